@@ -1,0 +1,123 @@
+/**
+ * The ports of the engine: small role interfaces with do-nothing or in-memory defaults, so that
+ * the engine never checks whether a collaborator exists. Implementations live beside core
+ * (`memoryStore()`, `memoryBus()` here; `redisStore()`, `redisBus()` in @tiercache/redis).
+ */
+
+/** Time source. Injected so TTL, grace and breaker behaviour can be tested with a fake clock. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number
+}
+
+/** A pino-compatible logger: `(obj, msg?)` or `(msg)`. Silent by default. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void
+  info(obj: object | string, msg?: string): void
+  warn(obj: object | string, msg?: string): void
+  error(obj: object | string, msg?: string): void
+}
+
+/**
+ * Where an entry lives in the remote store. The store owns the namespace and the byte layout of
+ * keys (`<namespace>:<family>:g<generation>:{<id>}`); the engine owns what the parts mean.
+ */
+export interface StoreKey {
+  /** Family name with its version, `<name>@<version>`, e.g. `task:status@1`. */
+  readonly family: string
+  /**
+   * Generation tag, '' when the key carries none. Bumping a generation gives every key of the
+   * family (or group) a new tag, which invalidates them all in O(1).
+   */
+  readonly generation: string
+  /** The key inside the family (the user's key). */
+  readonly id: string
+}
+
+/** What the remote store keeps for a key. Times are epoch milliseconds. */
+export interface RemoteEntry<T = unknown> {
+  readonly value: T
+  /** Logical expiry: fresh before it. */
+  readonly expiresAt: number
+  /** Stale copies may be served until here (fail-safe); `>= expiresAt`. The store's own TTL. */
+  readonly graceUntil: number
+}
+
+/** The answer to a lease request on a miss (Facebook memcache leases). */
+export type LeaseGrant =
+  /** This caller may load and fill; the fill lands only if the lease is still valid then. */
+  | { readonly granted: true; readonly token: string }
+  /** Another caller holds the lease: wait for its fill instead of loading too. */
+  | { readonly granted: false }
+
+/**
+ * The L2 port. Every call may reject (network, timeouts); the engine wraps all of them in one
+ * guard (timeout + circuit breaker) and never lets their errors reach a reader.
+ */
+export interface RemoteStore {
+  get(key: StoreKey): Promise<RemoteEntry | undefined>
+  /** Same order as `keys`; `undefined` for misses. */
+  getMany(keys: readonly StoreKey[]): Promise<(RemoteEntry | undefined)[]>
+  /** Unconditional write; voids outstanding leases of the key (a newer value wins over a fill). */
+  set(key: StoreKey, entry: RemoteEntry): Promise<void>
+  setMany(entries: readonly { readonly key: StoreKey; readonly entry: RemoteEntry }[]): Promise<void>
+  /** Deletes values and voids their leases. */
+  delete(keys: readonly StoreKey[]): Promise<void>
+  /** Deletes every key of the namespace (never FLUSHDB). */
+  clear(): Promise<void>
+  /** Takes the lease of a missing key for `ttlMs`, or reports that someone else holds it. */
+  acquireLease(key: StoreKey, ttlMs: number): Promise<LeaseGrant>
+  /** Writes only if `token` is still the key's lease; releases it. Resolves whether it landed. */
+  fillWithLease(key: StoreKey, token: string, entry: RemoteEntry): Promise<boolean>
+  /** Current values of named generations (0 when never bumped). '' is the whole namespace. */
+  getGenerations(names: readonly string[]): Promise<number[]>
+  /** Increments a generation and resolves its new value. */
+  bumpGeneration(name: string): Promise<number>
+  /** Releases what the store created (never a client the caller passed in). */
+  close(): Promise<void>
+}
+
+/** What the engine publishes on the bus. */
+export type Invalidation =
+  /** Drop these L1 entries (the value changed or was deleted in L2). Keys are L1 keys. */
+  | { readonly op: 'delete'; readonly keys: readonly string[] }
+  /** A generation moved to `value`: entries tagged with an older one are gone. */
+  | { readonly op: 'generation'; readonly name: string; readonly value: number }
+  /** Drop the whole L1. */
+  | { readonly op: 'clear' }
+
+/** An invalidation as received, with the sender's identity and order. */
+export type ReceivedInvalidation = Invalidation & {
+  /** Instance id of the sender. */
+  readonly source: string
+  /** Sender's sequence number, increasing per sender. */
+  readonly seq: number
+  /** Sender's clock when it published (epoch ms). */
+  readonly ts: number
+}
+
+/**
+ * The coherence port. The bus stamps messages with its instance id and sequence and drops its
+ * own on receipt. It reports its health: unhealthy on disconnect, error or a missed heartbeat.
+ */
+export interface InvalidationBus {
+  /** This node's instance id (the `source` of what it publishes). */
+  readonly instanceId: string
+  /** Whether invalidations are known to arrive now. */
+  readonly healthy: boolean
+  /** Hands a message to the transport; resolves once the transport accepted it. */
+  publish(message: Invalidation): Promise<void>
+  /** Registers the one handler for messages from other nodes. Handlers must not throw. */
+  onMessage(handler: (message: ReceivedInvalidation) => void): void
+  /** Called on every change of health. */
+  onHealthChange(listener: (healthy: boolean) => void): void
+  /** Subscribes; resolves when messages can arrive. */
+  start(): Promise<void>
+  close(): Promise<void>
+}
+
+/** A counter and timing sink for metrics systems. Do-nothing by default. */
+export interface StatsSink {
+  increment(metric: string, family: string, by?: number): void
+  timing(metric: string, family: string, ms: number): void
+}

@@ -1,0 +1,8 @@
+export { startRedis } from './redis-server.js'
+export type { RedisServer, StartRedisOptions } from './redis-server.js'
+export { startRedisCluster } from './redis-cluster.js'
+export type { RedisCluster, StartRedisClusterOptions } from './redis-cluster.js'
+export { redisServerBinary } from './redis-binary.js'
+export { freePort } from './free-port.js'
+export { sendCommand } from './resp.js'
+export { uniqueNamespace } from './namespace.js'

@@ -1,0 +1,231 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from './free-port.js'
+import { redisServerBinary } from './redis-binary.js'
+import { sendCommand } from './resp.js'
+
+/**
+ * A real redis-server on a loopback port.
+ *
+ * Every server is started behind a tiny shell watchdog that holds a pipe from this process: when
+ * this process ends in any way (test failure, Ctrl-C, SIGKILL of the runner) the pipe closes and
+ * the watchdog kills the server and removes its directory. An `exit` hook does the same
+ * synchronously for orderly exits, so no server and no temp dir outlives the test run.
+ */
+export interface RedisServer {
+  readonly host: string
+  /** Stays the same across `restart()`. */
+  readonly port: number
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string
+  /** PID of the current redis-server process. */
+  readonly pid: number
+  /** Working directory of the current process (removed when it dies). */
+  readonly dir: string
+  /** Sends one command over a fresh connection (admin use: CONFIG, INFO, CLIENT KILL …). */
+  command(...args: (string | number)[]): Promise<string>
+  /** SIGKILL: a crash. The port stays reserved for `restart()`. */
+  kill(): Promise<void>
+  /** SIGSTOP: the server keeps its connections open but answers nothing. */
+  pause(): void
+  /** SIGCONT after `pause()`. */
+  resume(): void
+  /** Starts a fresh server on the same port (kills the current one first if it runs). */
+  restart(): Promise<void>
+  /** Kills the server for good and removes its files. Idempotent. */
+  stop(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export interface StartRedisOptions {
+  /** Port to bind; a free one when omitted. */
+  port?: number
+  /** Extra `redis-server` arguments, e.g. `['--cluster-enabled', 'yes']`. */
+  args?: readonly string[]
+  /** How long to wait for PONG. @default 10000 */
+  startTimeoutMs?: number
+}
+
+interface Incarnation {
+  readonly watchdog: ChildProcess
+  readonly pid: number
+  readonly dir: string
+}
+
+const live = new Set<Incarnation>()
+let exitHookInstalled = false
+
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once('exit', () => {
+    for (const incarnation of live) destroySync(incarnation)
+  })
+}
+
+function destroySync(incarnation: Incarnation): void {
+  live.delete(incarnation)
+  try {
+    process.kill(incarnation.pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+  incarnation.watchdog.stdin?.destroy()
+  rmSync(incarnation.dir, { recursive: true, force: true })
+}
+
+// $1: directory to remove, rest: the command. Prints the server's pid, then waits for stdin EOF.
+const WATCHDOG = [
+  'dir="$1"; shift',
+  '"$@" & pid=$!',
+  'echo "$pid"',
+  'trap \'kill -9 "$pid" 2>/dev/null; rm -rf "$dir"\' EXIT',
+  "trap 'exit 0' TERM INT HUP",
+  'read -r _ || true',
+].join('\n')
+
+async function launch(port: number, args: readonly string[], timeoutMs: number): Promise<Incarnation> {
+  const binary = redisServerBinary()
+  const dir = mkdtempSync(join(tmpdir(), 'tiercache-redis-'))
+  const serverArgs = [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', dir, '--logfile', join(dir, 'redis.log'), '--daemonize', 'no',
+    ...args,
+  ]
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'tiercache-redis-watchdog', dir, binary, ...serverArgs], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  })
+  watchdog.on('error', () => {})
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    watchdog.stdout?.setEncoding('utf8')
+    watchdog.stdout?.on('data', (chunk: string) => {
+      out += chunk
+      const line = out.split('\n')[0]
+      if (out.includes('\n') && line) resolve(Number(line))
+    })
+    watchdog.once('exit', () => reject(new Error('redis watchdog exited before starting the server')))
+  })
+  watchdog.stdout?.removeAllListeners('data')
+  watchdog.stdout?.resume()
+  // The watchdog must not keep the event loop alive: the tests' lifetime decides, not the server's.
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
+  ;(watchdog.stdout as unknown as { unref?: () => void } | null)?.unref?.()
+  const incarnation: Incarnation = { watchdog, pid, dir }
+  live.add(incarnation)
+  installExitHook()
+  try {
+    await waitForPong(port, pid, timeoutMs)
+  } catch (error) {
+    const log = readLog(dir)
+    destroySync(incarnation)
+    throw new Error(`${(error as Error).message}${log ? `\nredis-server log:\n${log}` : ''}`)
+  }
+  return incarnation
+}
+
+function readLog(dir: string): string {
+  try {
+    return readFileSync(join(dir, 'redis.log'), 'utf8').split('\n').slice(-15).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function waitForPong(port: number, pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (!isAlive(pid)) throw new Error(`redis-server on port ${port} exited during start-up`)
+    try {
+      if ((await sendCommand(port, ['PING'], { timeoutMs: 500 })) === 'PONG') return
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function waitForExit(pid: number): Promise<void> {
+  for (let i = 0; i < 500 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
+/** Starts a redis-server on a free loopback port (retrying if the port is taken meanwhile). */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const args = options.args ?? []
+  const timeoutMs = options.startTimeoutMs ?? 10_000
+  let port = options.port ?? (await freePort())
+  let current: Incarnation | undefined
+  for (let attempt = 0; ; attempt++) {
+    try {
+      current = await launch(port, args, timeoutMs)
+      break
+    } catch (error) {
+      if (options.port !== undefined || attempt >= 4) throw error
+      port = await freePort()
+    }
+  }
+  let stopped = false
+
+  const killCurrent = async () => {
+    if (!current) return
+    const { pid } = current
+    destroySync(current)
+    current = undefined
+    await waitForExit(pid)
+  }
+
+  const server: RedisServer = {
+    host: '127.0.0.1',
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return current?.pid ?? -1
+    },
+    get dir() {
+      return current?.dir ?? ''
+    },
+    command: (...commandArgs) => sendCommand(port, commandArgs),
+    kill: killCurrent,
+    pause() {
+      if (current) process.kill(current.pid, 'SIGSTOP')
+    },
+    resume() {
+      if (current) process.kill(current.pid, 'SIGCONT')
+    },
+    async restart() {
+      if (stopped) throw new Error(`redis-server on port ${port} was stopped; start a new one`)
+      await killCurrent()
+      // The old socket may linger briefly; retry binding the same port for a moment.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          current = await launch(port, args, timeoutMs)
+          return
+        } catch (error) {
+          if (attempt >= 20) throw error
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      }
+    },
+    async stop() {
+      stopped = true
+      await killCurrent()
+    },
+    [Symbol.asyncDispose]() {
+      return this.stop()
+    },
+  }
+  return server
+}

@@ -1,0 +1,44 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import.meta.url))
+
+// Tests run against the TypeScript sources, so `pnpm test` needs no build first.
+const alias = [
+  { find: /^@tiercache\/core$/, replacement: src('core/src/index.ts') },
+  { find: /^@tiercache\/redis$/, replacement: src('redis/src/index.ts') },
+  { find: /^@tiercache\/task$/, replacement: src('task/src/index.ts') },
+  { find: /^@tiercache\/task\/sqlite$/, replacement: src('task/src/sqlite/index.ts') },
+  { find: /^@tiercache\/testkit$/, replacement: src('testkit/src/index.ts') },
+  { find: /^@tiercache\/testkit\/vitest$/, replacement: src('testkit/src/vitest.ts') },
+]
+
+const shared = { resolve: { alias } }
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        ...shared,
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
+        },
+      },
+      {
+        ...shared,
+        test: {
+          name: 'int',
+          include: ['packages/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**'],
+          globalSetup: [src('testkit/src/vitest.ts')],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Integration files start their own Redis processes; two at a time suits a 2-core machine.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+})
