@@ -8,5 +8,6 @@ export type {
   RemoteEntry,
   RemoteStore,
   StatsSink,
+  StoreInfo,
   StoreKey,
 } from './ports.js'

@@ -73,8 +73,24 @@ export interface RemoteStore {
   getGenerations(names: readonly string[]): Promise<number[]>
   /** Increments a generation and resolves its new value. */
   bumpGeneration(name: string): Promise<number>
+  /**
+   * Deletes the keys of the namespace whose part after `<namespace>:` matches `glob` (SCAN +
+   * UNLINK in batches, every master in a cluster). Resolves the number deleted. Optional.
+   */
+  deleteByPattern?(glob: string): Promise<number>
+  /** Memory, key counts and connection state, for statistics. Optional. */
+  info?(): Promise<StoreInfo>
   /** Releases what the store created (never a client the caller passed in). */
   close(): Promise<void>
+}
+
+/** What a store reports about itself. */
+export interface StoreInfo {
+  /** Bytes the server uses (Redis `used_memory`), summed over masters. */
+  readonly usedMemoryBytes?: number
+  /** Keys of this namespace per family (`<name>@<version>`). */
+  readonly keysByFamily: Readonly<Record<string, number>>
+  readonly connection: 'ready' | 'connecting' | 'reconnecting' | 'closed' | 'error'
 }
 
 /** What the engine publishes on the bus. */
