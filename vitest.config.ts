@@ -22,6 +22,8 @@ export default defineConfig({
         ...shared,
         test: {
           name: 'unit',
+          // Unit tests first, then integration tests, each group with its own worker count.
+          sequence: { groupOrder: 0 },
           include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
         },
@@ -30,6 +32,7 @@ export default defineConfig({
         ...shared,
         test: {
           name: 'int',
+          sequence: { groupOrder: 1 },
           include: ['packages/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           globalSetup: [src('testkit/src/vitest.ts')],
