@@ -17,6 +17,9 @@ const shared = { resolve: { alias } }
 
 export default defineConfig({
   test: {
+    // In CI a JSON report lets .ci/run print one plain 'N passed, N failed' closing line.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.tmp/test-results.json' },
     projects: [
       {
         ...shared,
