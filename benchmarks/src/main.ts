@@ -1,18 +1,164 @@
-// The benchmark suite's entry point: `pnpm bench [--quick] [--only <id>]`.
-// Until the scenarios land it is a smoke run: start Redis, write and read a value, say what it did.
-import { Redis } from 'ioredis'
-import { startRedis } from '@tiercache/testkit'
+// The benchmark suite's entry point: `pnpm bench [--quick] [--only <id>[,<id>…]]`.
+// Starts what it needs (redis-server via the testkit), runs every scenario in order, prints a
+// progress line and a table per scenario, and writes results/latest.json and results/REPORT.md.
+import { existsSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startRedis, type RedisServer } from '@tiercache/testkit'
+import { childPool } from './child.js'
+import { tableCells, textTable } from './format.js'
+import { collectMeta } from './meta.js'
+import { applyRatios } from './ratios.js'
+import { writeReport, type ScenarioResult } from './report.js'
+import type { Fixtures, JsonObject, ScenarioContext } from './scenario.js'
+import { SCENARIO_IDS, loadScenario } from './scenarios/index.js'
 
-const server = await startRedis()
-try {
-  const client = new Redis(server.port, '127.0.0.1', { lazyConnect: true })
-  await client.connect()
-  const value = JSON.stringify({ taskId: 'task-000001', status: 'running', progress: 0.42 })
-  await client.set('bench:smoke', value, 'PX', 60_000)
-  const read = await client.get('bench:smoke')
-  console.log(`redis-server on 127.0.0.1:${server.port}: wrote ${value.length} bytes, read back ${read === value ? 'the same value' : 'A DIFFERENT VALUE'}`)
-  client.disconnect()
-  if (read !== value) process.exitCode = 1
-} finally {
-  await server.stop()
+const BENCH_ROOT = fileURLToPath(new URL('..', import.meta.url))
+const REPO_ROOT = resolve(BENCH_ROOT, '..')
+const RESULTS_DIR = join(BENCH_ROOT, 'results')
+
+interface Flags {
+  quick: boolean
+  only: string[] | undefined
 }
+
+function usage(message: string): never {
+  console.error(`${message}\nusage: pnpm bench [--quick] [--only <id>[,<id>…]]\nscenarios: ${SCENARIO_IDS.join(', ')}`)
+  process.exit(2)
+}
+
+function parseFlags(argv: readonly string[]): Flags {
+  const flags: Flags = { quick: false, only: undefined }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    // pnpm forwards a literal `--` before the flags.
+    if (arg === '--') continue
+    if (arg === '--quick') flags.quick = true
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const value = arg.includes('=') ? arg.slice('--only='.length) : argv[++i]
+      if (!value) usage('--only needs a scenario id')
+      flags.only = [...(flags.only ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)]
+    } else if (arg === '--help' || arg === '-h') usage('')
+    else usage(`unknown argument: ${arg}`)
+  }
+  for (const id of flags.only ?? []) if (!(SCENARIO_IDS as readonly string[]).includes(id)) usage(`unknown scenario: ${id}`)
+  return flags
+}
+
+function loadFixtures(): Fixtures {
+  const dir = resolve(REPO_ROOT, '..', 'shared', 'fixtures')
+  const read = (file: string): JsonObject => {
+    const path = join(dir, file)
+    if (!existsSync(path)) {
+      throw new Error(`benchmark fixture missing: ${path}\nThe suite measures on the shared fixtures in ../shared/fixtures (next to the repository root): task-progress.json, task-status.json, task-list-page.json.`)
+    }
+    return JSON.parse(readFileSync(path, 'utf8')) as JsonObject
+  }
+  return { taskProgress: read('task-progress.json'), taskStatus: read('task-status.json'), taskListPage: read('task-list-page.json') }
+}
+
+const withDeadline = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} exceeded its ${Math.round(ms / 1000)} s deadline`)), ms)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+async function main(): Promise<number> {
+  const flags = parseFlags(process.argv.slice(2))
+  let fixtures: Fixtures
+  try {
+    fixtures = loadFixtures()
+  } catch (error) {
+    console.error((error as Error).message)
+    return 1
+  }
+  const started = performance.now()
+  const meta = collectMeta(REPO_ROOT, flags.quick)
+  const ids = flags.only ?? [...SCENARIO_IDS]
+  const timeMs = flags.quick ? 150 : 2000
+  // A hung peer or scenario must not hold the run (CI runs --quick after the tests).
+  const scenarioDeadlineMs = flags.quick ? 120_000 : 20 * 60_000
+  console.log(`tiercache benchmarks${flags.quick ? ' (--quick)' : ''}: ${ids.join(', ')}`)
+  console.log(`Node ${meta.node} · ${meta.cpu} · ${meta.machine.cores} cores · ${meta.machine.memoryGiB} GiB`)
+
+  const redis = await startRedis()
+  const redisVersion = /redis_version:([^\r\n]+)/.exec(await redis.command('INFO', 'server'))?.[1]
+  if (redisVersion) meta.versions['redis-server'] = redisVersion
+  const results: ScenarioResult[] = []
+  let failed = 0
+  try {
+    for (const [index, id] of ids.entries()) {
+      const prefix = `[${index + 1}/${ids.length}] ${id}`
+      const t0 = performance.now()
+      const loaded = await loadScenario(id)
+      if ('unavailable' in loaded) {
+        console.log(`${prefix}: ${loaded.unavailable}`)
+        results.push({ id, rows: [], status: 'unavailable', message: loaded.unavailable, durationMs: 0 })
+        continue
+      }
+      const { scenario } = loaded
+      console.log(`${prefix}: ${scenario.title} …`)
+      const pool = childPool()
+      const privateServers: RedisServer[] = []
+      const log = (message: string) => console.log(`    ${message}`)
+      const ctx: ScenarioContext = {
+        quick: flags.quick,
+        timeMs,
+        redis: { host: redis.host, port: redis.port, url: redis.url },
+        keyPrefix: `bench:${id}:`,
+        fixtures,
+        repoRoot: REPO_ROOT,
+        runInChild: (module, exportName, args, options = {}) =>
+          pool.run(
+            module,
+            exportName,
+            args,
+            { quick: flags.quick, redis: options.redis ?? ctx.redis, fixtures, timeMs, keyPrefix: `bench:${id}:${exportName}:${Math.random().toString(36).slice(2, 8)}:` },
+            options,
+            log,
+          ),
+        startRedis: async () => {
+          const server = await startRedis()
+          privateServers.push(server)
+          return server
+        },
+        log,
+      }
+      try {
+        const rows = applyRatios(await withDeadline(scenario.run(ctx), scenarioDeadlineMs, id), scenario.ratioOf ?? 'opsPerSec')
+        const result: ScenarioResult = { id, scenario, rows, status: 'ok', durationMs: performance.now() - t0 }
+        results.push(result)
+        console.log(`${prefix}: done in ${(result.durationMs / 1000).toFixed(1)} s\n`)
+        console.log(textTable(tableCells(scenario, rows)).replace(/^/gm, '  '))
+        if (scenario.goal) console.log(`  goal: ${scenario.goal}`)
+        console.log('')
+      } catch (error) {
+        failed++
+        const message = (error as Error)?.stack ?? String(error)
+        results.push({ id, scenario, rows: [], status: 'failed', message: (error as Error)?.message ?? message, durationMs: performance.now() - t0 })
+        console.error(`${prefix}: FAILED\n${message}\n`)
+      } finally {
+        pool.killAll()
+        await Promise.allSettled(privateServers.map((server) => server.stop()))
+      }
+    }
+  } finally {
+    await redis.stop()
+  }
+  meta.durationMs = Math.round(performance.now() - started)
+  writeReport(RESULTS_DIR, meta, results)
+  console.log(`wrote ${join('benchmarks', 'results', 'latest.json')} and ${join('benchmarks', 'results', 'REPORT.md')} (${(meta.durationMs / 1000).toFixed(1)} s)`)
+  if (failed > 0) console.error(`${failed} scenario(s) failed`)
+  return failed > 0 ? 1 : 0
+}
+
+// Exit explicitly: a peer client left open by a failed scenario must not keep the run alive.
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  },
+)
