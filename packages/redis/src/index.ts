@@ -1,1 +1,7 @@
-export {}
+export { redisStore } from './redis-store.js'
+export type { RedisStore, RedisStoreCounters, RedisStoreOptions } from './redis-store.js'
+export { createCodec, CODEC_DEFAULTS, FORMAT_VERSION, PACKR_OPTIONS } from './codec.js'
+export type { Codec, CodecOptions, CorruptReason, DecodeResult } from './codec.js'
+export { escapeGlob, encodeId, decodeId, keyBuilder, slotOf } from './keys.js'
+export type { KeyBuilder } from './keys.js'
+export type { RedisConnectionOptions } from './connection.js'

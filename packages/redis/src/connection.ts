@@ -1,0 +1,232 @@
+import { Cluster, Redis } from 'ioredis'
+import type { ClusterOptions, RedisOptions } from 'ioredis'
+import { z } from 'zod'
+import type { Logger, StoreInfo } from '@tiercache/core'
+import { InvalidOptionsError } from './errors.js'
+
+const endpoint = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+})
+
+const tls = z.union([z.boolean(), z.record(z.string(), z.unknown())])
+
+const credentials = {
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  tls: tls.optional(),
+}
+
+const standaloneSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(6379),
+  db: z.number().int().min(0).optional(),
+  ...credentials,
+})
+
+const sentinelSchema = z.strictObject({
+  sentinels: z.array(endpoint).min(1),
+  /** The master group name the sentinels monitor. */
+  name: z.string().min(1),
+  sentinelUsername: z.string().min(1).optional(),
+  sentinelPassword: z.string().optional(),
+  db: z.number().int().min(0).optional(),
+  ...credentials,
+})
+
+const clusterSchema = z.strictObject({
+  cluster: z.array(endpoint).min(1),
+  ...credentials,
+})
+
+const urlSchema = z.string().regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL')
+
+/** Where the store connects when it makes its own client. */
+export type RedisConnectionOptions =
+  | string
+  | z.input<typeof standaloneSchema>
+  | z.input<typeof sentinelSchema>
+  | z.input<typeof clusterSchema>
+
+export type ResolvedConnection =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'standalone'; readonly options: z.output<typeof standaloneSchema> }
+  | { readonly kind: 'sentinel'; readonly options: z.output<typeof sentinelSchema> }
+  | { readonly kind: 'cluster'; readonly options: z.output<typeof clusterSchema> }
+  | { readonly kind: 'client'; readonly client: Redis | Cluster }
+
+export type RedisClient = Redis | Cluster
+
+/** A client the caller built: recognised by shape, so another copy of ioredis works too. */
+export function isRedisClient(value: unknown): value is RedisClient {
+  if (value instanceof Redis || value instanceof Cluster) return true
+  if (typeof value !== 'object' || value === null) return false
+  const candidate = value as Record<string, unknown>
+  return typeof candidate.getBuffer === 'function' && typeof candidate.status === 'string' && typeof candidate.on === 'function'
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true
+}
+
+function keyPrefixOf(client: RedisClient): string | undefined {
+  const options = (client as { options?: { keyPrefix?: string; redisOptions?: { keyPrefix?: string } } }).options
+  return options?.keyPrefix || options?.redisOptions?.keyPrefix || undefined
+}
+
+function zodPath(path: readonly PropertyKey[]): string {
+  return path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('')
+}
+
+/** Validates `redis` (the option at `path`) into one of the connection kinds. */
+export function resolveConnection(input: unknown, path = 'redis'): ResolvedConnection {
+  if (isRedisClient(input)) {
+    const prefix = keyPrefixOf(input)
+    if (prefix) {
+      throw new InvalidOptionsError(
+        path,
+        `the client has keyPrefix "${prefix}"; pass a client without keyPrefix and use the store's namespace instead ` +
+          '(SCAN patterns are not prefixed by ioredis, so pattern deletion and clear() would miss or overreach)',
+      )
+    }
+    return { kind: 'client', client: input }
+  }
+  if (typeof input === 'string') {
+    const parsed = urlSchema.safeParse(input)
+    if (!parsed.success) throw new InvalidOptionsError(path, `expected a redis:// or rediss:// URL (got "${input}")`)
+    return { kind: 'url', url: parsed.data }
+  }
+  if (typeof input !== 'object' || input === null) {
+    throw new InvalidOptionsError(
+      path,
+      `expected connection options ({ host, port }, { sentinels, name }, { cluster }), a redis:// URL, or an ioredis Redis/Cluster instance (got ${input === null ? 'null' : typeof input})`,
+    )
+  }
+  const [kind, schema] =
+    'cluster' in input
+      ? (['cluster', clusterSchema] as const)
+      : 'sentinels' in input
+        ? (['sentinel', sentinelSchema] as const)
+        : (['standalone', standaloneSchema] as const)
+  const parsed = schema.safeParse(input)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new InvalidOptionsError(`${path}${zodPath(issue.path)}`, `${issue.message} (${kind} connection options)`)
+  }
+  return { kind, options: parsed.data } as ResolvedConnection
+}
+
+export interface ClientSettings {
+  readonly commandTimeout: number
+  readonly connectTimeout: number
+  readonly maxRetriesPerRequest: number
+}
+
+/**
+ * Commands must fail fast while Redis is away (the engine's guard falls back to the loader), and a
+ * command that timed out must never be replayed later: no offline queue, no resend on reconnect.
+ */
+function baseOptions(settings: ClientSettings): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: settings.maxRetriesPerRequest,
+    commandTimeout: settings.commandTimeout,
+    connectTimeout: settings.connectTimeout,
+    connectionName: 'tiercache',
+  }
+}
+
+function tlsOption(value: boolean | Record<string, unknown> | undefined): RedisOptions['tls'] {
+  if (value === undefined || value === false) return undefined
+  return (value === true ? {} : value) as RedisOptions['tls']
+}
+
+/** Builds the client for a connection the store owns. */
+export function createClient(connection: Exclude<ResolvedConnection, { kind: 'client' }>, settings: ClientSettings): RedisClient {
+  const base = baseOptions(settings)
+  switch (connection.kind) {
+    case 'url':
+      return new Redis(connection.url, base)
+    case 'standalone': {
+      const { tls: tlsValue, ...rest } = connection.options
+      return new Redis({ ...base, ...rest, tls: tlsOption(tlsValue) })
+    }
+    case 'sentinel': {
+      const { tls: tlsValue, ...rest } = connection.options
+      return new Redis({ ...base, ...rest, tls: tlsOption(tlsValue) })
+    }
+    case 'cluster': {
+      const { cluster, tls: tlsValue, username, password } = connection.options
+      const { enableOfflineQueue: _unused, ...redisOptions } = base
+      const options: ClusterOptions = {
+        enableOfflineQueue: false,
+        redisOptions: { ...redisOptions, username, password, tls: tlsOption(tlsValue) },
+      }
+      return new Cluster(cluster.map((node) => ({ ...node })), options)
+    }
+  }
+}
+
+/**
+ * Follows a client's connection state for `info()`, and keeps its 'error' events from crashing
+ * the host (an EventEmitter throws on 'error' without a listener). Errors are logged once per
+ * episode: a Redis that is down emits one per reconnect attempt.
+ */
+export interface ConnectionMonitor {
+  state(): StoreInfo['connection']
+  /** Resolves once the client is ready; rejects after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<void>
+  detach(): void
+}
+
+export function monitorConnection(client: RedisClient, logger: Logger): ConnectionMonitor {
+  let failing = false
+  const onError = (error: Error) => {
+    if (failing) return
+    failing = true
+    logger.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, 'tiercache redis: connection error')
+  }
+  const onReady = () => {
+    if (failing) logger.info({}, 'tiercache redis: connection ready again')
+    failing = false
+  }
+  client.on('error', onError)
+  client.on('ready', onReady)
+  return {
+    state() {
+      const status = client.status
+      switch (status) {
+        case 'ready':
+          return 'ready'
+        case 'end':
+        case 'close':
+          return failing ? 'error' : 'closed'
+        case 'reconnecting':
+          return failing ? 'error' : 'reconnecting'
+        default:
+          return failing ? 'error' : 'connecting'
+      }
+    },
+    ready(timeoutMs) {
+      if (client.status === 'ready') return Promise.resolve()
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          client.off('ready', done)
+          reject(new Error(`redis did not become ready within ${timeoutMs} ms (status ${client.status})`))
+        }, timeoutMs)
+        const done = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+        client.once('ready', done)
+      })
+    },
+    detach() {
+      client.off('ready', onReady)
+      // Keep swallowing errors of a client we quit: late socket errors may still be emitted.
+      if (client.status === 'end') return
+      client.off('error', onError)
+    },
+  }
+}

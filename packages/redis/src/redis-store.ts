@@ -1,0 +1,373 @@
+/*
+ * The Redis implementation of the core `RemoteStore` port.
+ *
+ * Read path: `get` does not send a command itself. Gets issued in the same tick (any promise
+ * depth: the flush runs on process.nextTick, after the microtask queue drained) are sent as one
+ * MGET, or one per slot in a cluster, and a lone get as GET. Under concurrency this trades N
+ * request/reply round trips for one, which is how many readers in flight beat N bare GETs.
+ * Bytes are decoded by the codec; anything that does not decode is a miss: the key is removed
+ * (only if it still holds those bytes), counted in `counters.corrupt`, and logged once.
+ *
+ * Write path: `set` is DEL lease, then SET value PX (graceUntil − now), in one pipeline. The
+ * order matters without MULTI: a fill script running between the two finds no lease and does not
+ * land, and a fill after the SET finds no lease either, so a fill never overwrites a newer set.
+ * Fills are the FILL_WITH_LEASE script: value and lease share a hash tag, so it is single-slot.
+ *
+ * Cluster: every multi-key command is grouped by hash slot (CROSSSLOT otherwise); SCAN runs on
+ * every master. Generation keys carry no hash tag and are grouped like any other key.
+ *
+ * clear(): SCAN + UNLINK of `<ns>:*` — values, leases and generation counters. It frees the
+ * namespace's memory now, which a namespace-generation bump would not (old entries would sit
+ * until their TTL). Resetting generation counters is safe because the values they tagged are
+ * removed in the same sweep; a write racing the sweep may survive it, as with any clear. The
+ * engine publishes a 'clear' on the bus so that every L1 drops its entries and cached generations.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
+import type { LeaseGrant, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '@tiercache/core'
+import { createCodec, type Codec, type CorruptReason } from './codec.js'
+import { createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
+import { ValueTooLargeError } from './errors.js'
+import { groupBySlot, keyBuilder } from './keys.js'
+import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
+import { FILL_WITH_LEASE, luaScript } from './scripts.js'
+
+export type { RedisStoreOptions } from './options.js'
+
+/** What the store counts about itself (monotonic since creation). */
+export interface RedisStoreCounters {
+  /** Entries that failed to decode and were removed (read as misses). */
+  readonly corrupt: number
+  /** Writes refused because the value exceeded `maxValueBytes`. */
+  readonly tooLarge: number
+}
+
+export interface RedisStore extends RemoteStore {
+  readonly namespace: string
+  /** The client in use (the caller's, or the one the store created). */
+  readonly client: Redis | Cluster
+  readonly counters: RedisStoreCounters
+  readonly codec: Codec
+  /** Resolves once the connection is ready (the store's clients fail fast before that). */
+  ready(timeoutMs?: number): Promise<void>
+  deleteByPattern(glob: string): Promise<number>
+  info(): Promise<StoreInfo>
+}
+
+// Removes a corrupt entry only if it still holds the bytes that failed, so a fresh value written
+// since the read is never lost.
+const UNLINK_IF_EQUAL = luaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('UNLINK', KEYS[1]) end
+return 0
+`)
+
+interface PendingGet {
+  readonly key: string
+  resolve(entry: RemoteEntry | undefined): void
+  reject(error: unknown): void
+}
+
+const UNLINK_BATCH = 500
+
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  const resolved = resolveRedisStoreOptions(options)
+  const { logger, clock, scanCount } = resolved
+  const owned = resolved.connection.kind !== 'client'
+  const client: RedisClient =
+    resolved.connection.kind === 'client'
+      ? resolved.connection.client
+      : createClient(resolved.connection, {
+          commandTimeout: resolved.commandTimeout,
+          connectTimeout: resolved.connectTimeout,
+          maxRetriesPerRequest: resolved.maxRetriesPerRequest,
+        })
+  const cluster = isCluster(client)
+  const monitor = monitorConnection(client, logger)
+  const keys = keyBuilder(resolved.namespace)
+  const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes })
+  const counters = { corrupt: 0, tooLarge: 0 }
+
+  const decodeReply = (redisKey: string, bytes: Buffer | null | undefined): RemoteEntry | undefined => {
+    if (bytes === null || bytes === undefined) return undefined
+    const result = codec.decode(bytes)
+    if (result.ok) return result.entry
+    onCorrupt(redisKey, bytes, result.reason, result.error)
+    return undefined
+  }
+
+  const onCorrupt = (redisKey: string, bytes: Buffer, reason: CorruptReason, error: unknown) => {
+    counters.corrupt += 1
+    logger.warn(
+      { key: redisKey, reason, bytes: bytes.length, err: error instanceof Error ? error.message : undefined },
+      'tiercache redis: corrupt entry dropped',
+    )
+    UNLINK_IF_EQUAL.run(client, [redisKey], [bytes]).catch((unlinkError: unknown) => {
+      logger.debug({ key: redisKey, err: (unlinkError as Error).message }, 'tiercache redis: could not remove a corrupt entry')
+    })
+  }
+
+  const encode = (redisKey: string, entry: RemoteEntry): Buffer => {
+    try {
+      return codec.encode(entry, redisKey)
+    } catch (error) {
+      if (error instanceof ValueTooLargeError) counters.tooLarge += 1
+      throw error
+    }
+  }
+
+  const ttlOf = (entry: RemoteEntry): number => Math.ceil(entry.graceUntil - clock.now())
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  /** MGET of raw bytes in input order, one command per slot in a cluster. */
+  const mgetBytes = async (redisKeys: readonly string[]): Promise<(Buffer | null)[]> => {
+    if (!cluster || redisKeys.length === 1) {
+      return redisKeys.length === 1 ? [await client.getBuffer(redisKeys[0]!)] : client.mgetBuffer(...redisKeys)
+    }
+    const groups = groupBySlot(redisKeys, (key) => key)
+    if (groups.size === 1) return client.mgetBuffer(...redisKeys)
+    const out = new Array<Buffer | null>(redisKeys.length)
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        const replies = await client.mgetBuffer(...indexes.map((i) => redisKeys[i]!))
+        for (let j = 0; j < indexes.length; j++) out[indexes[j]!] = replies[j] ?? null
+      }),
+    )
+    return out
+  }
+
+  let pending: PendingGet[] | undefined
+
+  const flushGets = () => {
+    const batch = pending!
+    pending = undefined
+    if (batch.length === 1) {
+      const only = batch[0]!
+      client.getBuffer(only.key).then(
+        (bytes) => only.resolve(decodeReply(only.key, bytes)),
+        (error: unknown) => only.reject(error),
+      )
+      return
+    }
+    mgetBytes(batch.map((get) => get.key)).then(
+      (replies) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(decodeReply(batch[i]!.key, replies[i]))
+      },
+      (error: unknown) => {
+        for (const get of batch) get.reject(error)
+      },
+    )
+  }
+
+  const coalescedGet = (key: StoreKey): Promise<RemoteEntry | undefined> =>
+    new Promise((resolve, reject) => {
+      if (pending === undefined) {
+        pending = []
+        process.nextTick(flushGets)
+      }
+      pending.push({ key: keys.value(key), resolve, reject })
+    })
+
+  const directGet = async (key: StoreKey): Promise<RemoteEntry | undefined> => {
+    const redisKey = keys.value(key)
+    return decodeReply(redisKey, await client.getBuffer(redisKey))
+  }
+
+  const getMany = async (storeKeys: readonly StoreKey[]): Promise<(RemoteEntry | undefined)[]> => {
+    if (storeKeys.length === 0) return []
+    const redisKeys = storeKeys.map((key) => keys.value(key))
+    const replies = await mgetBytes(redisKeys)
+    return replies.map((bytes, i) => decodeReply(redisKeys[i]!, bytes))
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  const unlinkGrouped = async (redisKeys: readonly string[]): Promise<number> => {
+    if (redisKeys.length === 0) return 0
+    if (!cluster) return client.unlink(...redisKeys)
+    const groups = groupBySlot(redisKeys, (key) => key)
+    const counts = await Promise.all([...groups.values()].map((indexes) => client.unlink(...indexes.map((i) => redisKeys[i]!))))
+    return counts.reduce((sum, count) => sum + count, 0)
+  }
+
+  const execChecked = async (pipeline: ReturnType<RedisClient['pipeline']>): Promise<void> => {
+    const results = await pipeline.exec()
+    for (const [error] of results ?? []) if (error) throw error
+  }
+
+  const set = async (key: StoreKey, entry: RemoteEntry): Promise<void> => {
+    const ttl = ttlOf(entry)
+    if (ttl <= 0) {
+      await unlinkGrouped([keys.value(key), keys.lease(key)])
+      return
+    }
+    const redisKey = keys.value(key)
+    const bytes = encode(redisKey, entry)
+    await execChecked(client.pipeline().del(keys.lease(key)).set(redisKey, bytes, 'PX', ttl))
+  }
+
+  const setMany = async (entries: readonly { readonly key: StoreKey; readonly entry: RemoteEntry }[]): Promise<void> => {
+    if (entries.length === 0) return
+    // Encode everything first: a value that cannot be written fails the call before anything is sent.
+    const writes = entries.map(({ key, entry }) => {
+      const redisKey = keys.value(key)
+      const ttl = ttlOf(entry)
+      return { redisKey, lease: keys.lease(key), ttl, bytes: ttl > 0 ? encode(redisKey, entry) : undefined }
+    })
+    const send = (indexes: Iterable<number>) => {
+      const pipeline = client.pipeline()
+      for (const i of indexes) {
+        const write = writes[i]!
+        if (write.bytes === undefined) pipeline.unlink(write.redisKey, write.lease)
+        else pipeline.del(write.lease).set(write.redisKey, write.bytes, 'PX', write.ttl)
+      }
+      return execChecked(pipeline)
+    }
+    if (!cluster) return send(writes.keys())
+    const groups = groupBySlot(writes, (write) => write.redisKey)
+    await Promise.all([...groups.values()].map(send))
+  }
+
+  const deleteKeys = async (storeKeys: readonly StoreKey[]): Promise<void> => {
+    if (storeKeys.length === 0) return
+    const redisKeys: string[] = []
+    for (const key of storeKeys) redisKeys.push(keys.value(key), keys.lease(key))
+    await unlinkGrouped(redisKeys)
+  }
+
+  // ---- leases ------------------------------------------------------------------------------
+
+  const acquireLease = async (key: StoreKey, ttlMs: number): Promise<LeaseGrant> => {
+    const token = randomBytes(12).toString('base64url')
+    const reply = await client.set(keys.lease(key), token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')
+    return reply === 'OK' ? { granted: true, token } : { granted: false }
+  }
+
+  const fillWithLease = async (key: StoreKey, token: string, entry: RemoteEntry): Promise<boolean> => {
+    const redisKey = keys.value(key)
+    const ttl = ttlOf(entry)
+    const bytes = ttl > 0 ? encode(redisKey, entry) : Buffer.alloc(0)
+    const landed = await FILL_WITH_LEASE.run(client, [redisKey, keys.lease(key)], [token, bytes, ttl])
+    return landed === 1
+  }
+
+  // ---- generations -------------------------------------------------------------------------
+
+  const getGenerations = async (names: readonly string[]): Promise<number[]> => {
+    if (names.length === 0) return []
+    const redisKeys = names.map((name) => keys.generation(name))
+    let replies: (string | null)[]
+    if (!cluster) {
+      replies = await client.mget(...redisKeys)
+    } else {
+      replies = new Array<string | null>(redisKeys.length)
+      const groups = groupBySlot(redisKeys, (key) => key)
+      await Promise.all(
+        [...groups.values()].map(async (indexes) => {
+          const values = await client.mget(...indexes.map((i) => redisKeys[i]!))
+          for (let j = 0; j < indexes.length; j++) replies[indexes[j]!] = values[j] ?? null
+        }),
+      )
+    }
+    return replies.map((value) => {
+      const parsed = value === null ? 0 : Number(value)
+      return Number.isFinite(parsed) ? parsed : 0
+    })
+  }
+
+  const bumpGeneration = (name: string): Promise<number> => client.incr(keys.generation(name))
+
+  // ---- namespace-wide ----------------------------------------------------------------------
+
+  const masters = (): Redis[] => (cluster ? (client as Cluster).nodes('master') : [client as Redis])
+
+  /** Calls `onKeys` for each SCAN page of `pattern` on every master. */
+  const scanAll = async (pattern: string, onKeys: (node: Redis, page: string[]) => Promise<void> | void): Promise<void> => {
+    await Promise.all(
+      masters().map(async (node) => {
+        let cursor = '0'
+        do {
+          const [next, page] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', scanCount)
+          cursor = next
+          if (page.length > 0) await onKeys(node, page)
+        } while (cursor !== '0')
+      }),
+    )
+  }
+
+  const unlinkOnNode = async (node: Redis, redisKeys: readonly string[]): Promise<number> => {
+    let removed = 0
+    const groups: string[][] = cluster
+      ? [...groupBySlot(redisKeys, (key) => key).values()].map((indexes) => indexes.map((i) => redisKeys[i]!))
+      : [[...redisKeys]]
+    for (const group of groups) {
+      for (let i = 0; i < group.length; i += UNLINK_BATCH) removed += await node.unlink(...group.slice(i, i + UNLINK_BATCH))
+    }
+    return removed
+  }
+
+  const deleteByPattern = async (glob: string): Promise<number> => {
+    let removed = 0
+    await scanAll(keys.pattern(glob), async (node, page) => {
+      removed += await unlinkOnNode(node, page)
+    })
+    return removed
+  }
+
+  const info = async (): Promise<StoreInfo> => {
+    const keysByFamily: Record<string, number> = {}
+    let usedMemoryBytes = 0
+    const nodes = masters()
+    await Promise.all(
+      nodes.map(async (node) => {
+        const text = await node.info('memory')
+        const match = /used_memory:(\d+)/.exec(text)
+        if (match) usedMemoryBytes += Number(match[1])
+      }),
+    )
+    await scanAll(keys.pattern('*'), (_node, page) => {
+      for (const redisKey of page) {
+        const family = keys.familyOf(redisKey)
+        if (family !== undefined) keysByFamily[family] = (keysByFamily[family] ?? 0) + 1
+      }
+    })
+    return { usedMemoryBytes, keysByFamily, connection: monitor.state() }
+  }
+
+  let closed = false
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    if (owned) {
+      try {
+        await client.quit()
+      } catch {
+        client.disconnect()
+      }
+    }
+    monitor.detach()
+  }
+
+  return {
+    namespace: resolved.namespace,
+    client,
+    counters,
+    codec,
+    get: resolved.coalesceGets ? coalescedGet : directGet,
+    getMany,
+    set,
+    setMany,
+    delete: deleteKeys,
+    clear: async () => {
+      await deleteByPattern('*')
+    },
+    acquireLease,
+    fillWithLease,
+    getGenerations,
+    bumpGeneration,
+    deleteByPattern,
+    info,
+    close,
+    ready: (timeoutMs = resolved.connectTimeout) => monitor.ready(timeoutMs),
+  }
+}

@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs'
+import { compressSync } from 'lz4-napi'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { createCodec, FORMAT_VERSION, HEADER_BYTES } from '../src/codec.js'
+import { SerializationError, ValueTooLargeError } from '../src/errors.js'
+
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/${name}.json`, import.meta.url), 'utf8'))
+
+const entry = (value: unknown) => ({ value, expiresAt: 1_700_000_000_000, graceUntil: 1_700_000_060_000 })
+
+/** Values msgpack can carry exactly (-0 is written as 0: msgpack integers have no sign of zero). */
+const leaf = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer(),
+  fc.double({ noNaN: false }).map((n) => (Object.is(n, -0) ? 0 : n)),
+  fc.string({ unit: 'binary' }),
+  fc.bigInt({ min: -(2n ** 200n), max: 2n ** 200n }),
+  fc.date({ noInvalidDate: true }),
+  fc.uint8Array({ maxLength: 64 }),
+  fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+)
+
+const { tree } = fc.letrec((tie) => ({
+  tree: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object'), tie('map'), tie('set')),
+  array: fc.array(tie('tree'), { maxLength: 6 }),
+  object: fc.dictionary(fc.string({ unit: 'grapheme' }).filter((key) => key !== '__proto__'), tie('tree'), { maxKeys: 6, noNullPrototype: true }),
+  map: fc.array(fc.tuple(fc.oneof(fc.string(), fc.integer()), tie('tree')), { maxLength: 4 }).map((pairs) => new Map(pairs)),
+  set: fc.array(fc.oneof(fc.string(), fc.integer()), { maxLength: 4 }).map((items) => new Set(items)),
+}))
+
+describe('codec', () => {
+  const codec = createCodec()
+
+  it('round-trips arbitrary nested values exactly, with and without compression', () => {
+    const small = createCodec({ compressionThreshold: 0 })
+    fc.assert(
+      fc.property(tree, (value) => {
+        for (const c of [codec, small]) {
+          const decoded = c.decode(c.encode(entry(value)))
+          expect(decoded.ok).toBe(true)
+          if (decoded.ok) expect(decoded.entry).toStrictEqual(entry(value))
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('keeps the exact types of Dates, Maps, Sets, BigInts, Buffers and Uint8Arrays', () => {
+    const value = {
+      at: new Date(1714558022495),
+      byHost: new Map<unknown, unknown>([['h-1', { ok: true }], [2, null]]),
+      tags: new Set(['a', 'b']),
+      big: 2n ** 64n + 1n,
+      small: 5n,
+      bytes: new Uint8Array([1, 2, 3]),
+      buffer: Buffer.from('héllo'),
+      text: 'ünïcødé 🚀 中文',
+      nothing: null,
+      nested: { list: [1, 'two', { three: [3] }] },
+    }
+    const decoded = codec.decode(codec.encode(entry(value)))
+    if (!decoded.ok) throw new Error(`decode failed: ${decoded.reason}`)
+    const back = decoded.entry.value as typeof value
+    expect(back).toStrictEqual(value)
+    expect(back.at).toBeInstanceOf(Date)
+    expect(back.byHost).toBeInstanceOf(Map)
+    expect(back.tags).toBeInstanceOf(Set)
+    expect(typeof back.big).toBe('bigint')
+    expect(typeof back.small).toBe('bigint')
+    expect(Buffer.isBuffer(back.buffer)).toBe(true)
+    expect(Buffer.isBuffer(back.bytes)).toBe(false)
+    expect(back.bytes).toBeInstanceOf(Uint8Array)
+  })
+
+  it('writes the documented header', () => {
+    const bytes = codec.encode({ value: 'x', expiresAt: 1000, graceUntil: 2000 })
+    expect(bytes[0]).toBe(FORMAT_VERSION)
+    expect(bytes[1]).toBe(0)
+    expect(bytes.readDoubleBE(2)).toBe(1000)
+    expect(bytes.readDoubleBE(10)).toBe(2000)
+    expect(bytes.length).toBeGreaterThan(HEADER_BYTES)
+  })
+
+  it('compresses task fixtures to at most 30% of their JSON, and small values not at all', () => {
+    for (const name of ['task-progress', 'task-list-page']) {
+      const value = fixture(name)
+      const bytes = codec.encode(entry(value))
+      expect(bytes[1]! & 1, name).toBe(1)
+      expect(bytes.length, name).toBeLessThanOrEqual(Math.floor(JSON.stringify(value).length * 0.3))
+      const decoded = codec.decode(bytes)
+      expect(decoded.ok && decoded.entry.value).toStrictEqual(value)
+    }
+    expect(codec.encode(entry({ small: true }))[1]).toBe(0)
+  })
+
+  it('does not keep a compressed body that is not smaller', () => {
+    const random = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24))
+    const bytes = createCodec({ compressionThreshold: 0 }).encode(entry(random))
+    const decoded = codec.decode(bytes)
+    expect(decoded.ok && decoded.entry.value).toStrictEqual(random)
+  })
+
+  it('refuses values above maxValueBytes, naming the key and the sizes', () => {
+    const limited = createCodec({ maxValueBytes: 100 })
+    const attempt = () => limited.encode(entry('x'.repeat(200)), 'ns:f@1:{k}')
+    expect(attempt).toThrow(ValueTooLargeError)
+    expect(attempt).toThrow(/ns:f@1:\{k\}.*20\d bytes.*100 bytes/)
+    try {
+      attempt()
+    } catch (error) {
+      expect((error as ValueTooLargeError).code).toBe('E_VALUE_TOO_LARGE')
+    }
+  })
+
+  it('refuses values msgpack cannot encode with a SerializationError', () => {
+    expect(() => codec.encode(entry({ f: Symbol('s') }), 'k')).toThrow(SerializationError)
+  })
+
+  it('decodes untrusted `__proto__` keys without touching any prototype', () => {
+    // A raw msgpack map {"__proto__": {"polluted": true}} as another writer could have stored it.
+    const map = Buffer.from([0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa8, ...Buffer.from('polluted'), 0xc3])
+    const forged = Buffer.concat([codec.encode(entry(null)).subarray(0, HEADER_BYTES), map])
+    const fromRecord = codec.encode(entry(JSON.parse('{"a":1,"__proto__":{"polluted":true}}')))
+    for (const bytes of [forged, fromRecord]) {
+      const decoded = codec.decode(bytes)
+      expect(decoded.ok).toBe(true)
+      const value = decoded.ok ? (decoded.entry.value as Record<string, unknown>) : {}
+      expect(value.polluted).toBeUndefined()
+      if (!(value instanceof Map)) expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+      expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined()
+    }
+  })
+
+  describe('corrupt input is a result, never an exception', () => {
+    const good = codec.encode(entry(fixture('task-progress')))
+
+    it.each([
+      ['empty', Buffer.alloc(0), 'short'],
+      ['header only', good.subarray(0, HEADER_BYTES), 'short'],
+      ['unknown version', Buffer.concat([Buffer.from([99]), good.subarray(1)]), 'version'],
+      ['unknown flag', Buffer.concat([Buffer.from([FORMAT_VERSION, 0b10]), good.subarray(2)]), 'flags'],
+      ['truncated lz4', good.subarray(0, good.length - 40), 'lz4'],
+    ])('%s', (_name, bytes, reason) => {
+      const decoded = codec.decode(bytes)
+      expect(decoded.ok).toBe(false)
+      if (!decoded.ok) expect(decoded.reason).toBe(reason)
+    })
+
+    it('rejects a forged lz4 size prefix before decompressing', () => {
+      const forged = Buffer.from(good)
+      forged.writeUInt32LE(0xfffffff0, HEADER_BYTES)
+      const decoded = codec.decode(forged)
+      expect(decoded).toMatchObject({ ok: false, reason: 'lz4-size' })
+      // A prefix below the limit that lies about the size is caught after decompression.
+      const lying = Buffer.from(good)
+      lying.writeUInt32LE(lying.readUInt32LE(HEADER_BYTES) + 1000, HEADER_BYTES)
+      expect(codec.decode(lying)).toMatchObject({ ok: false })
+    })
+
+    it('rejects a well-formed lz4 frame whose content is not msgpack', () => {
+      const body = compressSync(Buffer.alloc(3000, 0xc1))
+      const bytes = Buffer.concat([good.subarray(0, HEADER_BYTES), body])
+      expect(codec.decode(bytes)).toMatchObject({ ok: false, reason: 'msgpack' })
+    })
+  })
+})
