@@ -1,0 +1,80 @@
+/**
+ * The database port of the task adapter: every read and write the cached service needs. The
+ * service never talks SQL; `createSqliteTaskRepository()` (subpath `@tiercache/task/sqlite`) is the
+ * implementation shipped with the package, and a service on another database writes its own.
+ *
+ * Writes report what they changed (`statusChanged`), so that the service invalidates exactly the
+ * cache entries the write affected and nothing more.
+ */
+import type {
+  CommandResult,
+  HostExecution,
+  HostTasksPage,
+  HostTasksQuery,
+  NewTask,
+  Task,
+  TaskIdPage,
+  TaskListPage,
+  TaskListQuery,
+  TaskProgressView,
+  TaskStatistics,
+  TaskStatus,
+  TaskStatusView,
+  TaskExecutionSummary,
+} from './model.js'
+
+/** The outcome of a write to a task. */
+export interface TaskWriteResult {
+  /** The task after the write. */
+  readonly task: Task
+  /** Whether the task's own status moved (list membership and host lists depend on it). */
+  readonly statusChanged: boolean
+  /** Whether host executions changed (cancel marks unfinished ones cancelled; start marks them running). */
+  readonly executionsChanged: boolean
+}
+
+export interface CommandResultOutcome extends TaskWriteResult {
+  readonly execution: HostExecution
+}
+
+/**
+ * Reads return `null` for an unknown task; writes throw `TaskNotFoundError`, `HostNotFoundError`
+ * or `InvalidTaskTransitionError`. All methods may be called concurrently.
+ */
+export interface TaskRepository {
+  /** Creates a pending task with one pending execution per host. Hosts must exist. */
+  createTask(input: NewTask): Promise<Task>
+  getTask(id: string): Promise<Task | null>
+  /** pending → running; pending executions become running. */
+  startTask(id: string): Promise<TaskWriteResult>
+  /** pending|running → cancelled; unfinished executions become cancelled. */
+  cancelTask(id: string): Promise<TaskWriteResult>
+  /** Sets the status as given (an operator's override); sets startedAt/finishedAt when they are unset. */
+  updateTaskStatus(id: string, status: TaskStatus): Promise<TaskWriteResult>
+  /**
+   * Records a host's result. When the task is running and every host has finished, the task
+   * finishes too: `success` if every host succeeded, else `failed` (`statusChanged` says so).
+   */
+  recordCommandResult(taskId: string, hostId: string, result: CommandResult): Promise<CommandResultOutcome>
+
+  getTaskStatusView(id: string): Promise<TaskStatusView | null>
+  /** Same order as `ids`; `null` for unknown ids. One query for the whole batch. */
+  getTaskStatusViews(ids: readonly string[]): Promise<(TaskStatusView | null)[]>
+  getTaskProgressView(id: string): Promise<TaskProgressView | null>
+  getTaskExecutionSummary(id: string): Promise<TaskExecutionSummary | null>
+  /** The ids of a list page and the total matching the filters. */
+  listTaskIds(query: TaskListQuery): Promise<TaskIdPage>
+  /** A whole list page (ids + status views): what a service without a cache would run. */
+  getTaskListPage(query: TaskListQuery): Promise<TaskListPage>
+  getHostTasksPage(hostId: string, query: HostTasksQuery): Promise<HostTasksPage>
+  getTaskStatistics(): Promise<TaskStatistics>
+  /** Ids of running tasks, most recently started first (for warmup). */
+  listRunningTaskIds(limit: number): Promise<string[]>
+  /** Host ids of a task ([] when unknown) — the host groups a write on that task touches. */
+  getTaskHostIds(id: string): Promise<string[]>
+
+  /** SQL statements (or round trips) run since creation or the last reset. */
+  readonly queryCount: number
+  resetQueryCount(): void
+  close(): Promise<void>
+}

@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  HostNotFoundError,
+  InvalidTaskOptionsError,
+  InvalidTaskTransitionError,
+  TaskNotFoundError,
+  TaskExecutionSummarySchema,
+  TaskProgressViewSchema,
+  TaskStatisticsSchema,
+  parseHostTasksQuery,
+  parseTaskListQuery,
+} from '@tiercache/task'
+import { SCHEMA_VERSION, createSqliteTaskRepository, seedTasks } from '@tiercache/task/sqlite'
+import { seededRepository, tempDir } from './helpers.js'
+
+const fixtureKeys = (name: string): string[] =>
+  Object.keys(JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/${name}`, import.meta.url), 'utf8')) as object).sort()
+
+describe('SQLite task repository', () => {
+  it('creates the schema in WAL mode, records its version, and reopens without migrating again', async () => {
+    const filename = join(tempDir(), 'a.db')
+    const first = createSqliteTaskRepository({ filename })
+    expect(first.db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(first.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
+    seedTasks(first, { tasks: 10, hosts: 3, activeTasks: 2 })
+    await first.close()
+    const second = createSqliteTaskRepository({ filename })
+    expect(second.db.prepare('SELECT count(*) FROM tasks').pluck().get()).toBe(10)
+    await second.close()
+  })
+
+  it('refuses invalid options naming the option', () => {
+    expect(() => createSqliteTaskRepository({ filename: '' })).toThrow(InvalidTaskOptionsError)
+    expect(() => createSqliteTaskRepository({ filename: 'x', busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/)
+  })
+
+  it('seeds deterministically: same seed, same data; another seed, other data', async () => {
+    const a = seededRepository({ seed: 3 })
+    const b = seededRepository({ seed: 3 })
+    const c = seededRepository({ seed: 4 })
+    const q = parseTaskListQuery({ size: 50 })
+    expect(await a.repo.getTaskListPage(q)).toEqual(await b.repo.getTaskListPage(q))
+    expect(await a.repo.getTaskListPage(q)).not.toEqual(await c.repo.getTaskListPage(q))
+    expect(a.summary.activeTaskIds).toEqual(b.summary.activeTaskIds)
+  })
+
+  it('seeds the asked numbers of tasks, hosts and running tasks', async () => {
+    const { repo, summary } = seededRepository({ tasks: 500, hosts: 50, activeTasks: 40 })
+    const stats = await repo.getTaskStatistics()
+    expect(TaskStatisticsSchema.parse(stats)).toEqual(stats)
+    expect(stats.totalTasks).toBe(500)
+    expect(stats.hosts).toBe(50)
+    expect(stats.tasksByStatus.running).toBe(40)
+    expect(stats.totalExecutions).toBe(summary.executions)
+    expect(Object.values(stats.tasksByStatus).reduce((a, b) => a + b)).toBe(500)
+    expect((await repo.listRunningTaskIds(1000)).sort()).toEqual([...summary.activeTaskIds].sort())
+    expect(() => seedTasks(repo, { tasks: 1, activeTasks: 0 })).toThrow(/empty database/)
+  })
+
+  it('builds views in the fixtures\' shapes', async () => {
+    const { repo, summary } = seededRepository()
+    const id = summary.activeTaskIds[0] as string
+    const status = await repo.getTaskStatusView(id)
+    expect(Object.keys(status ?? {}).sort()).toEqual([...fixtureKeys('task-status.json'), 'finishedAt'].sort())
+    const progress = await repo.getTaskProgressView(id)
+    expect(TaskProgressViewSchema.parse(progress)).toEqual(progress)
+    expect(Object.keys(progress ?? {}).sort()).toEqual([...fixtureKeys('task-progress.json'), 'finishedAt'].sort())
+    expect(progress?.hosts).toEqual(status?.hosts)
+    expect(progress?.hostDetails).toHaveLength(status?.hosts.total ?? -1)
+    const page = await repo.getTaskListPage(parseTaskListQuery({}))
+    expect(Object.keys(page).sort()).toEqual(fixtureKeys('task-list-page.json'))
+    const summaryView = await repo.getTaskExecutionSummary(id)
+    expect(TaskExecutionSummarySchema.parse(summaryView)).toEqual(summaryView)
+    expect(await repo.getTaskStatusView('task-nope')).toBeNull()
+    expect(await repo.getTaskProgressView('task-nope')).toBeNull()
+    expect(await repo.getTaskExecutionSummary('task-nope')).toBeNull()
+  })
+
+  it('filters, sorts and pages lists with exact totals', async () => {
+    const { repo, summary } = seededRepository()
+    const all = await repo.listTaskIds(parseTaskListQuery({ size: 100, page: 1 }))
+    expect(all.total).toBe(300)
+    const page2 = await repo.listTaskIds(parseTaskListQuery({ size: 100, page: 2 }))
+    expect(new Set([...all.ids, ...page2.ids]).size).toBe(200)
+    const asc = await repo.listTaskIds(parseTaskListQuery({ size: 5, sort: 'createdAt:asc' }))
+    expect(asc.ids[0]).toMatch(/^task-000001-/)
+    expect(all.ids[0]).toMatch(/^task-000300-/)
+    const running = await repo.getTaskListPage(parseTaskListQuery({ status: 'running', size: 100 }))
+    expect(running.total).toBe(30)
+    expect(running.items.every((t) => t.status === 'running')).toBe(true)
+    const hostId = summary.hostIds[0] as string
+    const onHost = await repo.getTaskListPage(parseTaskListQuery({ hostId, size: 100 }))
+    const hostPage = await repo.getHostTasksPage(hostId, parseHostTasksQuery({ size: 100 }))
+    expect(onHost.total).toBe(hostPage.total)
+    expect(onHost.items.map((t) => t.taskId)).toEqual(hostPage.items.map((t) => t.taskId))
+    for (const taskId of onHost.items.map((t) => t.taskId)) expect(await repo.getTaskHostIds(taskId)).toContain(hostId)
+    const byName = await repo.getTaskListPage(parseTaskListQuery({ sort: 'name:asc', size: 50 }))
+    const names = byName.items.map((t) => t.name)
+    expect(names).toEqual([...names].sort())
+  })
+
+  it('runs the task lifecycle: create, start, results, auto-finish', async () => {
+    let clock = Date.UTC(2025, 0, 1)
+    const { repo, summary } = seededRepository({}, () => clock)
+    const hostIds = summary.hostIds.slice(0, 3) as string[]
+    const task = await repo.createTask({ name: 'rollout', command: 'deploy.sh', hostIds })
+    expect(task).toMatchObject({ status: 'pending', hostIds, startedAt: null, createdAt: new Date(clock).toISOString() })
+    expect(await repo.getTask(task.id)).toEqual(task)
+    clock += 1000
+    const started = await repo.startTask(task.id)
+    expect(started).toMatchObject({ statusChanged: true, executionsChanged: true, task: { status: 'running' } })
+    await expect(repo.startTask(task.id)).rejects.toBeInstanceOf(InvalidTaskTransitionError)
+    const first = await repo.recordCommandResult(task.id, hostIds[0] as string, { status: 'success', exitCode: 0, output: 'ok' })
+    expect(first.statusChanged).toBe(false)
+    expect((await repo.getTaskStatusView(task.id))?.progress).toBeCloseTo(1 / 3)
+    await repo.recordCommandResult(task.id, hostIds[1] as string, { status: 'success', exitCode: 0 })
+    clock += 5000
+    const last = await repo.recordCommandResult(task.id, hostIds[2] as string, { status: 'failed', exitCode: 3, output: 'x'.repeat(10_000) })
+    expect(last).toMatchObject({ statusChanged: true, task: { status: 'failed' } })
+    expect(last.execution.output).toHaveLength(4096)
+    const exec = await repo.getTaskExecutionSummary(task.id)
+    expect(exec).toMatchObject({ status: 'failed', durationMs: 5000, exitCodes: { '0': 2, '3': 1 }, hosts: { total: 3, success: 2, failed: 1 } })
+    await expect(repo.cancelTask(task.id)).rejects.toBeInstanceOf(InvalidTaskTransitionError)
+    const reopened = await repo.updateTaskStatus(task.id, 'running')
+    expect(reopened).toMatchObject({ statusChanged: true, task: { status: 'running', finishedAt: null } })
+    const cancelled = await repo.cancelTask(task.id)
+    expect(cancelled.task.status).toBe('cancelled')
+    expect((await repo.updateTaskStatus(task.id, 'cancelled')).statusChanged).toBe(false)
+  })
+
+  it('rejects writes on unknown tasks and hosts', async () => {
+    const { repo, summary } = seededRepository()
+    await expect(repo.startTask('task-missing')).rejects.toBeInstanceOf(TaskNotFoundError)
+    await expect(repo.createTask({ name: 'n', command: 'c', hostIds: ['h-9999'] })).rejects.toBeInstanceOf(HostNotFoundError)
+    const id = summary.activeTaskIds[0] as string
+    const notItsHost = summary.hostIds.find((h) => !(repo.db.prepare(
+      'SELECT 1 FROM executions e JOIN tasks t ON t.seq = e.task_seq WHERE t.id = ? AND e.host_id = ?',
+    ).get(id, h)))
+    await expect(repo.recordCommandResult(id, notItsHost as string, { status: 'success' })).rejects.toBeInstanceOf(HostNotFoundError)
+    expect(await repo.getTask('task-missing')).toBeNull()
+    expect(await repo.getTaskHostIds('task-missing')).toEqual([])
+  })
+
+  it('counts the statements it runs', async () => {
+    const { repo, summary } = seededRepository()
+    expect(repo.queryCount).toBe(0)
+    await repo.getTaskStatusView(summary.activeTaskIds[0] as string)
+    expect(repo.queryCount).toBe(1)
+    await repo.getTaskStatusViews(summary.activeTaskIds.slice(0, 10))
+    expect(repo.queryCount).toBe(2)
+    await repo.listTaskIds(parseTaskListQuery({}))
+    expect(repo.queryCount).toBe(4)
+    await repo.getTaskStatistics()
+    expect(repo.queryCount).toBe(5)
+    repo.resetQueryCount()
+    expect(repo.queryCount).toBe(0)
+  })
+
+  it('lets two connections on one file see each other\'s writes', async () => {
+    const { repo, filename, summary } = seededRepository()
+    const other = createSqliteTaskRepository({ filename })
+    const id = summary.activeTaskIds[1] as string
+    await other.cancelTask(id)
+    expect((await repo.getTaskStatusView(id))?.status).toBe('cancelled')
+    await other.close()
+  })
+})
