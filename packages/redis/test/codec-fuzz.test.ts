@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
 import { createCodec, HEADER_BYTES } from '../src/codec.js'
+import type * as Lz4 from 'lz4-napi'
 
 // Every size the decoder hands to lz4 is recorded: the fuzz run proves that no declared size
 // above maxValueBytes ever reaches the decompressor (lz4-napi allocates what the prefix says).
 const declaredSizes: number[] = []
 vi.mock('lz4-napi', async (importOriginal) => {
-  const original = await importOriginal<typeof import('lz4-napi')>()
+  const original = await importOriginal<typeof Lz4>()
   return {
     ...original,
     uncompressSync(data: Buffer) {
@@ -34,7 +35,14 @@ const mutation = fc.record({
   forgedSize: fc.option(fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0xffffffff), fc.constant(MAX_VALUE_BYTES + 1))),
 })
 
-function mutate({ seed, edits, cut, forgedSize }: fc.RecordValue<{ seed: number; edits: [number, number][]; cut: number | null; forgedSize: number | null }>): Buffer {
+interface Mutation {
+  seed: number
+  edits: [number, number][]
+  cut: number | null
+  forgedSize: number | null
+}
+
+function mutate({ seed, edits, cut, forgedSize }: Mutation): Buffer {
   let bytes = Buffer.from(seeds[seed]!)
   for (const [at, value] of edits) bytes[at % bytes.length] = value
   if (forgedSize !== null && bytes.length >= HEADER_BYTES + 4) {
