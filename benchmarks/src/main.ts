@@ -77,7 +77,7 @@ async function main(): Promise<number> {
   const started = performance.now()
   const meta = collectMeta(REPO_ROOT, flags.quick)
   const ids = flags.only ?? [...SCENARIO_IDS]
-  const timeMs = flags.quick ? 150 : 2000
+  const timeMs = flags.quick ? 100 : 2000
   // A hung peer or scenario must not hold the run (CI runs --quick after the tests).
   const scenarioDeadlineMs = flags.quick ? 120_000 : 20 * 60_000
   console.log(`tiercache benchmarks${flags.quick ? ' (--quick)' : ''}: ${ids.join(', ')}`)

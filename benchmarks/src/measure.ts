@@ -5,7 +5,7 @@ import type { Figures } from './scenario.js'
 export interface MeasureOptions {
   /** Measuring time in ms (use `ctx.timeMs`). */
   timeMs: number
-  /** Warm-up time in ms. @default timeMs / 4, at least 50 */
+  /** Warm-up time in ms. @default timeMs / 4, at least 100 */
   warmupMs?: number
   /**
    * Operations `fn` performs per call. Sub-microsecond operations (an L1 hit) must be batched
@@ -14,6 +14,12 @@ export interface MeasureOptions {
    * @default 1
    */
   opsPerCall?: number
+  /**
+   * Whether latency is divided by `opsPerCall`. Batches of sequential calls: yes (the mean per
+   * call). Batches of concurrent calls: no, each call waits about as long as the batch.
+   * @default true
+   */
+  latencyPerOp?: boolean
 }
 
 export type Measured = Required<Pick<Figures, 'opsPerSec' | 'p50Us' | 'p99Us' | 'maxUs'>> & { samples: number }
@@ -23,7 +29,7 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
   const ops = options.opsPerCall ?? 1
   const bench = new Bench({
     time: options.timeMs,
-    warmupTime: options.warmupMs ?? Math.max(50, options.timeMs / 4),
+    warmupTime: options.warmupMs ?? Math.max(100, options.timeMs / 4),
     iterations: 8,
     warmupIterations: 8,
     throws: true,
@@ -34,8 +40,9 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
   const result = task?.result
   if (!result || !('latency' in result)) throw new Error(`measurement failed (${result?.state ?? 'no result'})`)
   const latency = result.latency
-  // latency is in ms per call; a call is `ops` operations.
-  const usPerOp = (ms: number) => (ms * 1000) / ops
+  // tinybench's latency is in ms per call of fn.
+  const divisor = options.latencyPerOp === false ? 1 : ops
+  const usPerOp = (ms: number) => (ms * 1000) / divisor
   return {
     opsPerSec: (ops * 1000) / result.period,
     p50Us: usPerOp(latency.p50),
