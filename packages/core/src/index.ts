@@ -1,3 +1,37 @@
+export { createTieredCache } from './tiered-cache.js'
+export type { TieredCache } from './tiered-cache.js'
+export type { Family, FamilyDefinition, Loader, LoaderContext, ValueSchema } from './family.js'
+export { DEFAULTS, defaultSizeOf } from './options.js'
+export type {
+  BreakerOptions,
+  EntryOptions,
+  GetOrSetOptions,
+  Immutability,
+  L1Options,
+  LeaseOptions,
+  TieredCacheOptions,
+} from './options.js'
+export { parseDuration } from './duration.js'
+export type { Duration } from './duration.js'
+export {
+  CacheClosedError,
+  InvalidOptionsError,
+  L2TimeoutError,
+  L2UnavailableError,
+  LoaderError,
+  LoaderTimeoutError,
+  SerializationError,
+  TierCacheError,
+  ValueTooLargeError,
+} from './errors.js'
+export type { TierCacheErrorCode } from './errors.js'
+export { noopStatsSink, silentLogger, systemClock } from './defaults.js'
+export { memoryStore, memoryBackend } from './memory/store.js'
+export type { MemoryBackend, MemoryStore, MemoryStoreOptions } from './memory/store.js'
+export { memoryBus, memoryBusNetwork } from './memory/bus.js'
+export type { MemoryBus, MemoryBusNetwork, MemoryBusOptions } from './memory/bus.js'
+export type { CacheEventListener, CacheEventName, CacheEvents } from './events.js'
+export type { BreakerState, CacheStats, LatencySnapshot } from './stats.js'
 export type {
   Clock,
   InvalidationBus,

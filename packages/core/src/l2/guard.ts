@@ -1,0 +1,121 @@
+import CircuitBreaker from 'opossum'
+import { L2TimeoutError, L2UnavailableError, TierCacheError } from '../errors.js'
+import type { Clock, RemoteStore } from '../ports.js'
+import { type BreakerState, LatencyReservoir } from '../stats.js'
+
+export interface GuardOptions {
+  readonly timeout: number
+  readonly volumeThreshold: number
+  readonly errorThresholdPercentage: number
+  readonly resetTimeout: number
+  readonly rollingCountTimeout: number
+}
+
+export interface GuardHooks {
+  /** An L2 call failed, timed out, or was refused by the open breaker. */
+  onError(operation: string, error: TierCacheError): void
+  onStateChange(state: BreakerState): void
+}
+
+type Action = (store: RemoteStore) => Promise<unknown>
+
+/**
+ * The one door to the remote store. Every call gets a timeout and passes the circuit breaker;
+ * failures come out as `L2UnavailableError` / `L2TimeoutError` and are reported to the hooks,
+ * so callers only decide what to fall back to, never how to log or count.
+ */
+export class L2Guard {
+  readonly store: RemoteStore
+  readonly latency = new LatencyReservoir()
+  #state: BreakerState = 'closed'
+  #transitions = 0
+  readonly #breaker: CircuitBreaker<[Action], unknown>
+  readonly #timeout: number
+  readonly #hooks: GuardHooks
+  readonly #clock: Clock
+
+  constructor(store: RemoteStore, options: GuardOptions, hooks: GuardHooks, clock: Clock) {
+    this.store = store
+    this.#timeout = options.timeout
+    this.#hooks = hooks
+    this.#clock = clock
+    // The timeout is ours (so it carries our error type); opossum only counts and trips.
+    this.#breaker = new CircuitBreaker<[Action], unknown>((action: Action) => action(store), {
+      timeout: false,
+      volumeThreshold: options.volumeThreshold,
+      errorThresholdPercentage: options.errorThresholdPercentage,
+      resetTimeout: options.resetTimeout,
+      rollingCountTimeout: options.rollingCountTimeout,
+    })
+    this.#breaker.on('open', () => this.#transition('open'))
+    this.#breaker.on('halfOpen', () => this.#transition('half-open'))
+    this.#breaker.on('close', () => this.#transition('closed'))
+  }
+
+  /** True while the breaker refuses calls: callers skip L2 instead of queuing behind it. */
+  get isOpen(): boolean {
+    return this.#breaker.opened
+  }
+
+  get state(): BreakerState {
+    return this.#state
+  }
+
+  get transitions(): number {
+    return this.#transitions
+  }
+
+  run<T>(operation: string, action: (store: RemoteStore) => Promise<T>): Promise<T> {
+    const started = this.#clock.now()
+    const timed: Action = (store) => withTimeout(action(store), this.#timeout, operation)
+    return (this.#breaker.fire(timed) as Promise<T>).then(
+      (value) => {
+        this.latency.record(this.#clock.now() - started)
+        return value
+      },
+      (error: unknown) => {
+        const wrapped = wrap(operation, error)
+        this.#hooks.onError(operation, wrapped)
+        throw wrapped
+      },
+    )
+  }
+
+  shutdown(): void {
+    this.#breaker.shutdown()
+  }
+
+  #transition(state: BreakerState): void {
+    if (state === this.#state) return
+    this.#state = state
+    this.#transitions++
+    this.#hooks.onStateChange(state)
+  }
+}
+
+function wrap(operation: string, error: unknown): TierCacheError {
+  if (error instanceof TierCacheError) return error
+  const code = (error as { code?: unknown } | null)?.code
+  if (code === 'EOPENBREAKER') return new L2UnavailableError(`L2 ${operation} skipped: circuit breaker open`, { cause: error })
+  if (code === 'ESHUTDOWN') return new L2UnavailableError(`L2 ${operation} refused: cache closed`, { cause: error })
+  const message = error instanceof Error ? error.message : String(error)
+  return new L2UnavailableError(`L2 ${operation} failed: ${message}`, { cause: error })
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
+  if (!(ms > 0) || ms === Infinity) return promise
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new L2TimeoutError(operation, ms)), ms)
+    timer.unref?.()
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+}

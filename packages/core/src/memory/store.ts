@@ -1,0 +1,169 @@
+import { systemClock } from '../defaults.js'
+import type { Clock, LeaseGrant, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '../ports.js'
+
+interface Lease {
+  readonly token: string
+  readonly expiresAt: number
+}
+
+/** The data behind memory stores; stores with different namespaces may share one. */
+export interface MemoryBackend {
+  readonly values: Map<string, RemoteEntry>
+  readonly leases: Map<string, Lease>
+  readonly generations: Map<string, number>
+}
+
+export function memoryBackend(): MemoryBackend {
+  return { values: new Map(), leases: new Map(), generations: new Map() }
+}
+
+export interface MemoryStoreOptions {
+  /** Prefix of every key. @default 'tiercache' */
+  namespace?: string
+  /** Decides expiry and lease lifetimes. @default systemClock */
+  clock?: Clock
+  /** Share data between stores (e.g. to check namespace isolation). @default a private backend */
+  backend?: MemoryBackend
+}
+
+/** A memory store plus what tests need to look inside. */
+export interface MemoryStore extends RemoteStore {
+  readonly namespace: string
+  /** Live values of this namespace. */
+  readonly size: number
+  /** Full keys (`<namespace>:<family>[:g<generation>]:{<id>}`) of live values. */
+  keys(): string[]
+  /** The stored entry behind a key, expired or not. */
+  raw(key: StoreKey): RemoteEntry | undefined
+  readonly backend: MemoryBackend
+}
+
+/**
+ * An in-process `RemoteStore` with the Redis store's semantics: keys expire at `graceUntil`,
+ * leases are voided by `set`/`delete`, generations start at 0. Several caches may share one
+ * instance to act as processes sharing a Redis; `close()` leaves the data alone for that reason.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  const namespace = options.namespace ?? 'tiercache'
+  const clock = options.clock ?? systemClock
+  const backend = options.backend ?? memoryBackend()
+  const { values, leases, generations } = backend
+  const prefix = `${namespace}:`
+  let tokens = 0
+
+  const valueKey = (k: StoreKey) => `${prefix}${k.family}${k.generation === '' ? '' : `:g${k.generation}`}:{${k.id}}`
+  const leaseKey = (k: StoreKey) => `${prefix}lease:${k.family}:{${k.id}}`
+  const generationKey = (name: string) => (name === '' ? `${prefix}gen` : `${prefix}gen:${name}`)
+
+  const read = (full: string): RemoteEntry | undefined => {
+    const entry = values.get(full)
+    if (entry === undefined) return undefined
+    if (entry.graceUntil <= clock.now()) {
+      values.delete(full)
+      return undefined
+    }
+    return entry
+  }
+  const write = (key: StoreKey, entry: RemoteEntry) => {
+    values.set(valueKey(key), { value: entry.value, expiresAt: entry.expiresAt, graceUntil: entry.graceUntil })
+    leases.delete(leaseKey(key))
+  }
+  const liveKeys = () => [...values.keys()].filter((k) => k.startsWith(prefix) && read(k) !== undefined)
+
+  return {
+    namespace,
+    backend,
+    get size() {
+      return liveKeys().length
+    },
+    keys: liveKeys,
+    raw: (key) => values.get(valueKey(key)),
+    async get(key) {
+      return read(valueKey(key))
+    },
+    async getMany(keys) {
+      return keys.map((key) => read(valueKey(key)))
+    },
+    async set(key, entry) {
+      write(key, entry)
+    },
+    async setMany(entries) {
+      for (const { key, entry } of entries) write(key, entry)
+    },
+    async delete(keys) {
+      for (const key of keys) {
+        values.delete(valueKey(key))
+        leases.delete(leaseKey(key))
+      }
+    },
+    async clear() {
+      for (const map of [values, leases, generations] as Map<string, unknown>[]) {
+        for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key)
+      }
+    },
+    async acquireLease(key, ttlMs): Promise<LeaseGrant> {
+      const full = leaseKey(key)
+      const held = leases.get(full)
+      if (held !== undefined && held.expiresAt > clock.now()) return { granted: false }
+      const token = `${namespace}-${++tokens}-${Math.random().toString(36).slice(2)}`
+      leases.set(full, { token, expiresAt: clock.now() + ttlMs })
+      return { granted: true, token }
+    },
+    async fillWithLease(key, token, entry) {
+      const full = leaseKey(key)
+      const held = leases.get(full)
+      if (held === undefined || held.token !== token || held.expiresAt <= clock.now()) return false
+      write(key, entry)
+      return true
+    },
+    async getGenerations(names) {
+      return names.map((name) => generations.get(generationKey(name)) ?? 0)
+    },
+    async bumpGeneration(name) {
+      const full = generationKey(name)
+      const next = (generations.get(full) ?? 0) + 1
+      generations.set(full, next)
+      return next
+    },
+    async deleteByPattern(glob) {
+      const pattern = globToRegExp(glob)
+      let deleted = 0
+      for (const key of [...values.keys()]) {
+        if (key.startsWith(prefix) && pattern.test(key.slice(prefix.length))) {
+          values.delete(key)
+          deleted++
+        }
+      }
+      return deleted
+    },
+    async info(): Promise<StoreInfo> {
+      const keysByFamily: Record<string, number> = {}
+      for (const key of liveKeys()) {
+        const family = key.slice(prefix.length).split(':{')[0]?.replace(/:g[^:]*$/, '') ?? ''
+        keysByFamily[family] = (keysByFamily[family] ?? 0) + 1
+      }
+      return { keysByFamily, connection: 'ready' }
+    },
+    async close() {},
+  }
+}
+
+/** Redis glob subset: `*`, `?`, `[...]`, backslash escapes. */
+function globToRegExp(glob: string): RegExp {
+  let source = ''
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string
+    if (c === '*') source += '.*'
+    else if (c === '?') source += '.'
+    else if (c === '\\' && i + 1 < glob.length) source += `\\${glob[++i]}`
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1)
+      if (end === -1) source += '\\['
+      else {
+        source += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`
+        i = end
+      }
+    } else source += c.replace(/[.+^${}()|\]\\/]/g, '\\$&')
+  }
+  return new RegExp(`^${source}$`, 's')
+}
