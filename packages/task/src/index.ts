@@ -62,3 +62,5 @@ export {
 } from './errors.js'
 export type { TaskErrorCode } from './errors.js'
 export type { TaskRepository, TaskWriteResult, CommandResultOutcome } from './repository.js'
+export { createAdminHandler } from './admin-handler.js'
+export type { AdminHandler, AdminHandlerOptions, TaskCacheAdmin } from './admin-handler.js'
