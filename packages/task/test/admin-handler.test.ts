@@ -70,7 +70,7 @@ describe('admin handler over HTTP', () => {
   it('answers 401 without the token or with a wrong one, and calls nothing', async () => {
     const service = fakeService()
     const base = await serve(service)
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer' }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer' }]) {
       const res = await fetch(`${base}/cache`, { method: 'DELETE', headers })
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/)
