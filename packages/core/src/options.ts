@@ -232,10 +232,11 @@ const optionsSchema = z.strictObject({
   name: z.string({ error: 'expected a string' }).min(1, 'expected a non-empty string').optional(),
 })
 
-function fail(error: z.ZodError): never {
+function fail(error: z.ZodError, input: unknown): never {
   const issue = error.issues[0] as z.core.$ZodIssue
   const path = issue.path.join('.')
-  const got = 'input' in issue && issue.input !== undefined ? ` (got ${show(issue.input)})` : ''
+  const value = issue.path.reduce<unknown>((at, part) => (at as Record<PropertyKey, unknown> | undefined)?.[part as PropertyKey], input)
+  const got = value !== undefined && typeof value !== 'object' ? ` (got ${show(value)})` : ''
   const message = issue.code === 'unrecognized_keys' ? `unknown option(s) ${issue.keys.join(', ')}` : `${issue.message}${got}`
   throw new InvalidOptionsError(path, message, { cause: error })
 }
@@ -255,7 +256,7 @@ const optionalDuration = (value: Duration | undefined, path: string): number | u
 /** Validates and resolves the cache options. Throws `InvalidOptionsError` naming the option. */
 export function resolveOptions(options: TieredCacheOptions = {}): ResolvedOptions {
   const parsed = optionsSchema.safeParse(options)
-  if (!parsed.success) fail(parsed.error)
+  if (!parsed.success) fail(parsed.error, options)
   const o = parsed.data
   const d = DEFAULTS
   const resolved: ResolvedOptions = {
