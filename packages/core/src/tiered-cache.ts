@@ -180,6 +180,8 @@ class TieredCacheEngine implements TieredCache {
   /** Bumped by every invalidation; batch reads compare it to decide whether they may fill. */
   #invalidations = 0
   #busMessagesApplied = 0
+  /** Every failed L2 call (reads, writes, background); per-family counters see only reads. */
+  #l2Errors = 0
   #l1Flushes = 0
   #fresh: (entry: L1Entry, now: number) => boolean
 
@@ -1000,6 +1002,7 @@ class TieredCacheEngine implements TieredCache {
   // ---------------------------------------------------------------- events from ports
 
   #onL2Error(operation: string, error: TierCacheError): void {
+    this.#l2Errors++
     this.#o.logger.warn({ err: error, operation, cache: this.#o.name }, 'tiercache L2 call failed')
     this.#events.emit('l2-error', { operation, error })
   }
@@ -1099,7 +1102,7 @@ class TieredCacheEngine implements TieredCache {
     const total = sumCounters([...this.#families.values()].map((fc) => fc.counters))
     const lookups = total.l1Hits + total.l2Hits + total.misses
     return Object.freeze({
-      total: Object.freeze({ ...total, hitRate: lookups === 0 ? 0 : (total.l1Hits + total.l2Hits) / lookups }),
+      total: Object.freeze({ ...total, l2Errors: this.#l2Errors, hitRate: lookups === 0 ? 0 : (total.l1Hits + total.l2Hits) / lookups }),
       families: Object.freeze(families),
       busMessagesApplied: this.#busMessagesApplied,
       l1Flushes: this.#l1Flushes,
