@@ -2,7 +2,7 @@
 import type { Figure, Row, Scenario } from './scenario.js'
 
 export const FIGURE_ORDER: Figure[] = [
-  'opsPerSec', 'p50Us', 'p99Us', 'maxUs', 'bytes', 'loaderCalls', 'dbQueries', 'reductionPct', 'optimalReductionPct',
+  'opsPerSec', 'p50Us', 'p99Us', 'maxUs', 'bytes', 'bytesPerEntry', 'loaderCalls', 'dbQueries', 'reductionPct', 'optimalReductionPct',
   'staleReads', 'errors', 'slowCalls', 'p99BeforeUs', 'p99AfterUs', 'maxAfterUs', 'recoveryMs',
 ]
 
@@ -12,6 +12,7 @@ export const FIGURE_LABEL: Record<Figure, string> = {
   p99Us: 'p99 µs',
   maxUs: 'max µs',
   bytes: 'bytes',
+  bytesPerEntry: 'bytes/entry',
   loaderCalls: 'loader calls',
   dbQueries: 'db queries',
   reductionPct: 'reduction %',

@@ -13,6 +13,7 @@ export interface Figures {
   p99Us?: number
   maxUs?: number
   bytes?: number
+  bytesPerEntry?: number
   loaderCalls?: number
   dbQueries?: number
   reductionPct?: number
