@@ -5,3 +5,5 @@ export type { Codec, CodecOptions, CorruptReason, DecodeResult } from './codec.j
 export { escapeGlob, encodeId, decodeId, keyBuilder, slotOf } from './keys.js'
 export type { KeyBuilder } from './keys.js'
 export type { RedisConnectionOptions } from './connection.js'
+export { redisBus, resolveRedisBusOptions, defaultTrackedKeyMapper } from './redis-bus.js'
+export type { RedisBus, RedisBusOptions, RedisBusStats } from './redis-bus.js'

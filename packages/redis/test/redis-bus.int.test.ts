@@ -1,0 +1,294 @@
+import { Cluster, Redis } from 'ioredis'
+import { pack } from 'msgpackr'
+import type { ReceivedInvalidation } from '@tiercache/core'
+import { startRedis, startRedisCluster, uniqueNamespace } from '@tiercache/testkit'
+import { sharedRedis } from '@tiercache/testkit/vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { redisBus, type RedisBus, type RedisBusOptions } from '../src/redis-bus.js'
+import { slotOf } from '../src/keys.js'
+
+/** A started bus that closes itself, with what it received and every health change. */
+async function openBus(options: RedisBusOptions) {
+  const bus = redisBus({ heartbeatInterval: 40, heartbeatTimeout: 200, ...options })
+  const received: ReceivedInvalidation[] = []
+  const health: boolean[] = []
+  bus.onMessage((message) => received.push(message))
+  bus.onHealthChange((healthy) => health.push(healthy))
+  onTestFinished(() => bus.close())
+  await bus.start()
+  return { bus, received, health }
+}
+
+function rawClient(url: string): Redis {
+  const client = new Redis(url)
+  client.on('error', () => {}) // the test's own server may stop first
+  onTestFinished(() => void client.quit().catch(() => client.disconnect()))
+  return client
+}
+
+describe('redisBus: delivery', () => {
+  it('delivers from one node to another with source, seq and ts, and ignores its own', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const a = await openBus({ redis: url, namespace })
+    const b = await openBus({ redis: url, namespace })
+    expect(a.bus.healthy).toBe(true)
+    expect(b.bus.healthy).toBe(true)
+    expect(a.bus.instanceId).not.toBe(b.bus.instanceId)
+
+    const before = Date.now()
+    await a.bus.publish({ op: 'delete', keys: ['task:status@1:{t1}'] })
+    await expect.poll(() => b.received.length).toBe(1)
+    expect(b.received[0]).toEqual({ op: 'delete', keys: ['task:status@1:{t1}'], source: a.bus.instanceId, seq: 1, ts: expect.any(Number) })
+    expect(b.received[0]!.ts).toBeGreaterThanOrEqual(before)
+    expect(a.bus.lastSeq).toBe(1)
+
+    await a.bus.publish({ op: 'generation', name: 'task:list', value: 7 })
+    await a.bus.publish({ op: 'clear' })
+    await expect.poll(() => b.received.length).toBe(3)
+    expect(b.received.slice(1)).toEqual([
+      { op: 'generation', name: 'task:list', value: 7, source: a.bus.instanceId, seq: 2, ts: expect.any(Number) },
+      { op: 'clear', source: a.bus.instanceId, seq: 3, ts: expect.any(Number) },
+    ])
+
+    // A's own three messages came back to it and were dropped, never handed to its handler.
+    await expect.poll(() => a.bus.stats().ownIgnored).toBe(3)
+    expect(a.received).toEqual([])
+    expect(b.bus.stats()).toMatchObject({ received: 3, malformed: 0 })
+  })
+
+  it('a node only hears its namespace', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const a = await openBus({ redis: url, namespace })
+    const other = await openBus({ redis: url, namespace: `${namespace}-other` })
+    const b = await openBus({ redis: url, namespace })
+    await a.bus.publish({ op: 'delete', keys: ['k'] })
+    await expect.poll(() => b.received.length).toBe(1)
+    // Same server, same moment: had `other` subscribed to the same channel, it would have it too.
+    expect(other.received).toEqual([])
+  })
+
+  it('counts and drops malformed messages without throwing, and keeps delivering', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const a = await openBus({ redis: url, namespace })
+    const b = await openBus({ redis: url, namespace })
+    const raw = rawClient(url)
+    const channel = `${namespace}:bus`
+    const garbage = [
+      Buffer.from([0xc1, 0xff, 0x00]), // not msgpack
+      'plain text',
+      pack({ v: 1, source: 'x' }), // msgpack, wrong shape
+      pack([2, 'x', 1, Date.now(), []]), // unknown version
+      pack([1, '', 1, Date.now(), []]), // empty source
+      pack([1, 'x', -1, Date.now(), []]), // negative seq
+      pack([1, 'x', 1, Date.now(), [['d', 'not-an-array']]]),
+      pack([1, 'x', 1, Date.now(), [['d', ['ok', 42]]]]),
+      pack([1, 'x', 1, Date.now(), [['g', 'fam', -3]]]),
+      pack([1, 'x', 1, Date.now(), [['z']]]),
+    ]
+    for (const payload of garbage) await raw.publish(channel, payload)
+    await expect.poll(() => b.bus.stats().malformed).toBe(garbage.length)
+    expect(b.received).toEqual([])
+
+    await a.bus.publish({ op: 'delete', keys: ['still-works'] })
+    await expect.poll(() => b.received.map((m) => m.op === 'delete' && m.keys[0])).toEqual(['still-works'])
+    expect(b.bus.healthy).toBe(true)
+  })
+
+  it('a handler that throws does not stop the bus', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const a = await openBus({ redis: url, namespace })
+    const b = redisBus({ redis: url, namespace, heartbeatInterval: 40, heartbeatTimeout: 200 })
+    onTestFinished(() => b.close())
+    const seen: number[] = []
+    b.onMessage((message) => {
+      seen.push(message.seq)
+      if (message.seq === 1) throw new Error('handler bug')
+    })
+    await b.start()
+    await a.bus.publish({ op: 'delete', keys: ['one'] })
+    await a.bus.publish({ op: 'delete', keys: ['two'] })
+    await expect.poll(() => seen).toEqual([1, 2])
+  })
+
+  it('coalesces the publishes of one tick into one message, deletes merged, other ops in order', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const a = await openBus({ redis: url, namespace })
+    const b = await openBus({ redis: url, namespace })
+    const writes = Array.from({ length: 100 }, (_, i) => a.bus.publish({ op: 'delete', keys: [`k${i}`, 'shared'] }))
+    await Promise.all(writes)
+    expect(a.bus.stats()).toMatchObject({ published: 100, messagesSent: 1 })
+    await expect.poll(() => b.received.length).toBe(1)
+    const [batch] = b.received
+    expect(batch!.op).toBe('delete')
+    expect(batch!.op === 'delete' && [...batch!.keys].sort()).toEqual(['shared', ...Array.from({ length: 100 }, (_, i) => `k${i}`)].sort())
+
+    await Promise.all([
+      a.bus.publish({ op: 'delete', keys: ['x'] }),
+      a.bus.publish({ op: 'generation', name: 'g1', value: 1 }),
+      a.bus.publish({ op: 'delete', keys: ['y'] }),
+      a.bus.publish({ op: 'clear' }),
+      a.bus.publish({ op: 'generation', name: 'g1', value: 2 }),
+    ])
+    expect(a.bus.stats().messagesSent).toBe(2)
+    await expect.poll(() => b.received.length).toBe(5)
+    expect(b.received.slice(1).map(({ ts: _ts, source: _source, ...rest }) => rest)).toEqual([
+      { op: 'delete', keys: ['x', 'y'], seq: 2 },
+      { op: 'generation', name: 'g1', value: 1, seq: 3 },
+      { op: 'clear', seq: 4 },
+      { op: 'generation', name: 'g1', value: 2, seq: 5 },
+    ])
+  })
+
+  it('never quits a client it was given, and quits the ones it made', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const client = rawClient(url)
+    const bus = redisBus({ redis: client, namespace })
+    await bus.start()
+    const names = await client.client('LIST')
+    expect(names).toContain(`tiercache-bus:${bus.instanceId}`)
+    await bus.close()
+    expect(client.status).toBe('ready')
+    expect(await client.ping()).toBe('PONG')
+    await expect.poll(async () => await client.client('LIST')).not.toContain(`tiercache-bus:${bus.instanceId}`)
+    await expect(bus.publish({ op: 'clear' })).rejects.toThrow(/after close/)
+  })
+})
+
+describe('redisBus: health', () => {
+  it('goes unhealthy when its subscriber is killed, healthy again once re-subscribed and heard', async () => {
+    await using server = await startRedis()
+    const namespace = uniqueNamespace('bus')
+    const a = await openBus({ redis: server.url, namespace })
+    const b = await openBus({ redis: server.url, namespace })
+    expect(b.bus.healthy).toBe(true)
+
+    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    await expect.poll(() => b.health.includes(false)).toBe(true)
+    await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(true)
+    expect(b.health.slice(-2)).toEqual([false, true])
+    expect(b.bus.stats().subscriptions).toBeGreaterThanOrEqual(2)
+
+    await a.bus.publish({ op: 'delete', keys: ['after-reconnect'] })
+    await expect.poll(() => b.received.some((m) => m.op === 'delete' && m.keys.includes('after-reconnect'))).toBe(true)
+  })
+
+  it('goes unhealthy on a paused (SIGSTOP) server, which shows no disconnect, and recovers after SIGCONT', async () => {
+    await using server = await startRedis()
+    const namespace = uniqueNamespace('bus')
+    const a = await openBus({ redis: server.url, namespace })
+    const b = await openBus({ redis: server.url, namespace })
+    server.pause()
+    try {
+      await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(false)
+      await expect.poll(() => a.bus.healthy, { timeout: 10_000 }).toBe(false)
+      expect(b.bus.stats().heartbeatsMissed).toBeGreaterThanOrEqual(1)
+      // Nothing closed: the heartbeat deadline is what noticed.
+      expect(b.bus.stats().subscriptions).toBe(1)
+    } finally {
+      server.resume()
+    }
+    await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(true)
+    await expect.poll(() => a.bus.healthy, { timeout: 10_000 }).toBe(true)
+    expect(b.health).toEqual([true, false, true])
+  })
+
+  it('start() rejects when Redis cannot be reached in time, and close() still works', async () => {
+    await using server = await startRedis()
+    const port = server.port
+    await server.stop()
+    const bus = redisBus({ redis: { host: '127.0.0.1', port }, namespace: uniqueNamespace('bus'), connectTimeout: 300 })
+    await expect(bus.start()).rejects.toThrow()
+    expect(bus.healthy).toBe(false)
+    await bus.close()
+  })
+})
+
+describe('redisBus: cluster (sharded pub/sub)', () => {
+  it('delivers over SPUBLISH/SSUBSCRIBE on the master that owns the channel slot, and recovers from a killed subscriber', async () => {
+    await using cluster = await startRedisCluster()
+    const client = new Cluster([...cluster.startupNodes])
+    client.on('error', () => {})
+    onTestFinished(() => void client.quit().catch(() => client.disconnect()))
+    const namespace = uniqueNamespace('bus')
+    const a = await openBus({ redis: client, namespace })
+    const b = await openBus({ redis: { cluster: [...cluster.startupNodes] }, namespace })
+
+    const channel = `${namespace}:bus`
+    const slot = slotOf(channel)
+    expect(Number(await client.call('CLUSTER', 'KEYSLOT', channel))).toBe(slot)
+    const counts = await Promise.all(cluster.nodes.map((node) => node.command('PUBSUB', 'SHARDNUMSUB', channel)))
+    // The two subscribers sit on exactly one master (the slot owner), as shard channel subscribers.
+    expect(counts.map((reply) => Number(reply.split('\n')[1]))).toContain(2)
+    expect(counts.map((reply) => Number(reply.split('\n')[1])).reduce((x, y) => x + y, 0)).toBe(2)
+
+    await a.bus.publish({ op: 'delete', keys: ['k1'] })
+    await expect.poll(() => b.received.map((m) => m.op)).toEqual(['delete'])
+    expect(a.received).toEqual([])
+
+    await Promise.all(cluster.nodes.map((node) => node.command('CLIENT', 'KILL', 'TYPE', 'pubsub')))
+    await expect.poll(() => b.health.includes(false)).toBe(true)
+    await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(true)
+    await a.bus.publish({ op: 'generation', name: 'fam', value: 3 })
+    await expect.poll(() => b.received.map((m) => m.op)).toEqual(['delete', 'generation'])
+  })
+})
+
+describe('redisBus: tracking mode', () => {
+  it('turns a direct write by another program into an invalidation of the mapped L1 key', async () => {
+    await using server = await startRedis()
+    const namespace = uniqueNamespace('bus')
+    const b = await openBus({ redis: server.url, namespace, mode: 'tracking' })
+    const a = await openBus({ redis: server.url, namespace })
+    expect(b.bus.healthy).toBe(true)
+    const raw = rawClient(server.url)
+
+    await raw.set(`${namespace}:lease:task:status@1:{t1}`, 'token') // leases are noise: ignored
+    await raw.set(`${namespace}:task:status@1:{t1}`, 'written by another program')
+    await expect.poll(() => b.received.filter((m) => m.source === 'redis:tracking')).toEqual([
+      { op: 'delete', keys: ['task:status@1:{t1}'], source: 'redis:tracking', seq: 1, ts: expect.any(Number) },
+    ])
+    expect(b.bus.stats().tracked).toBe(1)
+    await raw.set(`other-namespace:task:status@1:{t1}`, 'x')
+
+    // Bus messages still flow next to tracking.
+    await a.bus.publish({ op: 'generation', name: 'task:list', value: 2 })
+    await expect.poll(() => b.received.some((m) => m.op === 'generation')).toBe(true)
+    expect(b.received.filter((m) => m.source === 'redis:tracking')).toHaveLength(1)
+
+    // After its connections are killed, tracking is re-enabled against the new subscriber.
+    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    await expect.poll(() => b.health.includes(false)).toBe(true)
+    await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(true)
+    await raw.del(`${namespace}:task:status@1:{t1}`)
+    await expect.poll(() => b.received.filter((m) => m.source === 'redis:tracking').length).toBe(2)
+  })
+
+  it('maps keys with a custom function', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const b = await openBus({ redis: url, namespace, mode: 'tracking', mapTrackedKey: (key) => (key.endsWith('{t9}') ? 'L1:t9' : undefined) })
+    const raw = rawClient(url)
+    await raw.set(`${namespace}:x:{t8}`, '1')
+    await raw.set(`${namespace}:x:{t9}`, '1')
+    await expect.poll(() => b.received.map((m) => m.op === 'delete' && m.keys)).toEqual([['L1:t9']])
+  })
+})
+
+describe('redisBus: options', () => {
+  it.each<[string, Partial<RedisBusOptions>, RegExp]>([
+    ['namespace', { namespace: '' }, /^namespace: /],
+    ['heartbeatInterval', { heartbeatInterval: 'soon' }, /^heartbeatInterval: /],
+    ['heartbeatTimeout', { heartbeatInterval: '1s', heartbeatTimeout: '500ms' }, /^heartbeatTimeout: must be longer/],
+    ['mode', { mode: 'psubscribe' as never }, /^mode: /],
+    ['redis', { redis: 42 as never }, /^redis: /],
+  ])('rejects a bad %s', (_name, override, message) => {
+    expect(() => redisBus({ redis: 'redis://127.0.0.1:1', namespace: 'ns', ...override })).toThrow(message)
+  })
+
+  it('refuses a client with keyPrefix and tracking on a cluster', () => {
+    const prefixed = new Redis({ lazyConnect: true, keyPrefix: 'p:' })
+    expect(() => redisBus({ redis: prefixed, namespace: 'ns' })).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTIONS', path: 'redis' }))
+    expect(() => redisBus({ redis: { cluster: [{ host: '127.0.0.1', port: 1 }] }, namespace: 'ns', mode: 'tracking' })).toThrow(/^mode: /)
+  })
+})
+
+export type { RedisBus }
