@@ -183,6 +183,7 @@ class TieredCacheEngine implements TieredCache {
   /** Every failed L2 call (reads, writes, background); per-family counters see only reads. */
   #l2Errors = 0
   #l1Flushes = 0
+  #everHealthy = false
   #fresh: (entry: L1Entry, now: number) => boolean
 
   constructor(options: ResolvedOptions) {
@@ -207,6 +208,7 @@ class TieredCacheEngine implements TieredCache {
           )
     this.#bus = options.bus
     this.#busHealthy = options.bus === undefined ? true : options.bus.healthy
+    this.#everHealthy = this.#busHealthy
     this.#fresh = this.#freshTest()
     if (options.bus !== undefined) {
       const bus = options.bus
@@ -863,15 +865,21 @@ class TieredCacheEngine implements TieredCache {
   }
 
   #dropL1(reason: 'bus-recovered' | 'namespace-generation' | 'clear', generations: boolean): void {
+    const kept = generations ? undefined : new Map(this.#generations)
+    this.#clearQuietly()
+    if (kept !== undefined) for (const [name, generation] of kept) this.#generations.set(name, generation)
+    this.#l1Flushes++
+    this.#events.emit('l1-flushed', { reason })
+  }
+
+  #clearQuietly(): void {
     this.#invalidations++
     this.#l1.clear()
+    this.#generations.clear()
     for (const flights of [this.#loads, this.#reads]) {
       for (const flight of flights.values()) flight.void = true
       flights.clear()
     }
-    if (generations) this.#generations.clear()
-    this.#l1Flushes++
-    this.#events.emit('l1-flushed', { reason })
   }
 
   async #replay(): Promise<void> {
@@ -1042,7 +1050,11 @@ class TieredCacheEngine implements TieredCache {
     try {
       if (this.#closed || healthy === this.#busHealthy) return
       this.#busHealthy = healthy
-      if (healthy) this.#dropL1('bus-recovered', true)
+      // Entries filled before the first subscription may have missed messages too, but that
+      // first drop is start-up, not a recovery: it is not counted or announced.
+      if (healthy && this.#everHealthy) this.#dropL1('bus-recovered', true)
+      else if (healthy) this.#clearQuietly()
+      this.#everHealthy ||= healthy
       this.#installHitPaths()
       this.#o.logger.warn({ healthy, cache: this.#o.name }, `tiercache bus ${healthy ? 'healthy: L1 flushed' : 'unhealthy: L1 capped'}`)
       this.#events.emit('bus-health', { healthy })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { type CacheEvents, memoryStore } from '../src/index.js'
-import { cacheFor, chaos, deferred, fakeClock, nextEvent } from './helpers.js'
+import { cacheFor, chaos, fakeClock, nextEvent } from './helpers.js'
 
 const breaker = { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: 30, rollingCountTimeout: '10s' }
 
