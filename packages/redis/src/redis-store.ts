@@ -309,7 +309,9 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const deleteByPattern = async (glob: string): Promise<number> => {
     let removed = 0
     await scanAll(keys.pattern(glob), async (node, page) => {
-      removed += await unlinkOnNode(node, page)
+      // Not `removed += await …`: that reads `removed` before the await, and masters run concurrently.
+      const count = await unlinkOnNode(node, page)
+      removed += count
     })
     return removed
   }
@@ -338,12 +340,18 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const close = async (): Promise<void> => {
     if (closed) return
     closed = true
-    if (owned) {
+    if (owned && client.status !== 'end') {
+      // QUIT's reply comes before the socket closes: wait for 'end' so close() leaves nothing open.
+      const ended = new Promise<void>((resolve) => client.once('end', resolve))
       try {
         await client.quit()
       } catch {
         client.disconnect()
       }
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, resolved.connectTimeout)))])
+      clearTimeout(timer)
+      if (client.status !== 'end') client.disconnect()
     }
     monitor.detach()
   }
