@@ -351,7 +351,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, resolved.connectTimeout)))])
       clearTimeout(timer)
-      if (client.status !== 'end') client.disconnect()
+      if ((client.status as string) !== 'end') client.disconnect()
     }
     monitor.detach()
   }
