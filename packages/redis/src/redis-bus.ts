@@ -33,7 +33,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { z } from 'zod'
-import type { Invalidation, InvalidationBus, Logger, ReceivedInvalidation } from '@tiercache/core'
+import { parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
 import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat } from './bus-message.js'
 import { slotOf } from './keys.js'
 import { createClient, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
@@ -124,8 +124,6 @@ const DEFAULTS = Object.freeze({
   connectTimeout: '10s',
 } as const)
 
-const SILENT: Logger = Object.freeze({ debug() {}, info() {}, warn() {}, error() {} })
-
 const duration = z.union([z.number(), z.string()])
 const schema = z.object({
   namespace: z.string().min(1, 'expected a non-empty string').regex(/^[^\s]+$/, 'expected no whitespace'),
@@ -142,16 +140,6 @@ const schema = z.object({
     )
     .optional(),
 })
-
-const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000 }
-
-function parseDuration(value: number | string, path: string): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value
-  const match = typeof value === 'string' ? DURATION.exec(value) : null
-  if (match !== null) return Number(match[1]) * UNIT_MS[match[2]!]!
-  throw new InvalidOptionsError(path, `expected milliseconds or a duration like '250ms', '1s' (got ${JSON.stringify(value)})`)
-}
 
 /** Validates and completes the options of `redisBus()`. */
 export function resolveRedisBusOptions(options: RedisBusOptions): ResolvedBusOptions {
@@ -188,7 +176,7 @@ export function resolveRedisBusOptions(options: RedisBusOptions): ResolvedBusOpt
     mode,
     mapTrackedKey: o.mapTrackedKey ?? defaultTrackedKeyMapper(namespace),
     connectTimeoutMs,
-    logger: o.logger ?? SILENT,
+    logger: o.logger ?? silentLogger,
   })
 }
 
