@@ -11,3 +11,5 @@ export type { NodeProcess, NodeProcessHandlers, NodeProcessServer, StartNodeProc
 export { startFaultProxy } from './fault-proxy.js'
 export type { FaultProxy, StartFaultProxyOptions } from './fault-proxy.js'
 export { startRedisSentinel, type RedisSentinel, type StartRedisSentinelOptions } from './redis-sentinel.js'
+export { defineInvalidationBusContract, defineRemoteStoreContract } from './contracts/index.js'
+export type { InvalidationBusFixture, RemoteStoreFixture } from './contracts/index.js'

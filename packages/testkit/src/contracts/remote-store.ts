@@ -1,0 +1,247 @@
+import type { RemoteEntry, RemoteStore, StoreKey } from '@tiercache/core'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+
+/** What a remote-store contract run needs from the implementation under test. */
+export interface RemoteStoreFixture {
+  /** A store on an empty namespace. */
+  readonly store: RemoteStore
+  /**
+   * Optional: a store over the same backend with another namespace. When given, the suite checks
+   * that `clear()` and generations stay inside their namespace.
+   */
+  readonly sibling?: RemoteStore
+  /** Stops servers and closes clients. */
+  cleanup(): Promise<void>
+}
+
+const key = (id: string, family = 'contract@1', generation = ''): StoreKey => ({ family, generation, id })
+
+function entry<T>(value: T, ttlMs = 60_000, graceMs = 0): RemoteEntry<T> {
+  const expiresAt = Date.now() + ttlMs
+  return { value, expiresAt, graceUntil: expiresAt + graceMs }
+}
+
+const VALUES: readonly [string, unknown][] = [
+  ['object', { id: 'task-1', status: 'running', progress: 0.42, tags: ['a', 'b'], nested: { deep: { ok: true } } }],
+  ['array', [1, 'two', { three: 3 }, [4], null]],
+  ['null', null],
+  ['unicode string', 'héllo wörld — 日本語 🚀 \u0000 nul'],
+  ['empty string', ''],
+  ['integer', 42],
+  ['negative float', -12.5],
+  ['large integer', Number.MAX_SAFE_INTEGER],
+  ['zero', 0],
+  ['boolean', false],
+  ['long string', 'x'.repeat(64 * 1024)],
+  ['array of objects', Array.from({ length: 100 }, (_, i) => ({ i, name: `item-${i}` }))],
+]
+
+/**
+ * Registers the `RemoteStore` contract as vitest tests. Every L2 store (memory, Redis standalone,
+ * cluster, a third party's) must pass it for the engine's guarantees to hold.
+ */
+export function defineRemoteStoreContract(name: string, factory: () => Promise<RemoteStoreFixture>): void {
+  describe(`RemoteStore contract: ${name}`, () => {
+    let fixture: RemoteStoreFixture
+    let store: RemoteStore
+
+    beforeEach(async () => {
+      fixture = await factory()
+      store = fixture.store
+    })
+    afterEach(async () => {
+      await fixture.cleanup()
+    })
+
+    describe('values', () => {
+      it.each(VALUES)('round-trips %s with its envelope', async (_label, value) => {
+        const written = entry(value, 60_000, 30_000)
+        await store.set(key('v'), written)
+        const read = await store.get(key('v'))
+        expect(read).toEqual(written)
+      })
+
+      it('misses an unknown key', async () => {
+        expect(await store.get(key('never-written'))).toBeUndefined()
+      })
+
+      it('overwrites with set', async () => {
+        await store.set(key('k'), entry('one'))
+        await store.set(key('k'), entry('two'))
+        expect((await store.get(key('k')))?.value).toBe('two')
+      })
+
+      it('keeps families, generations and ids apart', async () => {
+        await store.set(key('k', 'a@1'), entry('a1'))
+        await store.set(key('k', 'a@2'), entry('a2'))
+        await store.set(key('k', 'a@1', '3'), entry('a1g3'))
+        await store.set(key('k2', 'a@1'), entry('other id'))
+        expect((await store.get(key('k', 'a@1')))?.value).toBe('a1')
+        expect((await store.get(key('k', 'a@2')))?.value).toBe('a2')
+        expect((await store.get(key('k', 'a@1', '3')))?.value).toBe('a1g3')
+        expect((await store.get(key('k2', 'a@1')))?.value).toBe('other id')
+      })
+
+      it('getMany answers in the order asked, undefined for misses', async () => {
+        await store.setMany([
+          { key: key('m1'), entry: entry(1) },
+          { key: key('m2', 'other@1'), entry: entry({ two: 2 }) },
+          { key: key('m3'), entry: entry('three') },
+        ])
+        const read = await store.getMany([key('m3'), key('missing'), key('m1'), key('m2', 'other@1')])
+        expect(read.map((e) => e?.value)).toEqual(['three', undefined, 1, { two: 2 }])
+        expect(await store.getMany([])).toEqual([])
+      })
+
+      it('delete removes the given keys only', async () => {
+        await store.setMany([
+          { key: key('d1'), entry: entry(1) },
+          { key: key('d2'), entry: entry(2) },
+          { key: key('d3'), entry: entry(3) },
+        ])
+        await store.delete([key('d1'), key('d3'), key('never')])
+        expect((await store.getMany([key('d1'), key('d2'), key('d3')])).map((e) => e?.value)).toEqual([undefined, 2, undefined])
+        await store.delete([])
+      })
+    })
+
+    describe('ttl', () => {
+      it('does not return an entry whose grace deadline has passed', async () => {
+        const past = Date.now() - 1_000
+        await store.set(key('gone'), { value: 'x', expiresAt: past - 1_000, graceUntil: past })
+        expect(await store.get(key('gone'))).toBeUndefined()
+      })
+
+      it('returns an expired entry while it is within grace, with its envelope', async () => {
+        const now = Date.now()
+        const stale = { value: 's', expiresAt: now - 1_000, graceUntil: now + 60_000 }
+        await store.set(key('stale'), stale)
+        expect(await store.get(key('stale'))).toEqual(stale)
+      })
+
+      it('drops the entry once its grace deadline passes (real time)', async () => {
+        await store.set(key('short'), { value: 'x', expiresAt: Date.now() + 50, graceUntil: Date.now() + 100 })
+        expect((await store.get(key('short')))?.value).toBe('x')
+        await vi.waitFor(async () => expect(await store.get(key('short'))).toBeUndefined(), { timeout: 5_000, interval: 25 })
+      })
+    })
+
+    describe('clear', () => {
+      it('deletes every key of the namespace', async () => {
+        await store.setMany([
+          { key: key('c1'), entry: entry(1) },
+          { key: key('c2', 'f@1', '2'), entry: entry(2) },
+        ])
+        await store.clear()
+        expect(await store.getMany([key('c1'), key('c2', 'f@1', '2')])).toEqual([undefined, undefined])
+      })
+
+      it('leaves another namespace alone', async (context) => {
+        const sibling = fixture.sibling
+        if (sibling === undefined) return context.skip()
+        await sibling.set(key('s'), entry('sibling'))
+        await store.set(key('s'), entry('mine'))
+        await sibling.bumpGeneration('g')
+        await store.clear()
+        expect(await store.get(key('s'))).toBeUndefined()
+        expect((await sibling.get(key('s')))?.value).toBe('sibling')
+        expect(await sibling.getGenerations(['g'])).toEqual([1])
+      })
+    })
+
+    describe('leases', () => {
+      it('grants a lease on a missing key, and not a second one while it is held', async () => {
+        const first = await store.acquireLease(key('l'), 10_000)
+        expect(first.granted).toBe(true)
+        if (first.granted) expect(typeof first.token).toBe('string')
+        expect((await store.acquireLease(key('l'), 10_000)).granted).toBe(false)
+      })
+
+      it('a fill with the valid token lands and releases the lease', async () => {
+        const grant = await store.acquireLease(key('l'), 10_000)
+        if (!grant.granted) throw new Error('lease not granted')
+        const filled = entry({ loaded: true })
+        expect(await store.fillWithLease(key('l'), grant.token, filled)).toBe(true)
+        expect(await store.get(key('l'))).toEqual(filled)
+      })
+
+      it('a fill after a delete of the key does not land', async () => {
+        const grant = await store.acquireLease(key('l'), 10_000)
+        if (!grant.granted) throw new Error('lease not granted')
+        await store.delete([key('l')])
+        expect(await store.fillWithLease(key('l'), grant.token, entry('old'))).toBe(false)
+        expect(await store.get(key('l'))).toBeUndefined()
+      })
+
+      it('a fill after a set of the key does not land (the newer value wins)', async () => {
+        const grant = await store.acquireLease(key('l'), 10_000)
+        if (!grant.granted) throw new Error('lease not granted')
+        await store.set(key('l'), entry('new'))
+        expect(await store.fillWithLease(key('l'), grant.token, entry('old'))).toBe(false)
+        expect((await store.get(key('l')))?.value).toBe('new')
+      })
+
+      it('a fill with a wrong token does not land', async () => {
+        const grant = await store.acquireLease(key('l'), 10_000)
+        expect(grant.granted).toBe(true)
+        expect(await store.fillWithLease(key('l'), 'not-the-token', entry('x'))).toBe(false)
+        expect(await store.get(key('l'))).toBeUndefined()
+      })
+
+      it('a fill without any lease does not land', async () => {
+        expect(await store.fillWithLease(key('none'), 'token', entry('x'))).toBe(false)
+        expect(await store.get(key('none'))).toBeUndefined()
+      })
+
+      it('leases of different families of the same id are independent', async () => {
+        expect((await store.acquireLease(key('same', 'a@1'), 10_000)).granted).toBe(true)
+        expect((await store.acquireLease(key('same', 'b@1'), 10_000)).granted).toBe(true)
+      })
+
+      it('a lease expires after its ttl (real time)', async () => {
+        expect((await store.acquireLease(key('exp'), 100)).granted).toBe(true)
+        expect((await store.acquireLease(key('exp'), 100)).granted).toBe(false)
+        await vi.waitFor(async () => expect((await store.acquireLease(key('exp'), 10_000)).granted).toBe(true), {
+          timeout: 5_000,
+          interval: 25,
+        })
+      })
+    })
+
+    describe('generations', () => {
+      it('start at 0, bump increments, names are independent', async () => {
+        expect(await store.getGenerations(['', 'fam@1', 'fam@1:host-1'])).toEqual([0, 0, 0])
+        expect(await store.bumpGeneration('fam@1')).toBe(1)
+        expect(await store.bumpGeneration('fam@1')).toBe(2)
+        expect(await store.bumpGeneration('fam@1:host-1')).toBe(1)
+        expect(await store.bumpGeneration('')).toBe(1)
+        expect(await store.getGenerations(['fam@1:host-1', 'other', 'fam@1', ''])).toEqual([1, 0, 2, 1])
+        expect(await store.getGenerations([])).toEqual([])
+      })
+    })
+
+    describe('optional methods', () => {
+      it('deleteByPattern deletes matching keys of the namespace and counts them', async (context) => {
+        if (store.deleteByPattern === undefined) return context.skip()
+        await store.setMany([
+          { key: key('p1', 'pat@1'), entry: entry(1) },
+          { key: key('p2', 'pat@1'), entry: entry(2) },
+          { key: key('p1', 'keep@1'), entry: entry(3) },
+        ])
+        expect(await store.deleteByPattern('pat@1:*')).toBe(2)
+        expect((await store.getMany([key('p1', 'pat@1'), key('p1', 'keep@1')])).map((e) => e?.value)).toEqual([undefined, 3])
+      })
+
+      it('info reports keys per family and the connection', async (context) => {
+        if (store.info === undefined) return context.skip()
+        await store.setMany([
+          { key: key('i1', 'info@1'), entry: entry(1) },
+          { key: key('i2', 'info@1'), entry: entry(2) },
+        ])
+        const info = await store.info()
+        expect(info.keysByFamily['info@1']).toBe(2)
+        expect(info.connection).toBe('ready')
+      })
+    })
+  })
+}
