@@ -16,7 +16,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { InvalidTaskOptionsError } from './errors.js'
+import { InvalidOptionsError } from '@tiercache/core'
 import { IdSchema } from './model.js'
 
 /** What the handler needs from the service (`createCachedTaskService()` provides it). */
@@ -90,7 +90,7 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
   const parsed = OptionsSchema.safeParse(options)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new InvalidTaskOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
+    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
   }
   const { basePath, onError } = parsed.data
   const expected = digest(parsed.data.token)

@@ -1,6 +1,6 @@
 /** Errors of the task adapter, each with a stable `code` callers (and the admin handler) branch on. */
 
-export type TaskErrorCode = 'E_INVALID_QUERY' | 'E_TASK_NOT_FOUND' | 'E_HOST_NOT_FOUND' | 'E_INVALID_TRANSITION' | 'E_CLOSED' | 'E_INVALID_OPTIONS'
+export type TaskErrorCode = 'E_INVALID_QUERY' | 'E_TASK_NOT_FOUND' | 'E_HOST_NOT_FOUND' | 'E_INVALID_TRANSITION'
 
 export class TaskError extends Error {
   readonly code: TaskErrorCode
@@ -43,11 +43,3 @@ export class InvalidTaskTransitionError extends TaskError {
   }
 }
 
-/** An option of a factory in this package failed validation; `path` names it. */
-export class InvalidTaskOptionsError extends TaskError {
-  readonly path: string
-  constructor(path: string, message: string, options?: { cause?: unknown }) {
-    super('E_INVALID_OPTIONS', path ? `${path}: ${message}` : message, options)
-    this.path = path
-  }
-}

@@ -55,7 +55,6 @@ export type {
 export {
   TaskError,
   InvalidTaskQueryError,
-  InvalidTaskOptionsError,
   TaskNotFoundError,
   HostNotFoundError,
   InvalidTaskTransitionError,
@@ -64,3 +63,19 @@ export type { TaskErrorCode } from './errors.js'
 export type { TaskRepository, TaskWriteResult, CommandResultOutcome } from './repository.js'
 export { createAdminHandler } from './admin-handler.js'
 export type { AdminHandler, AdminHandlerOptions, TaskCacheAdmin } from './admin-handler.js'
+export { createTaskFamilies, resolveTaskTtls, DEFAULT_TASK_TTLS, TASK_FAMILY_NAMES, TASK_FAMILY_VERSION } from './families.js'
+export type { TaskFamilies, TaskFamilyTtls, HostTasksParams } from './families.js'
+export { createTaskCacheService } from './task-cache-service.js'
+export type { TaskCacheService, TaskCacheServiceOptions, InvalidateTaskOptions } from './task-cache-service.js'
+export { createCachedTaskService, resolveCachedTaskServiceOptions } from './cached-task-service.js'
+export type {
+  CachedTaskService,
+  CachedTaskServiceOptions,
+  ResolvedCachedTaskServiceOptions,
+  TaskCacheStatistics,
+  FamilyStatistics,
+  InvalidationRecord,
+  TaskWriteKind,
+  WarmupReport,
+  CleanupReport,
+} from './cached-task-service.js'

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { InvalidOptionsError } from '@tiercache/core'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { InvalidTaskOptionsError, createAdminHandler, type AdminHandlerOptions, type TaskCacheAdmin } from '@tiercache/task'
+import { createAdminHandler, type AdminHandlerOptions, type TaskCacheAdmin } from '@tiercache/task'
 
 const TOKEN = 'admin-token-0123456789abcdef'
 
@@ -122,7 +123,7 @@ describe('admin handler over HTTP', () => {
   })
 
   it('refuses a short token or a bad base path', () => {
-    expect(() => createAdminHandler(fakeService(), { token: 'short' })).toThrow(InvalidTaskOptionsError)
+    expect(() => createAdminHandler(fakeService(), { token: 'short' })).toThrow(InvalidOptionsError)
     expect(() => createAdminHandler(fakeService(), { token: TOKEN, basePath: 'admin/' })).toThrow(/basePath/)
   })
 })

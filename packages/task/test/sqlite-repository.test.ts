@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { InvalidOptionsError } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
 import {
   HostNotFoundError,
-  InvalidTaskOptionsError,
   InvalidTaskTransitionError,
   TaskNotFoundError,
   TaskExecutionSummarySchema,
@@ -32,7 +32,7 @@ describe('SQLite task repository', () => {
   })
 
   it('refuses invalid options naming the option', () => {
-    expect(() => createSqliteTaskRepository({ filename: '' })).toThrow(InvalidTaskOptionsError)
+    expect(() => createSqliteTaskRepository({ filename: '' })).toThrow(InvalidOptionsError)
     expect(() => createSqliteTaskRepository({ filename: 'x', busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/)
   })
 

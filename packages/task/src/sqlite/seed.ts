@@ -6,7 +6,7 @@
  */
 import type { Database } from 'better-sqlite3'
 import { z } from 'zod'
-import { InvalidTaskOptionsError } from '../errors.js'
+import { InvalidOptionsError } from '@tiercache/core'
 import type { ExecutionStatus, TaskStatus } from '../model.js'
 import type { SqliteTaskRepository } from './sqlite-task-repository.js'
 
@@ -72,10 +72,10 @@ export function seedTasks(target: SqliteTaskRepository | Database, options: Seed
   const parsed = SeedOptionsSchema.safeParse(options)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new InvalidTaskOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
+    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
   }
   const o = parsed.data
-  if (o.activeTasks > o.tasks) throw new InvalidTaskOptionsError('activeTasks', `must be at most tasks (${o.tasks})`)
+  if (o.activeTasks > o.tasks) throw new InvalidOptionsError('activeTasks', `must be at most tasks (${o.tasks})`)
   const maxHosts = Math.min(o.maxHostsPerTask, o.hosts)
   const db: Database = 'db' in target ? target.db : target
   const existing = db.prepare('SELECT count(*) FROM tasks').pluck().get() as number

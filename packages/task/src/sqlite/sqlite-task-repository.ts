@@ -13,7 +13,8 @@
 import { createRequire } from 'node:module'
 import type { Database, Statement } from 'better-sqlite3'
 import { z } from 'zod'
-import { HostNotFoundError, InvalidTaskOptionsError, InvalidTaskTransitionError, TaskNotFoundError } from '../errors.js'
+import { InvalidOptionsError } from '@tiercache/core'
+import { HostNotFoundError, InvalidTaskTransitionError, TaskNotFoundError } from '../errors.js'
 import {
   CommandResultSchema,
   MAX_OUTPUT_CHARS,
@@ -73,7 +74,7 @@ export function resolveSqliteTaskRepositoryOptions(options: SqliteTaskRepository
   if (!result.success) {
     const issue = result.error.issues[0]
     const path = issue?.path.join('.') ?? ''
-    throw new InvalidTaskOptionsError(path, `${issue?.message ?? 'invalid'}`, { cause: result.error })
+    throw new InvalidOptionsError(path, `${issue?.message ?? 'invalid'}`, { cause: result.error })
   }
   return Object.freeze(result.data)
 }

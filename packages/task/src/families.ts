@@ -1,0 +1,161 @@
+/**
+ * The six cache families of the task domain, with the original design's TTLs as defaults.
+ *
+ * Every family is generational, not only the list families: `invalidateAllTaskCache()` then costs
+ * six O(1) generation bumps that reach every process through the bus, instead of a namespace-wide
+ * SCAN that would also hit entries other code keeps in the same namespace. Per-key deletes work as
+ * usual on generational families. `host:tasks` has one generation per host (its group), so a
+ * write on one host's executions invalidates that host's pages only.
+ */
+import { InvalidOptionsError, type Duration, type Family, type TieredCache } from '@tiercache/core'
+import { z } from 'zod'
+import {
+  TaskExecutionSummarySchema,
+  TaskIdPageSchema,
+  TaskProgressViewSchema,
+  TaskStatisticsSchema,
+  TaskStatusViewSchema,
+  HostTasksPageSchema,
+  hostTasksKey,
+  taskListKey,
+  type HostTasksPage,
+  type HostTasksQuery,
+  type TaskExecutionSummary,
+  type TaskIdPage,
+  type TaskListQuery,
+  type TaskProgressView,
+  type TaskStatistics,
+  type TaskStatusView,
+} from './model.js'
+
+/** Time each family's entries stay fresh. */
+export interface TaskFamilyTtls {
+  /** `task:status` @default '5m' */
+  status?: Duration
+  /** `task:progress` @default '2m' */
+  progress?: Duration
+  /** `task:stats` @default '10m' */
+  stats?: Duration
+  /** `task:list` @default '3m' */
+  list?: Duration
+  /** `host:tasks` @default '5m' */
+  hostTasks?: Duration
+  /** `task:execution` @default '1m' */
+  execution?: Duration
+}
+
+export const DEFAULT_TASK_TTLS = Object.freeze({
+  status: '5m',
+  progress: '2m',
+  stats: '10m',
+  list: '3m',
+  hostTasks: '5m',
+  execution: '1m',
+} satisfies Required<TaskFamilyTtls>)
+
+export const TASK_FAMILY_NAMES = Object.freeze({
+  status: 'task:status',
+  progress: 'task:progress',
+  stats: 'task:stats',
+  list: 'task:list',
+  hostTasks: 'host:tasks',
+  execution: 'task:execution',
+} as const)
+
+/** Bumped when a family's value shape changes, so that a rolling deploy never reads the other shape. */
+export const TASK_FAMILY_VERSION = 1
+
+export interface HostTasksParams {
+  readonly hostId: string
+  readonly query: HostTasksQuery
+}
+
+export interface TaskFamilies {
+  readonly status: Family<string, TaskStatusView>
+  readonly progress: Family<string, TaskProgressView>
+  /** One entry, key `global`. */
+  readonly stats: Family<'global', TaskStatistics>
+  /** Ids and total of a list page; items come from `status`. */
+  readonly list: Family<TaskListQuery, TaskIdPage>
+  readonly hostTasks: Family<HostTasksParams, HostTasksPage>
+  readonly execution: Family<string, TaskExecutionSummary>
+}
+
+const durationSchema = z.union([z.number(), z.string()], { error: 'expected a duration (ms or a string like "5m")' })
+const TtlsSchema = z.strictObject({
+  status: durationSchema.optional(),
+  progress: durationSchema.optional(),
+  stats: durationSchema.optional(),
+  list: durationSchema.optional(),
+  hostTasks: durationSchema.optional(),
+  execution: durationSchema.optional(),
+})
+
+/** Resolves the TTLs (defaults filled in); errors name `ttl.<family>`. */
+export function resolveTaskTtls(ttl: TaskFamilyTtls | undefined): Readonly<Required<TaskFamilyTtls>> {
+  const parsed = TtlsSchema.safeParse(ttl ?? {})
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new InvalidOptionsError(['ttl', ...(issue?.path ?? [])].join('.'), issue?.message ?? 'invalid', { cause: parsed.error })
+  }
+  const out: Required<TaskFamilyTtls> = { ...DEFAULT_TASK_TTLS }
+  for (const [name, value] of Object.entries(parsed.data)) if (value !== undefined) out[name as keyof TaskFamilyTtls] = value
+  return Object.freeze(out)
+}
+
+/** Declares the six families on a cache. Call once per cache: a second call replaces the counters. */
+export function createTaskFamilies(cache: TieredCache, ttl?: TaskFamilyTtls): TaskFamilies {
+  const t = resolveTaskTtls(ttl)
+  const version = TASK_FAMILY_VERSION
+  const byId = (id: string) => id
+  return Object.freeze({
+    status: cache.family<string, TaskStatusView>({
+      name: TASK_FAMILY_NAMES.status,
+      version,
+      ttl: t.status,
+      key: byId,
+      schema: TaskStatusViewSchema,
+      generational: true,
+    }),
+    progress: cache.family<string, TaskProgressView>({
+      name: TASK_FAMILY_NAMES.progress,
+      version,
+      ttl: t.progress,
+      key: byId,
+      schema: TaskProgressViewSchema,
+      generational: true,
+    }),
+    stats: cache.family<'global', TaskStatistics>({
+      name: TASK_FAMILY_NAMES.stats,
+      version,
+      ttl: t.stats,
+      key: byId,
+      schema: TaskStatisticsSchema,
+      generational: true,
+    }),
+    list: cache.family<TaskListQuery, TaskIdPage>({
+      name: TASK_FAMILY_NAMES.list,
+      version,
+      ttl: t.list,
+      key: taskListKey,
+      schema: TaskIdPageSchema,
+      generational: true,
+    }),
+    hostTasks: cache.family<HostTasksParams, HostTasksPage>({
+      name: TASK_FAMILY_NAMES.hostTasks,
+      version,
+      ttl: t.hostTasks,
+      key: (p) => hostTasksKey(p.hostId, p.query),
+      schema: HostTasksPageSchema,
+      generational: { group: (p) => p.hostId },
+    }),
+    execution: cache.family<string, TaskExecutionSummary>({
+      name: TASK_FAMILY_NAMES.execution,
+      version,
+      ttl: t.execution,
+      key: byId,
+      schema: TaskExecutionSummarySchema,
+      generational: true,
+    }),
+  })
+}
