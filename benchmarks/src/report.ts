@@ -1,9 +1,9 @@
 // results/latest.json, results/REPORT.md and the SVG charts next to it.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FIGURE_LABEL, markdownTable, tableCells } from './format.js'
 import type { RunMeta } from './meta.js'
-import type { Row, Scenario } from './scenario.js'
+import type { Figure, Row, Scenario } from './scenario.js'
 import { barChartSvg, microsFormat, ratioFormat } from './svg.js'
 
 export interface ScenarioResult {
@@ -56,15 +56,27 @@ function charts(result: ScenarioResult): { file: string; svg: string; alt: strin
       }),
     })
   }
-  const withLatency = result.rows.filter((row) => typeof row.p50Us === 'number' || typeof row.p99Us === 'number')
+  const outage = result.rows.some((row) => typeof row.p99BeforeUs === 'number')
+  const series: { label: string; figure: Figure }[] = outage
+    ? [
+        { label: 'p99 before', figure: 'p99BeforeUs' },
+        { label: 'p99 during', figure: 'p99Us' },
+        { label: 'max during', figure: 'maxUs' },
+        { label: 'p99 after', figure: 'p99AfterUs' },
+      ]
+    : [
+        { label: 'p50', figure: 'p50Us' },
+        { label: 'p99', figure: 'p99Us' },
+      ]
+  const withLatency = result.rows.filter((row) => series.some(({ figure }) => typeof row[figure] === 'number'))
   if (withLatency.length > 0) {
     out.push({
       file: `${result.id}-latency.svg`,
-      alt: `${result.id}: p50 and p99 latency per row`,
+      alt: `${result.id}: ${series.map((s) => s.label).join(', ')} latency per row`,
       svg: barChartSvg({
         title: `${result.id}: latency per operation (shorter is better)`,
-        series: ['p50', 'p99'],
-        bars: withLatency.map((row) => ({ label: rowLabel(row), values: [row.p50Us, row.p99Us] })),
+        series: series.map((s) => s.label),
+        bars: withLatency.map((row) => ({ label: rowLabel(row), values: series.map(({ figure }) => row[figure]) })),
         format: microsFormat,
       }),
     })
@@ -91,6 +103,8 @@ const HOW_TO_READ = `## How to read this
 
 export function writeReport(dir: string, meta: RunMeta, results: readonly ScenarioResult[]): void {
   mkdirSync(dir, { recursive: true })
+  // Charts of an earlier run must not sit next to a report that no longer shows them.
+  for (const file of readdirSync(dir)) if (/-(ratio|latency)\.svg$/.test(file)) rmSync(join(dir, file))
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(latestJson(meta, results), null, 2) + '\n')
   const lines: string[] = [
     '# tiercache benchmark report',

@@ -11,7 +11,7 @@ export const scenario: Scenario = {
   async run(ctx) {
     const rows: Row[] = []
     rows.push(...(await baselineRows('l1-hit', ctx)))
-    // tiercache rows plug in here (a ChildEntry run through ctx.runInChild, like the peers).
+    rows.push(...(await ctx.runInChild('scenarios/l1-hit-tiercache.ts', 'tiercacheL1Hit', {})))
     rows.push(...(await peerRows('l1-hit', ctx)))
     return rows
   },
