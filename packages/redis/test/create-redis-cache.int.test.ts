@@ -1,0 +1,39 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { uniqueNamespace } from '@tiercache/testkit'
+import { sharedRedis } from '@tiercache/testkit/vitest'
+import { createRedisCache } from '../src/index.js'
+
+describe('createRedisCache', () => {
+  it('wires a store and a bus on one data connection: two nodes share L2 and invalidations', async () => {
+    const { url } = sharedRedis()
+    const namespace = uniqueNamespace('cache')
+    const open = () => {
+      const cache = createRedisCache({ redis: url, namespace, ttl: '1m' })
+      onTestFinished(() => cache.close())
+      return cache
+    }
+    const a = open()
+    const b = open()
+    await Promise.all([a.store.ready(), b.store.ready()])
+    expect(a.bus).toBeDefined()
+    await Promise.all([a, b].map((cache) => new Promise<void>((resolve) => (cache.stats().busHealthy ? resolve() : cache.on('bus-health', ({ healthy }) => healthy && resolve())))))
+
+    await a.set('task-1', { status: 'running' })
+    let loads = 0
+    expect(await b.getOrSet('task-1', async () => (loads++, { status: 'loaded' }))).toStrictEqual({ status: 'running' })
+    expect(loads).toBe(0)
+
+    const applied = new Promise((resolve) => b.on('bus:applied', resolve))
+    await a.set('task-1', { status: 'done' })
+    await applied
+    expect(await b.get('task-1')).toStrictEqual({ status: 'done' })
+  })
+
+  it('quits the client it created on close', async () => {
+    const cache = createRedisCache({ redis: sharedRedis().url, namespace: uniqueNamespace('cache'), bus: false })
+    await cache.store.ready()
+    expect(cache.bus).toBeUndefined()
+    await cache.close()
+    expect(cache.store.client.status).toBe('end')
+  })
+})
