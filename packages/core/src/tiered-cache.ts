@@ -36,7 +36,8 @@
  *   when they cannot be read, the call skips L2 entirely.
  */
 import { LRUCache } from 'lru-cache'
-import { noopStatsSink } from './defaults.js'
+import { noopStatsSink, systemClock } from './defaults.js'
+import { coarseClock } from './l1/coarse-clock.js'
 import type { Duration } from './duration.js'
 import { type CacheEventListener, type CacheEventName, Emitter } from './events.js'
 import {
@@ -186,7 +187,8 @@ class TieredCacheEngine implements TieredCache {
   #everHealthy = false
   #fresh: (entry: L1Entry, now: number) => boolean
 
-  constructor(options: ResolvedOptions) {
+  constructor(resolved: ResolvedOptions) {
+    const options = resolved.clock === systemClock ? Object.freeze({ ...resolved, clock: coarseClock() }) : resolved
     this.#o = options
     this.#events = new Emitter(options.logger)
     this.#trackBytes = options.l1.maxBytes !== undefined
@@ -204,7 +206,6 @@ class TieredCacheEngine implements TieredCache {
             options.l2,
             { timeout: options.l2Timeout, ...options.breaker },
             { onError: (op, error) => this.#onL2Error(op, error), onStateChange: (state) => this.#onBreaker(state) },
-            options.clock,
           )
     this.#bus = options.bus
     this.#busHealthy = options.bus === undefined ? true : options.bus.healthy
@@ -489,8 +490,7 @@ class TieredCacheEngine implements TieredCache {
     late: (value: unknown) => void,
   ): Promise<Outcome> {
     this.#count(fc, 'loaderCalls')
-    const clock = this.#o.clock
-    const started = clock.now()
+    const started = performance.now()
     const controller = new AbortController()
     const context: LoaderContext<unknown> = { key: id, staleValue: stale?.value, signal: controller.signal }
     return new Promise<Outcome>((resolve) => {
@@ -513,7 +513,7 @@ class TieredCacheEngine implements TieredCache {
       }
       result.then(
         (value) => {
-          const ms = clock.now() - started
+          const ms = performance.now() - started
           this.#loadLatency.record(ms)
           this.#o.stats.timing('load', fc.id, ms)
           if (!settle({ kind: 'value', value })) {

@@ -1,6 +1,6 @@
 import CircuitBreaker from 'opossum'
 import { L2TimeoutError, L2UnavailableError, TierCacheError } from '../errors.js'
-import type { Clock, RemoteStore } from '../ports.js'
+import type { RemoteStore } from '../ports.js'
 import { type BreakerState, LatencyReservoir } from '../stats.js'
 
 export interface GuardOptions {
@@ -32,13 +32,11 @@ export class L2Guard {
   readonly #breaker: CircuitBreaker<[Action], unknown>
   readonly #timeout: number
   readonly #hooks: GuardHooks
-  readonly #clock: Clock
 
-  constructor(store: RemoteStore, options: GuardOptions, hooks: GuardHooks, clock: Clock) {
+  constructor(store: RemoteStore, options: GuardOptions, hooks: GuardHooks) {
     this.store = store
     this.#timeout = options.timeout
     this.#hooks = hooks
-    this.#clock = clock
     // The timeout is ours (so it carries our error type); opossum only counts and trips.
     this.#breaker = new CircuitBreaker<[Action], unknown>((action: Action) => action(store), {
       timeout: false,
@@ -66,11 +64,11 @@ export class L2Guard {
   }
 
   run<T>(operation: string, action: (store: RemoteStore) => Promise<T>): Promise<T> {
-    const started = this.#clock.now()
+    const started = performance.now()
     const timed: Action = (store) => withTimeout(action(store), this.#timeout, operation)
     return (this.#breaker.fire(timed) as Promise<T>).then(
       (value) => {
-        this.latency.record(this.#clock.now() - started)
+        this.latency.record(performance.now() - started)
         return value
       },
       (error: unknown) => {
