@@ -19,6 +19,18 @@ async function rowsOf(module: string, label: string, scenario: PeerScenario, ctx
   }
 }
 
+/**
+ * Baseline, tiercache and peer rows in one call. `--quick` is a smoke run: the children run side
+ * by side, since overlapping their start-up (≈2 s each on a busy machine) matters more there
+ * than figures, which a quick run does not claim. Otherwise one child at a time.
+ */
+export async function sideBySide(ctx: ScenarioContext, jobs: readonly (() => Promise<Row[]>)[]): Promise<Row[]> {
+  if (ctx.quick) return (await Promise.all(jobs.map((job) => job()))).flat()
+  const rows: Row[] = []
+  for (const job of jobs) rows.push(...(await job()))
+  return rows
+}
+
 /** The bare baseline rows (lru-cache for l1-hit, ioredis GET + JSON.parse for l2-hit). */
 export function baselineRows(scenario: PeerScenario, ctx: ScenarioContext): Promise<Row[]> {
   return rowsOf('peers/baseline.ts', scenario === 'l1-hit' ? 'lru-cache' : 'ioredis', scenario, ctx)
@@ -26,10 +38,8 @@ export function baselineRows(scenario: PeerScenario, ctx: ScenarioContext): Prom
 
 /** The rows of bentocache, cacheable and cache-manager (defaults and their fastest no-copy settings), one child each. */
 export async function peerRows(scenario: PeerScenario, ctx: ScenarioContext, peers: readonly Peer[] = PEERS): Promise<Row[]> {
-  // --quick is a smoke run: overlapping the children's start-up (≈2 s each on a busy machine)
-  // matters more there than figures, which a quick run does not claim.
-  if (ctx.quick) return (await Promise.all(peers.map((peer) => rowsOf(`peers/${peer}.ts`, peer, scenario, ctx)))).flat()
-  const rows: Row[] = []
-  for (const peer of peers) rows.push(...(await rowsOf(`peers/${peer}.ts`, peer, scenario, ctx)))
-  return rows
+  return sideBySide(
+    ctx,
+    peers.map((peer) => () => rowsOf(`peers/${peer}.ts`, peer, scenario, ctx)),
+  )
 }
