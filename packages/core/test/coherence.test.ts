@@ -49,6 +49,33 @@ describe('bus', () => {
     expect(b.stats().busMessagesApplied).toBe(2)
   })
 
+  it('by order: a node reflects a write once it applied the message, not before (held messages)', async () => {
+    const { nodes, network } = cluster(2)
+    await started(...nodes)
+    const [a, b] = nodes.map((n) => n.cache) as [TieredCache, TieredCache]
+    await a.set('k', 'v1')
+    expect(await b.get('k')).toBe('v1')
+    network.hold()
+    await a.set('k', 'v2')
+    // Not applied yet: B still serves its L1 copy (the bound is the bus delivery).
+    expect(b.peek('k')).toBe('v1')
+    expect(network.pending).toBe(1)
+    const seen = applied(b)
+    network.release()
+    await seen
+    expect(b.peek('k')).toBeUndefined()
+    expect(await b.get('k')).toBe('v2')
+  })
+
+  it('without stampede protection a node that is denied the lease loads at once and does not fill L2', async () => {
+    const store = memoryStore()
+    await store.acquireLease({ family: 'default@1', generation: '', id: 'k' }, 60_000)
+    const cache = cacheFor({ l2: store, stampedeProtection: false })
+    expect(await cache.getOrSet('k', () => 'v')).toBe('v')
+    expect(cache.stats().total.leaseWaits).toBe(0)
+    expect(store.raw({ family: 'default@1', generation: '', id: 'k' })).toBeUndefined()
+  })
+
   it('ignores its own messages', async () => {
     const network = memoryBusNetwork()
     const bus = memoryBus({ network, instanceId: 'me' })
