@@ -79,7 +79,23 @@ async function cacheManager(redis: RedisEndpoint, keyPrefix: string, tuned: bool
   }
 }
 
+async function tiercache(redis: RedisEndpoint, keyPrefix: string): Promise<OutageSubject> {
+  const { createRedisCache } = await import('@tiercache/redis')
+  const cache = createRedisCache({
+    redis: { host: redis.host, port: redis.port },
+    namespace: keyPrefix.replace(/[:\s]+/g, '-').replace(/-$/, ''),
+    ttl: TTL_MS,
+    l1: { maxEntries: OUTAGE_L1_ENTRIES },
+  })
+  await cache.store.ready()
+  return {
+    read: (key, load) => cache.getOrSet(key, load),
+    close: () => cache.close(),
+  }
+}
+
 export const OUTAGE_SUBJECTS: Record<string, { name: string; variant: string; create: OutageSubjectFactory }> = {
+  tiercache: { name: 'tiercache', variant: 'createRedisCache defaults (50 ms L2 timeout, breaker)', create: (r, p) => tiercache(r, p) },
   'bentocache-defaults': { name: 'bentocache', variant: 'defaults', create: (r, p) => bentocache(r, p, false) },
   'bentocache-tuned': {
     name: 'bentocache',

@@ -27,7 +27,7 @@ interface Timing {
   afterMs: number
 }
 
-export const timingOf = (quick: boolean): Timing => (quick ? { beforeMs: 300, faultMs: 1500, afterMs: 1000 } : { beforeMs: 3000, faultMs: 7000, afterMs: 5000 })
+export const timingOf = (quick: boolean): Timing => (quick ? { beforeMs: 300, faultMs: 1500, afterMs: 1500 } : { beforeMs: 3000, faultMs: 7000, afterMs: 5000 })
 
 const groupOf = (kind: FaultKind, timing: Timing) => {
   const s = `${timing.faultMs / 1000} s`
@@ -65,7 +65,9 @@ async function runFault(kind: FaultKind, subject: { name: string; variant: strin
     const pending = new Map<number, number>()
     let calls = 0
     const next = zipf(KEYS, 1, seededRandom(7))
-    const phaseAt = (t: number) => (t < faultAt ? 'before' : t < returnAt ? 'during' : 'after')
+    // A call belongs to the fault phase when it overlaps it: a call that started before the
+    // fault and stayed blocked through it is an outage call, not a 'before' one.
+    const phaseOf = (start: number, end: number) => (end < faultAt ? 'before' : start < returnAt ? 'during' : 'after')
     const reader = async () => {
       while (!stopped) {
         const key = `k${next()}`
@@ -78,9 +80,10 @@ async function runFault(kind: FaultKind, subject: { name: string; variant: strin
           errors++
         }
         pending.delete(id)
-        const us = (performance.now() - start) * 1000
+        const end = performance.now()
+        const us = (end - start) * 1000
         if (us > SLOW_MS * 1000) slow++
-        phases[phaseAt(start)].latenciesUs.push(us)
+        phases[phaseOf(start, end)].latenciesUs.push(us)
         // A subject that fails synchronously-fast must not starve the event loop.
         if (us < 50) await new Promise<void>((resolve) => setImmediate(resolve))
       }
@@ -130,7 +133,7 @@ async function runFault(kind: FaultKind, subject: { name: string; variant: strin
     const p99 = (xs: number[]) => percentile(xs, 99)
     const max = (xs: number[]) => (xs.length ? Math.max(...xs) : undefined)
     // A call still pending is at least as slow as its age: count it in the phase's max.
-    const ages = [...pending.values()].map((start) => ({ phase: phaseAt(start), us: (now - start) * 1000 }))
+    const ages = [...pending.values()].map((start) => ({ phase: phaseOf(start, now), us: (now - start) * 1000 }))
     const withPending = (phase: 'during' | 'after') => [...phases[phase].latenciesUs, ...ages.filter((a) => a.phase === phase).map((a) => a.us)]
     Object.assign(row, {
       p99BeforeUs: p99(phases.before.latenciesUs),
@@ -218,7 +221,6 @@ export const scenario: Scenario = {
         return [{ name, variant, note: `failed: ${(error as Error).message.split('\n')[0]}` }]
       }
     }
-    // tiercache's subject plugs in here once createRedisCache exists (see peers/outage.ts).
     const results: Row[][] = []
     // --quick: every child at once (a smoke run that must stay short; faults are timed inside
     // each child, so phases stay exact, only latencies suffer from the shared cores).
