@@ -1,4 +1,4 @@
-import { baselineRows, peerRows } from '../peers/index.js'
+import { baselineRows, peerRows, sideBySide } from '../peers/index.js'
 import type { Row, Scenario } from '../scenario.js'
 
 export const scenario: Scenario = {
@@ -9,10 +9,11 @@ export const scenario: Scenario = {
   ratioOf: 'opsPerSec',
   goal: 'tiercache ≥ 0.9× baseline one at a time, ≥ 1.0× with 64 in flight',
   async run(ctx) {
-    const rows: Row[] = []
-    rows.push(...(await baselineRows('l2-hit', ctx)))
-    // tiercache rows plug in here (a ChildEntry run through ctx.runInChild, like the peers).
-    rows.push(...(await peerRows('l2-hit', ctx)))
-    return rows
+    const jobs: (() => Promise<Row[]>)[] = [
+      () => baselineRows('l2-hit', ctx),
+      () => ctx.runInChild('scenarios/l2-hit-tiercache.ts', 'tiercacheL2Hit', {}, { timeoutMs: ctx.quick ? 60_000 : 300_000 }),
+      () => peerRows('l2-hit', ctx),
+    ]
+    return sideBySide(ctx, jobs)
   },
 }
