@@ -206,6 +206,26 @@ describe('bus health', () => {
     expect(cache.peek('again')).toBe(2)
   })
 
+  it('while unhealthy, family entries are capped too and generations older than the cap are re-read', async () => {
+    const clock = fakeClock()
+    const c = chaos(memoryStore({ clock }))
+    const network = memoryBusNetwork()
+    const bus = memoryBus({ network })
+    const cache = cacheFor({ l2: c.store, bus, clock })
+    await started({ bus })
+    const list = cache.family<number, string>({ name: 'list', generational: true, key: (p) => `${p}` })
+    await list.set(1, 'x')
+    bus.setHealthy(false)
+    const reads = c.calls.getGenerations ?? 0
+    expect(list.peek(1)).toBe('x')
+    clock.advance(1_000)
+    expect(list.peek(1)).toBeUndefined()
+    // Another node bumped the generation while this one could not hear it.
+    await (c.store as ReturnType<typeof memoryStore>).bumpGeneration('list@1')
+    expect(await list.get(1)).toBeUndefined()
+    expect(c.calls.getGenerations).toBe(reads + 1)
+  })
+
   it('after recovery a node reads every write acknowledged while its bus was down', async () => {
     const { nodes } = cluster(2)
     await started(...nodes)
