@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRedis, type RedisServer } from '@tiercache/testkit'
 import { childPool } from './child.js'
+import { FlagsError, parseFlags, USAGE } from './flags.js'
 import { tableCells, textTable } from './format.js'
 import { collectMeta } from './meta.js'
 import { applyRatios } from './ratios.js'
@@ -16,34 +17,6 @@ import { SCENARIO_IDS, loadScenario } from './scenarios/index.js'
 const BENCH_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPO_ROOT = resolve(BENCH_ROOT, '..')
 const RESULTS_DIR = join(BENCH_ROOT, 'results')
-
-interface Flags {
-  quick: boolean
-  only: string[] | undefined
-}
-
-function usage(message: string): never {
-  console.error(`${message}\nusage: pnpm bench [--quick] [--only <id>[,<id>…]]\nscenarios: ${SCENARIO_IDS.join(', ')}`)
-  process.exit(2)
-}
-
-function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { quick: false, only: undefined }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    // pnpm forwards a literal `--` before the flags.
-    if (arg === '--') continue
-    if (arg === '--quick') flags.quick = true
-    else if (arg === '--only' || arg.startsWith('--only=')) {
-      const value = arg.includes('=') ? arg.slice('--only='.length) : argv[++i]
-      if (!value) usage('--only needs a scenario id')
-      flags.only = [...(flags.only ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)]
-    } else if (arg === '--help' || arg === '-h') usage('')
-    else usage(`unknown argument: ${arg}`)
-  }
-  for (const id of flags.only ?? []) if (!(SCENARIO_IDS as readonly string[]).includes(id)) usage(`unknown scenario: ${id}`)
-  return flags
-}
 
 function loadFixtures(): Fixtures {
   const dir = resolve(REPO_ROOT, '..', 'shared', 'fixtures')
@@ -66,7 +39,14 @@ const withDeadline = <T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(process.argv.slice(2))
+  let flags
+  try {
+    flags = parseFlags(process.argv.slice(2))
+  } catch (error) {
+    if (!(error instanceof FlagsError)) throw error
+    console.error(`${error.message}\n${USAGE}`)
+    return error.help ? 0 : 2
+  }
   let fixtures: Fixtures
   try {
     fixtures = loadFixtures()

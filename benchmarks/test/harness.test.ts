@@ -1,0 +1,126 @@
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { childPool, type ChildPool } from '../src/child.js'
+import { FlagsError, parseFlags } from '../src/flags.js'
+import { markdownTable, tableCells, textTable } from '../src/format.js'
+import { applyRatios } from '../src/ratios.js'
+import type { Row } from '../src/scenario.js'
+import { loadScenario } from '../src/scenarios/index.js'
+import { barChartSvg } from '../src/svg.js'
+import { zipf, zipfSequence, seededRandom } from '../src/zipf.js'
+
+describe('parseFlags', () => {
+  it('ignores the literal -- that pnpm forwards', () => {
+    expect(parseFlags(['--', '--quick'])).toEqual({ quick: true, only: undefined })
+  })
+  it('takes comma lists and repeated --only, in registry order', () => {
+    expect(parseFlags(['--only', 'outage,l1-hit', '--only=memory']).only).toEqual(['l1-hit', 'memory', 'outage'])
+  })
+  it('rejects unknown scenarios and arguments', () => {
+    expect(() => parseFlags(['--only', 'nope'])).toThrow(FlagsError)
+    expect(() => parseFlags(['--fast'])).toThrow(/unknown argument/)
+    expect(() => parseFlags(['--only'])).toThrow(/needs a scenario id/)
+  })
+})
+
+describe('applyRatios', () => {
+  it('divides by the baseline of the same group', () => {
+    const rows: Row[] = [
+      { name: 'a', variant: 'x', group: 'g1', baseline: true, opsPerSec: 100 },
+      { name: 'b', variant: 'x', group: 'g1', opsPerSec: 250 },
+      { name: 'a', variant: 'x', group: 'g2', baseline: true, opsPerSec: 10 },
+      { name: 'b', variant: 'x', group: 'g2', opsPerSec: 5 },
+      { name: 'c', variant: 'no figure', group: 'g2' },
+      { name: 'd', variant: 'no baseline', group: 'g3', opsPerSec: 1 },
+    ]
+    expect(applyRatios(rows, 'opsPerSec').map((r) => r.ratio)).toEqual([1, 2.5, 1, 0.5, undefined, undefined])
+  })
+})
+
+describe('tables', () => {
+  const rows: Row[] = [
+    { name: 'lru-cache', variant: 'get', baseline: true, opsPerSec: 12_345_678, p50Us: 0.0171, ratio: 1 },
+    { name: 'peer', variant: 'a|b', opsPerSec: 6_600, p50Us: 165.2, ratio: 0.000535, note: 'slow' },
+  ]
+  it('aligns columns and marks the baseline', () => {
+    const text = textTable(tableCells({ ratioOf: 'opsPerSec' }, rows))
+    const lines = text.split('\n')
+    expect(lines[0]).toMatch(/^name\s+variant\s+ops\/s\s+p50 µs\s+ratio \(ops\/s\)\s+note$/)
+    expect(lines[2]).toContain('get (baseline)')
+    expect(lines[2]).toContain('12.35 M')
+    // every line has the ratio column ending at the same position
+    const ends = lines.slice(2).map((line) => line.indexOf('×'))
+    expect(new Set(ends).size).toBe(1)
+  })
+  it('escapes pipes in Markdown cells', () => {
+    expect(markdownTable(tableCells(undefined, rows))).toContain('a\\|b')
+  })
+})
+
+describe('barChartSvg', () => {
+  it('escapes labels and draws one bar per value', () => {
+    const svg = barChartSvg({ title: 'a <b> & c', series: ['p50', 'p99'], bars: [{ label: 'x<y', values: [1, 2] }, { label: 'z', values: [3, undefined] }], format: String })
+    expect(svg).toContain('a &lt;b&gt; &amp; c')
+    expect(svg).toContain('x&lt;y')
+    expect(svg.match(/<rect x="\d/g)?.length).toBeGreaterThanOrEqual(3)
+    expect(svg.trim().endsWith('</svg>')).toBe(true)
+  })
+})
+
+describe('zipf', () => {
+  it('is deterministic per seed and stays in range', () => {
+    const a = zipfSequence(100, 10_000, 1, 1)
+    const b = zipfSequence(100, 10_000, 1, 1)
+    expect(a).toEqual(b)
+    expect(Math.max(...a)).toBeLessThan(100)
+  })
+  it('makes low indexes hot', () => {
+    const next = zipf(1000, 1, seededRandom(3))
+    const counts = new Map<number, number>()
+    for (let i = 0; i < 50_000; i++) {
+      const k = next()
+      counts.set(k, (counts.get(k) ?? 0) + 1)
+    }
+    // P(0) ≈ 1/H(1000) ≈ 13 %; the tail key 999 ≈ 0.013 %.
+    expect(counts.get(0)!).toBeGreaterThan(5000)
+    expect(counts.get(0)!).toBeGreaterThan(10 * (counts.get(10) ?? 0))
+  })
+})
+
+describe('scenario registry', () => {
+  it('reports a scenario without a file as not available instead of throwing', async () => {
+    const loaded = await loadScenario('no-such-scenario')
+    expect('unavailable' in loaded && loaded.unavailable).toMatch(/not available/)
+  })
+})
+
+describe('runInChild', () => {
+  const module = fileURLToPath(new URL('./fixtures/children.ts', import.meta.url))
+  const ctx = { quick: true, redis: { host: '127.0.0.1', port: 1, url: 'redis://127.0.0.1:1' }, fixtures: { taskProgress: {}, taskStatus: {}, taskListPage: {} }, timeMs: 10, keyPrefix: 'p:' }
+  let pool: ChildPool
+  afterEach(() => pool?.killAll())
+
+  it('returns the rows and forwards logs', async () => {
+    pool = childPool()
+    const logs: string[] = []
+    const rows = await pool.run(module, 'echo', { n: 7 }, ctx, {}, (m) => logs.push(m))
+    expect(rows).toEqual([{ name: 'echo', variant: '7', opsPerSec: 7, note: 'p:' }])
+    expect(logs).toEqual(['echo 7'])
+  })
+  it('rejects with the child error', async () => {
+    pool = childPool()
+    await expect(pool.run(module, 'fails', {}, ctx, {}, () => {})).rejects.toThrow(/boom from the child/)
+  })
+  it('rejects when the child exits without rows', async () => {
+    pool = childPool()
+    await expect(pool.run(module, 'exits', {}, ctx, {}, () => {})).rejects.toThrow(/exited \(code 3\) without rows/)
+  })
+  it('kills a child that passes its deadline', async () => {
+    pool = childPool()
+    await expect(pool.run(module, 'hangs', {}, ctx, { timeoutMs: 3000 }, () => {})).rejects.toThrow(/deadline/)
+  })
+  it('rejects a missing export', async () => {
+    pool = childPool()
+    await expect(pool.run(module, 'nothing', {}, ctx, {}, () => {})).rejects.toThrow(/does not export a function named nothing/)
+  })
+})
