@@ -194,7 +194,7 @@ export interface CachedTaskService extends TaskCacheAdmin {
   /** Drops one task's views, the lists and the task's host pages. */
   invalidateTaskCache(taskId: string): Promise<void>
   invalidateHostCache(hostId: string): Promise<void>
-  /** Drops every entry of the six task families on every process. */
+  /** Drops every entry of the six task families on every process (the namespace: `cache.clear()`). */
   invalidateAllTaskCache(): Promise<void>
   warmupCache(): Promise<WarmupReport>
   cleanupCache(): Promise<CleanupReport>
@@ -540,7 +540,7 @@ class CachedTaskServiceImpl implements CachedTaskService {
 
   async invalidateAllTaskCache(): Promise<void> {
     await this.taskCache.invalidateAllTaskCache()
-    this.#log.debug({}, 'task cache invalidated: all task families')
+    this.#log.debug({}, 'task cache invalidated: all task families (namespace cleared)')
   }
 
   async warmupCache(): Promise<WarmupReport> {

@@ -1,11 +1,12 @@
 /**
  * The six cache families of the task domain, with the original design's TTLs as defaults.
  *
- * Every family is generational, not only the list families: `invalidateAllTaskCache()` then costs
- * six O(1) generation bumps that reach every process through the bus, instead of a namespace-wide
- * SCAN that would also hit entries other code keeps in the same namespace. Per-key deletes work as
- * usual on generational families. `host:tasks` has one generation per host (its group), so a
- * write on one host's executions invalidates that host's pages only.
+ * The list families are generational: a status change bumps the `task:list` generation (O(1),
+ * whatever the number of cached pages), and `host:tasks` has one generation per host (its group),
+ * so a write on one host's executions invalidates that host's pages only. The per-task views and
+ * the statistics are plain keyed families: they are invalidated key by key, and they keep serving
+ * from L1 while Redis is unreachable (a generational family cannot, as long as its generation is
+ * unknown).
  */
 import { InvalidOptionsError, type Duration, type Family, type TieredCache } from '@tiercache/core'
 import { z } from 'zod'
@@ -115,7 +116,6 @@ export function createTaskFamilies(cache: TieredCache, ttl?: TaskFamilyTtls): Ta
       ttl: t.status,
       key: byId,
       schema: TaskStatusViewSchema,
-      generational: true,
     }),
     progress: cache.family<string, TaskProgressView>({
       name: TASK_FAMILY_NAMES.progress,
@@ -123,7 +123,6 @@ export function createTaskFamilies(cache: TieredCache, ttl?: TaskFamilyTtls): Ta
       ttl: t.progress,
       key: byId,
       schema: TaskProgressViewSchema,
-      generational: true,
     }),
     stats: cache.family<'global', TaskStatistics>({
       name: TASK_FAMILY_NAMES.stats,
@@ -131,7 +130,6 @@ export function createTaskFamilies(cache: TieredCache, ttl?: TaskFamilyTtls): Ta
       ttl: t.stats,
       key: byId,
       schema: TaskStatisticsSchema,
-      generational: true,
     }),
     list: cache.family<TaskListQuery, TaskIdPage>({
       name: TASK_FAMILY_NAMES.list,
@@ -155,7 +153,6 @@ export function createTaskFamilies(cache: TieredCache, ttl?: TaskFamilyTtls): Ta
       ttl: t.execution,
       key: byId,
       schema: TaskExecutionSummarySchema,
-      generational: true,
     }),
   })
 }

@@ -35,7 +35,10 @@ export interface TaskCacheService {
   invalidateTaskCache(taskId: string, options?: InvalidateTaskOptions): Promise<void>
   /** Drops the `host:tasks` pages of one host and the list pages (they may filter by host). */
   invalidateHostCache(hostId: string): Promise<void>
-  /** Drops every entry of the six families on every process (six generation bumps). */
+  /**
+   * Drops every entry of the six families on every process: `cache.clear()`, so the whole
+   * namespace (give the task families a namespace of their own).
+   */
   invalidateAllTaskCache(): Promise<void>
 }
 
@@ -66,7 +69,7 @@ export function createTaskCacheService(options: TaskCacheServiceOptions): TaskCa
       await Promise.all([hostTasks.invalidateGroup(id), list.invalidate()])
     },
     async invalidateAllTaskCache() {
-      await Promise.all([status, progress, stats, list, hostTasks, execution].map((f) => f.invalidate()))
+      await options.cache.clear()
     },
   })
 }

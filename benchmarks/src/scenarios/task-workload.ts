@@ -1,0 +1,436 @@
+// The original design's workload on SQLite: 100,000 tasks (1,000 running, Zipf over them), 4
+// processes for 30 s, 95% reads (status 40, progress 20, list pages 20, host tasks 10,
+// statistics 10) and 5% writes (command results 80, status changes 15, new tasks 5). Run alone:
+// `pnpm bench --only task-workload` (`--quick`: 10,000 tasks, 2 processes, 4 s).
+//
+// The same per-worker operation streams (seeded) run twice on two copies of one seeded database:
+// without a cache (the repository alone) and through createCachedTaskService on Redis. Each worker
+// runs one operation at a time, so the repository's statement counter attributes queries to the
+// operation exactly. Per family the rows give database queries per read with and without the cache
+// (`reductionPct`), the best reduction an exact cache could reach on the cached run's trace
+// (`optimalReductionPct`: a miss on a key's first read and on the first read after each write
+// that invalidates it by the invalidation map; statistics: at most one per statsMaxStaleness
+// window), p50/p99 latency of both runs, and `staleReads`.
+//
+// Stale reads: every 4th cached read is compared with a second, uncounted connection right after
+// it. A mismatch counts as stale unless a write touching the entry was in flight or acknowledged
+// less than the delivery allowance (50 ms; statistics: statsMaxStaleness + 50 ms) before the read
+// started — acknowledged writes are logged with their invalidation records in a shared SQLite file.
+// The check is therefore a lower bound on freshness violations beyond delivery, not a proof.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { isDeepStrictEqual } from 'node:util'
+import { percentile } from '../measure.js'
+import type { ChildContext, Row, Scenario } from '../scenario.js'
+import { seededRandom, zipf } from '../zipf.js'
+
+const READ_FAMILIES = ['task:status', 'task:progress', 'task:list', 'host:tasks', 'task:stats'] as const
+type ReadFamily = (typeof READ_FAMILIES)[number]
+/** Weights within reads (status 40, progress 20, list 20, host tasks 10, statistics 10). */
+const READ_WEIGHTS: readonly [ReadFamily, number][] = [
+  ['task:status', 0.4],
+  ['task:progress', 0.2],
+  ['task:list', 0.2],
+  ['host:tasks', 0.1],
+  ['task:stats', 0.1],
+]
+const WRITE_SHARE = 0.05
+const STATS_MAX_STALENESS_MS = 1000
+const DELIVERY_ALLOWANCE_MS = 50
+const LIST_QUERIES = [
+  {},
+  { status: 'running' },
+  { page: 2 },
+  { status: 'running', page: 2 },
+  { page: 3 },
+  { status: 'failed' },
+  { sort: 'name:asc' },
+  { status: 'success' },
+  { size: 50 },
+  { status: 'cancelled' },
+] as const
+
+interface Sizes {
+  tasks: number
+  hosts: number
+  activeTasks: number
+  processes: number
+  durationMs: number
+}
+
+const sizesOf = (quick: boolean): Sizes =>
+  quick
+    ? { tasks: 10_000, hosts: 200, activeTasks: 200, processes: 2, durationMs: 4_000 }
+    : { tasks: 100_000, hosts: 1_000, activeTasks: 1_000, processes: 4, durationMs: 30_000 }
+
+interface WorkerArgs {
+  mode: 'direct' | 'cached'
+  filename: string
+  writesLog: string
+  traceFile: string
+  resultFile: string
+  worker: number
+  durationMs: number
+  namespace: string
+  startAt: number
+}
+
+interface FamilyResult {
+  reads: number
+  queries: number
+  latenciesUs: number[]
+  checked: number
+  stale: number
+}
+
+interface WorkerResult {
+  families: Record<string, FamilyResult>
+  writes: number
+  writeErrors: number
+}
+
+const now = () => performance.timeOrigin + performance.now()
+
+/** One worker process: runs the seeded operation stream against the repository, with or without the cache. */
+export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<Row[]> {
+  const { createTieredCache } = await import('@tiercache/core')
+  const { redisBus, redisStore } = await import('@tiercache/redis')
+  const { createCachedTaskService, parseTaskListQuery, parseHostTasksQuery, taskListKey } = await import('@tiercache/task')
+  const { createSqliteTaskRepository } = await import('@tiercache/task/sqlite')
+
+  const repo = createSqliteTaskRepository({ filename: args.filename })
+  const oracle = createSqliteTaskRepository({ filename: args.filename })
+  // The write log is a SQLite file of its own, opened through the repository factory (WAL, busy
+  // timeout) so that the benchmarks need no direct better-sqlite3 dependency.
+  const logRepo = createSqliteTaskRepository({ filename: args.writesLog })
+  const log = logRepo.db
+  const logStart = log.prepare('INSERT INTO writes (started, acked, entities) VALUES (?, NULL, NULL)')
+  const logAck = log.prepare('UPDATE writes SET acked = ?, entities = ? WHERE id = ?')
+  const logDone = log.prepare("UPDATE writes SET acked = ?, entities = '' WHERE id = ? AND acked IS NULL")
+  const excused = log.prepare('SELECT entities FROM writes WHERE acked IS NULL OR acked >= ?').pluck()
+
+  const cached = args.mode === 'cached'
+  const store = cached ? redisStore({ redis: { host: ctx.redis.host, port: ctx.redis.port }, namespace: args.namespace }) : undefined
+  const bus = cached ? redisBus({ redis: { host: ctx.redis.host, port: ctx.redis.port }, namespace: args.namespace }) : undefined
+  // The store's clients fail fast until connected: start measuring on a ready store and bus.
+  await store?.ready()
+  await bus?.start()
+  const cache = store && bus
+    ? createTieredCache({
+        l2: store,
+        bus,
+        l1: { maxEntries: 50_000 },
+        // The machines running the suite are shared and often CPU-starved; with the default 50 ms
+        // an event loop busy with SQLite times out Redis calls and the breaker opens.
+        l2Timeout: '1s',
+      })
+    : undefined
+  const service = cache
+    ? createCachedTaskService({ cache, repository: repo, statsMaxStaleness: STATS_MAX_STALENESS_MS, maintenanceInterval: false })
+    : undefined
+
+  const trace: string[] = []
+  let currentWrite: number | bigint | undefined
+  service?.onInvalidated((r) => {
+    const entities: string[] = []
+    if (r.taskViews && r.taskId) entities.push(`t:${r.taskId}`)
+    if (r.lists) entities.push('list')
+    for (const h of r.hosts) entities.push(`h:${h}`)
+    if (r.statistics) entities.push('stats')
+    const at = now()
+    trace.push(`W\t${at}\t${entities.join(',')}`)
+    if (currentWrite !== undefined && r.write !== 'statistics') logAck.run(at, entities.join(','), currentWrite)
+  })
+
+  // The same streams in both modes: seeded per worker, independent of timing.
+  const random = seededRandom(1000 + args.worker)
+  const active = (await oracle.listRunningTaskIds(1_000_000)).sort()
+  const hostIds = (oracle.db.prepare('SELECT id FROM hosts ORDER BY id').pluck().all() as string[])
+  const pickTask = zipf(active.length, 1, seededRandom(2000 + args.worker))
+  const pickHost = zipf(hostIds.length, 1, seededRandom(3000 + args.worker))
+  const pickList = zipf(LIST_QUERIES.length, 1, seededRandom(4000 + args.worker))
+  const listQueries = LIST_QUERIES.map((q) => parseTaskListQuery(q as never))
+  const hostQuery = parseHostTasksQuery({})
+
+  const families: Record<string, FamilyResult> = {}
+  for (const f of [...READ_FAMILIES, 'writes']) families[f] = { reads: 0, queries: 0, latenciesUs: [], checked: 0, stale: 0 }
+  let writes = 0
+  let writeErrors = 0
+  let reads = 0
+
+  const read = async (family: ReadFamily): Promise<{ key: string; value: unknown; truth: () => Promise<unknown>; entity: string }> => {
+    switch (family) {
+      case 'task:status': {
+        const id = active[pickTask()] as string
+        return { key: id, value: service ? await service.getTaskStatus(id) : await repo.getTaskStatusView(id), truth: () => oracle.getTaskStatusView(id), entity: `t:${id}` }
+      }
+      case 'task:progress': {
+        const id = active[pickTask()] as string
+        return { key: id, value: service ? await service.getTaskProgress(id) : await repo.getTaskProgressView(id), truth: () => oracle.getTaskProgressView(id), entity: `t:${id}` }
+      }
+      case 'task:list': {
+        const q = listQueries[pickList()]!
+        return { key: taskListKey(q), value: service ? await service.getTasks(q) : await repo.getTaskListPage(q), truth: () => oracle.getTaskListPage(q), entity: 'list' }
+      }
+      case 'host:tasks': {
+        const h = hostIds[pickHost()] as string
+        return { key: h, value: service ? await service.getHostTasks(h) : await repo.getHostTasksPage(h, hostQuery), truth: () => oracle.getHostTasksPage(h, hostQuery), entity: `h:${h}` }
+      }
+      case 'task:stats':
+        return { key: 'global', value: service ? await service.getTaskStatistics() : await repo.getTaskStatistics(), truth: () => oracle.getTaskStatistics(), entity: 'stats' }
+    }
+  }
+
+  const write = async (): Promise<void> => {
+    const roll = random()
+    const id = active[pickTask()] as string
+    if (roll < 0.8) {
+      const hosts = await oracle.getTaskHostIds(id)
+      const host = hosts[Math.floor(random() * hosts.length)] as string
+      const status = random() < 0.7 ? 'success' : random() < 0.5 ? 'failed' : 'running'
+      const result = { status, exitCode: status === 'success' ? 0 : status === 'failed' ? 1 : null, output: `result ${writes}` } as const
+      await (service ? service.recordCommandResult(id, host, result) : repo.recordCommandResult(id, host, result))
+    } else if (roll < 0.95) {
+      const status = random() < 0.8 ? 'running' : 'failed'
+      await (service ? service.updateTaskStatus(id, status) : repo.updateTaskStatus(id, status))
+    } else {
+      const count = 1 + Math.floor(random() * 8)
+      const hosts = [...new Set(Array.from({ length: count }, () => hostIds[pickHost()] as string))]
+      const input = { name: `bench-${args.worker}-${writes}`, command: 'deploy.sh', hostIds: hosts }
+      await (service ? service.createTask(input) : repo.createTask(input))
+    }
+  }
+
+  // Both modes start together with their siblings.
+  while (now() < args.startAt) await new Promise((resolve) => setTimeout(resolve, 5))
+  const deadline = now() + args.durationMs
+  try {
+    while (now() < deadline) {
+      if (random() < WRITE_SHARE) {
+        const fr = families.writes!
+        const q0 = repo.queryCount
+        const t0 = performance.now()
+        currentWrite = logStart.run(now()).lastInsertRowid
+        try {
+          await write()
+          writes++
+        } catch (error) {
+          // A status change on a task another worker finished, or similar: part of the workload.
+          if ((error as { code?: string }).code !== 'E_INVALID_TRANSITION') throw error
+          writeErrors++
+        }
+        // Writes that failed or (without the cache) had no invalidation record end here.
+        logDone.run(now(), currentWrite)
+        currentWrite = undefined
+        fr.latenciesUs.push((performance.now() - t0) * 1000)
+        fr.queries += repo.queryCount - q0
+        fr.reads++
+        continue
+      }
+      let u = random()
+      let family: ReadFamily = 'task:stats'
+      for (const [f, w] of READ_WEIGHTS) {
+        if (u < w) {
+          family = f
+          break
+        }
+        u -= w
+      }
+      const fr = families[family]!
+      const startedAt = now()
+      const q0 = repo.queryCount
+      const t0 = performance.now()
+      const r = await read(family)
+      fr.latenciesUs.push((performance.now() - t0) * 1000)
+      fr.queries += repo.queryCount - q0
+      fr.reads++
+      reads++
+      if (cached) {
+        trace.push(`R\t${startedAt}\t${family}\t${r.key}`)
+        if (reads % 4 === 0) {
+          fr.checked++
+          const truth = await r.truth()
+          if (!isDeepStrictEqual(JSON.parse(JSON.stringify(r.value)), JSON.parse(JSON.stringify(truth)))) {
+            const allowance = family === 'task:stats' ? STATS_MAX_STALENESS_MS + DELIVERY_ALLOWANCE_MS : DELIVERY_ALLOWANCE_MS
+            const recent = excused.all(startedAt - allowance) as (string | null)[]
+            const touched = recent.some((entities) => entities === null || entities.split(',').some((e) => e === r.entity || (r.entity === 'list' && e.startsWith('t:'))))
+            if (!touched) fr.stale++
+          }
+        }
+      }
+    }
+  } finally {
+    if (process.env.TW_DEBUG && cache) writeFileSync(`${args.resultFile}.cache.json`, JSON.stringify(cache.stats(), null, 1))
+    await service?.close()
+    await cache?.close()
+    await repo.close()
+    await oracle.close()
+    await logRepo.close()
+  }
+  writeFileSync(args.traceFile, trace.join('\n'))
+  writeFileSync(args.resultFile, JSON.stringify({ families, writes, writeErrors } satisfies WorkerResult))
+  return [{ name: `worker ${args.worker}`, variant: args.mode }]
+}
+
+/** Misses an exact cache would take on the merged trace of the cached run, per family. */
+function optimalMisses(traceFiles: readonly string[]): Record<string, number> {
+  const events: { at: number; line: string[] }[] = []
+  for (const file of traceFiles) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (line === '') continue
+      const parts = line.split('\t')
+      events.push({ at: Number(parts[1]), line: parts })
+    }
+  }
+  events.sort((a, b) => a.at - b.at)
+  const valid = new Set<string>()
+  const misses: Record<string, number> = {}
+  let lastStatsMiss = -Infinity
+  let statsDirty = true
+  for (const { at, line } of events) {
+    if (line[0] === 'W') {
+      for (const entity of (line[2] ?? '').split(',')) {
+        if (entity === '') continue
+        if (entity === 'stats') statsDirty = true
+        else if (entity === 'list') {
+          for (const key of [...valid]) if (key.startsWith('task:list|')) valid.delete(key)
+        } else if (entity.startsWith('t:')) {
+          const id = entity.slice(2)
+          valid.delete(`task:status|${id}`)
+          valid.delete(`task:progress|${id}`)
+        } else if (entity.startsWith('h:')) valid.delete(`host:tasks|${entity.slice(2)}`)
+      }
+      continue
+    }
+    const family = line[2] as string
+    const key = `${family}|${line[3]}`
+    if (family === 'task:stats') {
+      if (statsDirty && at - lastStatsMiss >= STATS_MAX_STALENESS_MS) {
+        misses[family] = (misses[family] ?? 0) + 1
+        lastStatsMiss = at
+        statsDirty = false
+      }
+      continue
+    }
+    if (!valid.has(key)) {
+      misses[family] = (misses[family] ?? 0) + 1
+      valid.add(key)
+    }
+  }
+  return misses
+}
+
+export const scenario: Scenario = {
+  id: 'task-workload',
+  title: 'Task workload on SQLite: database queries saved and latency',
+  measures:
+    'The seed workload (95% reads: status 40 / progress 20 / lists 20 / host tasks 10 / statistics 10; 5% writes) on a seeded SQLite database, without and with the cache, in parallel worker processes. Run alone: `pnpm bench --only task-workload`.',
+  ratioOf: 'p50Us',
+  columns: ['dbQueries', 'reductionPct', 'optimalReductionPct', 'p50Us', 'p99Us', 'staleReads', 'opsPerSec'],
+  goal: 'reduction within 2 points of optimalReductionPct per family and above the design\'s 80% (status) / 70% (lists) / 90% (statistics); 60–80% lower latency; 0 stale reads',
+  async run(ctx) {
+    const { createSqliteTaskRepository, seedTasks } = await import('@tiercache/task/sqlite')
+    const sizes = sizesOf(ctx.quick)
+    const dir = mkdtempSync(join(tmpdir(), 'tiercache-task-workload-'))
+    try {
+      if (process.env.TW_DEBUG) ctx.log(`workdir ${dir}`)
+      ctx.log(`seeding ${sizes.tasks} tasks over ${sizes.hosts} hosts (${sizes.activeTasks} running) …`)
+      const base = join(dir, 'base.db')
+      const seeded = createSqliteTaskRepository({ filename: base })
+      seedTasks(seeded, { tasks: sizes.tasks, hosts: sizes.hosts, activeTasks: sizes.activeTasks, seed: 1 })
+      seeded.db.pragma('wal_checkpoint(TRUNCATE)')
+      await seeded.close()
+
+      const results: Record<'direct' | 'cached', WorkerResult[]> = { direct: [], cached: [] }
+      const traces: string[] = []
+      for (const mode of ['direct', 'cached'] as const) {
+        ctx.log(`${mode === 'direct' ? 'without' : 'with'} the cache: ${sizes.processes} processes × ${sizes.durationMs / 1000} s …`)
+        const filename = join(dir, `${mode}.db`)
+        copyFileSync(base, filename)
+        const writesLog = join(dir, `${mode}-writes.db`)
+        const logRepo = createSqliteTaskRepository({ filename: writesLog })
+        logRepo.db.exec('CREATE TABLE writes (id INTEGER PRIMARY KEY, started REAL NOT NULL, acked REAL, entities TEXT)')
+        logRepo.db.exec('CREATE INDEX writes_acked ON writes (acked)')
+        await logRepo.close()
+        const startAt = performance.timeOrigin + performance.now() + 3_000
+        await Promise.all(
+          Array.from({ length: sizes.processes }, (_, worker) => {
+            const args: WorkerArgs = {
+              mode,
+              filename,
+              writesLog,
+              traceFile: join(dir, `${mode}-${worker}.trace`),
+              resultFile: join(dir, `${mode}-${worker}.json`),
+              worker,
+              durationMs: sizes.durationMs,
+              namespace: `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, "-")}tw`,
+              startAt,
+            }
+            return ctx.runInChild('scenarios/task-workload.ts', 'taskWorker', args, { timeoutMs: sizes.durationMs + 120_000 })
+          }),
+        )
+        for (let worker = 0; worker < sizes.processes; worker++) {
+          results[mode].push(JSON.parse(readFileSync(join(dir, `${mode}-${worker}.json`), 'utf8')) as WorkerResult)
+          if (mode === 'cached') traces.push(join(dir, `${mode}-${worker}.trace`))
+        }
+      }
+
+      const merge = (mode: 'direct' | 'cached', family: string): FamilyResult => {
+        const out: FamilyResult = { reads: 0, queries: 0, latenciesUs: [], checked: 0, stale: 0 }
+        for (const r of results[mode]) {
+          const f = r.families[family]
+          if (!f) continue
+          out.reads += f.reads
+          out.queries += f.queries
+          out.checked += f.checked
+          out.stale += f.stale
+          for (const l of f.latenciesUs) out.latenciesUs.push(l)
+        }
+        return out
+      }
+      const optimal = optimalMisses(traces)
+      const round = (x: number | undefined) => (x === undefined ? undefined : Math.round(x * 10) / 10)
+      const rows: Row[] = []
+      for (const family of READ_FAMILIES) {
+        const direct = merge('direct', family)
+        const withCache = merge('cached', family)
+        const perReadDirect = direct.queries / Math.max(1, direct.reads)
+        const perReadCached = withCache.queries / Math.max(1, withCache.reads)
+        rows.push({
+          name: 'sqlite',
+          variant: 'no cache',
+          group: family,
+          baseline: true,
+          dbQueries: direct.queries,
+          p50Us: round(percentile(direct.latenciesUs, 50)),
+          p99Us: round(percentile(direct.latenciesUs, 99)),
+          opsPerSec: Math.round(direct.reads / (sizes.durationMs / 1000)),
+        })
+        rows.push({
+          name: 'tiercache',
+          variant: 'createCachedTaskService + Redis',
+          group: family,
+          dbQueries: withCache.queries,
+          reductionPct: round(100 * (1 - perReadCached / perReadDirect)),
+          optimalReductionPct: round(100 * (1 - (optimal[family] ?? 0) / Math.max(1, withCache.reads))),
+          p50Us: round(percentile(withCache.latenciesUs, 50)),
+          p99Us: round(percentile(withCache.latenciesUs, 99)),
+          staleReads: withCache.stale,
+          opsPerSec: Math.round(withCache.reads / (sizes.durationMs / 1000)),
+          note: `${withCache.reads} reads, ${withCache.checked} checked against the database`,
+        })
+      }
+      const writesDirect = merge('direct', 'writes')
+      const writesCached = merge('cached', 'writes')
+      rows.push(
+        { name: 'sqlite', variant: 'no cache', group: 'writes', baseline: true, dbQueries: writesDirect.queries, p50Us: round(percentile(writesDirect.latenciesUs, 50)), p99Us: round(percentile(writesDirect.latenciesUs, 99)), opsPerSec: Math.round(writesDirect.reads / (sizes.durationMs / 1000)) },
+        { name: 'tiercache', variant: 'writes + invalidation', group: 'writes', dbQueries: writesCached.queries, p50Us: round(percentile(writesCached.latenciesUs, 50)), p99Us: round(percentile(writesCached.latenciesUs, 99)), opsPerSec: Math.round(writesCached.reads / (sizes.durationMs / 1000)) },
+      )
+      return rows
+    } finally {
+      if (!process.env.TW_DEBUG) rmSync(dir, { recursive: true, force: true })
+    }
+  },
+}
