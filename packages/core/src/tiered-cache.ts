@@ -656,8 +656,10 @@ class TieredCacheEngine implements TieredCache {
   /** Polls L2 for the lease holder's fill; a bus message about the key wakes it early. */
   async #waitForFill(fc: FamilyContext, l1Key: string, storeKey: StoreKey): Promise<{ entry: RemoteEntry; value: unknown } | undefined> {
     const { waitTimeout, pollInterval } = this.#o.lease
+    // Bounded by count (deterministic under a fake clock) and by real time (slow L2 polls).
     const polls = Math.max(1, Math.ceil(waitTimeout / pollInterval))
-    for (let i = 0; i < polls && !this.#closed; i++) {
+    const deadline = performance.now() + waitTimeout
+    for (let i = 0; i < polls && !this.#closed && (i === 0 || performance.now() < deadline); i++) {
       await this.#sleepOrWake(l1Key, pollInterval)
       const found = await this.#readL2(fc, storeKey)
       if (found === null) return undefined
