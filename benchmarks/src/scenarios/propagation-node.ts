@@ -1,0 +1,87 @@
+// One process of the propagation and stampede scenarios, driven over the testkit's JSON-lines
+// RPC: a tiercache node (createRedisCache: store + bus on one data connection), plus a bare
+// ioredis publisher/subscriber pair for the baseline. Times are wall-clock ms with sub-ms
+// resolution (performance.timeOrigin + now), comparable between processes of one machine.
+import { performance } from 'node:perf_hooks'
+import { Redis } from 'ioredis'
+import { createRedisCache, type RedisCache } from '@tiercache/redis'
+import { serveNodeProcess } from '@tiercache/testkit'
+
+const now = () => performance.timeOrigin + performance.now()
+
+let cache: RedisCache | undefined
+let publisher: Redis | undefined
+let subscriber: Redis | undefined
+let loaderCalls = 0
+/** What this node waits to read, and since when it has been told. */
+let expected: { key: string; value: unknown } | undefined
+
+const need = () => {
+  if (!cache) throw new Error('init first')
+  return cache
+}
+
+const server = serveNodeProcess({
+  async init({ url, namespace, leaseWait }: { url: string; namespace: string; leaseWait?: string }) {
+    cache = createRedisCache({
+      redis: url,
+      namespace,
+      ttl: '10m',
+      jitter: 0,
+      l2Timeout: '1s',
+      lease: { waitTimeout: leaseWait ?? '5s', pollInterval: '5ms' },
+    })
+    await cache.bus!.start()
+    // As soon as the invalidation of the watched key is applied, read it again: the time the
+    // new value is returned is the propagation end.
+    cache.on('bus:applied', (event) => {
+      const watch = expected
+      if (watch === undefined || !event.keys.includes(watch.key)) return
+      const appliedAt = now()
+      void need()
+        .get(watch.key)
+        .then((value) => {
+          if (expected === watch && JSON.stringify(value) === JSON.stringify(watch.value)) {
+            expected = undefined
+            server.emit('observed', { at: now(), appliedAt })
+          }
+        })
+    })
+    return { instanceId: cache.bus!.instanceId }
+  },
+  get: async ({ key }: { key: string }) => (await need().get(key)) ?? null,
+  expect({ key, value }: { key: string; value: unknown }) {
+    expected = { key, value }
+  },
+  async write({ key, value }: { key: string; value: unknown }) {
+    const start = now()
+    await need().set(key, value)
+    return { start, ack: now() }
+  },
+  async getOrSet({ key, count, delayMs }: { key: string; count: number; delayMs: number }) {
+    const loader = async () => {
+      loaderCalls++
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      return { loaded: key }
+    }
+    const values = await Promise.all(Array.from({ length: count }, () => need().getOrSet(key, loader)))
+    return values.every((v) => JSON.stringify(v) === JSON.stringify({ loaded: key }))
+  },
+  loaderCalls: () => loaderCalls,
+  async rawInit({ url, channel }: { url: string; channel: string }) {
+    publisher = new Redis(url)
+    subscriber = new Redis(url)
+    await subscriber.subscribe(channel)
+    subscriber.on('message', (_channel: string, message: string) => server.emit('raw', { id: Number(message), at: now() }))
+  },
+  async rawPublish({ channel, id }: { channel: string; id: number }) {
+    const start = now()
+    await publisher!.publish(channel, String(id))
+    return { start, ack: now() }
+  },
+  async close() {
+    subscriber?.disconnect()
+    publisher?.disconnect()
+    await cache?.close()
+  },
+})

@@ -1,0 +1,86 @@
+// propagation: a write acknowledged on process A → process B's cache returns the new value, over
+// ≥ 500 trials, next to a bare Redis PUBLISH → subscriber round trip measured the same way in the
+// same run. Run alone: `pnpm bench --only propagation`.
+//
+// Each trial: B holds the old value in its L1; A `set`s a new one; B, on applying the bus
+// message, reads the key again (L1 dropped → L2) and records when the new value came back.
+// Latency is taken from A's `set()` call and from its acknowledgement (the message is handed to
+// Redis before the ack, so B can be done first: those trials count as 0). "Dropped its L1 copy"
+// is when B applied the message; "returns it" adds B's read of the new value from L2.
+import { fileURLToPath } from 'node:url'
+import { startNodeProcess, type NodeProcess } from '@tiercache/testkit'
+import { percentile } from '../measure.js'
+import type { Row, Scenario, ScenarioContext } from '../scenario.js'
+
+const NODE = fileURLToPath(new URL('./propagation-node.ts', import.meta.url))
+
+interface Timed {
+  start: number
+  ack: number
+}
+
+function figures(fromMs: number[]) {
+  const us = fromMs.map((ms) => Math.max(0, ms) * 1000)
+  return { p50Us: percentile(us, 50), p99Us: percentile(us, 99), maxUs: us.length ? Math.max(...us) : undefined }
+}
+
+export async function measurePropagation(ctx: Pick<ScenarioContext, 'quick' | 'redis' | 'keyPrefix' | 'log'>): Promise<Row[]> {
+  const trials = ctx.quick ? 100 : 500
+  const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${process.pid}`
+  const nodes: NodeProcess[] = []
+  try {
+    const [a, b] = await Promise.all([startNodeProcess(NODE), startNodeProcess(NODE)])
+    nodes.push(a!, b!)
+    await Promise.all([a!.call('init', { url: ctx.redis.url, namespace }), b!.call('init', { url: ctx.redis.url, namespace })])
+
+    const fromStart: number[] = []
+    const fromAck: number[] = []
+    const appliedFromAck: number[] = []
+    const key = 'task-1'
+    await a!.call('write', { key, value: { n: 0 } })
+    for (let i = 1; i <= trials; i++) {
+      const value = { n: i }
+      // B holds the previous value in L1 (it read it back at the end of the last trial).
+      await b!.call('get', { key })
+      await b!.call('expect', { key, value })
+      const observed = b!.waitForEvent<{ at: number; appliedAt: number }>('observed', undefined, { timeoutMs: 10_000 })
+      const write = await a!.call<Timed>('write', { key, value })
+      const { at, appliedAt } = await observed
+      fromStart.push(at - write.start)
+      fromAck.push(at - write.ack)
+      appliedFromAck.push(appliedAt - write.ack)
+    }
+
+    const channel = `${namespace}:raw`
+    await Promise.all([a!.call('rawInit', { url: ctx.redis.url, channel }), b!.call('rawInit', { url: ctx.redis.url, channel })])
+    const rawStart: number[] = []
+    const rawAck: number[] = []
+    for (let id = 1; id <= trials; id++) {
+      const received = b!.waitForEvent<{ id: number; at: number }>('raw', (e) => e.id === id, { timeoutMs: 10_000 })
+      const publish = await a!.call<Timed>('rawPublish', { channel, id })
+      const { at } = await received
+      rawStart.push(at - publish.start)
+      rawAck.push(at - publish.ack)
+    }
+    const note = `${trials} trials, 2 processes, loopback`
+    return [
+      { name: 'ioredis', variant: 'PUBLISH → subscriber, from the call', group: 'from the call', baseline: true, ...figures(rawStart), note },
+      { name: 'tiercache', variant: 'set() on A → B returns it, from the call', group: 'from the call', ...figures(fromStart), note },
+      { name: 'ioredis', variant: 'PUBLISH → subscriber, from the reply', group: 'from the ack', baseline: true, ...figures(rawAck), note },
+      { name: 'tiercache', variant: 'set() on A → B dropped its L1 copy, from the ack', group: 'from the ack', ...figures(appliedFromAck), note },
+      { name: 'tiercache', variant: 'set() on A → B returns it, from the ack', group: 'from the ack', ...figures(fromAck), note },
+    ]
+  } finally {
+    await Promise.all(nodes.map((node) => node.stop()))
+  }
+}
+
+export const scenario: Scenario = {
+  id: 'propagation',
+  title: 'Invalidation propagation across processes',
+  measures: 'write acknowledged on process A → process B returns the new value (p50/p99 over ≥ 500 trials), next to a bare PUBLISH → subscriber; `pnpm bench --only propagation`',
+  ratioOf: 'p50Us',
+  columns: ['p50Us', 'p99Us', 'maxUs'],
+  goal: 'p50 ≤ 0.5 ms, p99 ≤ 2 ms on loopback (from the ack)',
+  run: (ctx) => measurePropagation(ctx),
+}
