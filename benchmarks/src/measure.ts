@@ -5,7 +5,7 @@ import type { Figures } from './scenario.js'
 export interface MeasureOptions {
   /** Measuring time in ms (use `ctx.timeMs`). */
   timeMs: number
-  /** Warm-up time in ms. @default timeMs / 4, at least 100 */
+  /** Warm-up time in ms. @default timeMs / 4, at least 50 */
   warmupMs?: number
   /**
    * Operations `fn` performs per call. Sub-microsecond operations (an L1 hit) must be batched
@@ -29,7 +29,7 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
   const ops = options.opsPerCall ?? 1
   const bench = new Bench({
     time: options.timeMs,
-    warmupTime: options.warmupMs ?? Math.max(100, options.timeMs / 4),
+    warmupTime: options.warmupMs ?? Math.max(50, options.timeMs / 4),
     iterations: 8,
     warmupIterations: 8,
     throws: true,
