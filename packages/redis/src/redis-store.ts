@@ -1,10 +1,11 @@
 /*
  * The Redis implementation of the core `RemoteStore` port.
  *
- * Read path: `get` does not send a command itself. Gets issued in the same tick (any promise
- * depth: the flush runs on process.nextTick, after the microtask queue drained) are sent as one
- * MGET, or one per slot in a cluster, and a lone get as GET. Under concurrency this trades N
- * request/reply round trips for one, which is how many readers in flight beat N bare GETs.
+ * Read path: the first `get` of a tick is sent at once as GET; the gets issued after it in the
+ * same tick (any promise depth: the flush runs on process.nextTick, after the microtask queue
+ * drained) are sent together as one MGET, or one per slot in a cluster. A lone reader pays no
+ * batching delay; under concurrency N request/reply round trips become two, which is how many
+ * readers in flight beat N bare GETs.
  * Bytes are decoded by the codec; anything that does not decode is a miss: the key is removed
  * (only if it still holds those bytes), counted in `counters.corrupt`, and logged once.
  *
@@ -136,10 +137,20 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return out
   }
 
+  const directGet = async (key: StoreKey): Promise<RemoteEntry | undefined> => {
+    const redisKey = keys.value(key)
+    return decodeReply(redisKey, await client.getBuffer(redisKey))
+  }
+
+  // The first get of a tick goes out at once as a GET (a lone reader pays no batching delay);
+  // the gets that follow it in the same tick wait for process.nextTick and go out together.
+  let windowOpen = false
   let pending: PendingGet[] | undefined
 
   const flushGets = () => {
-    const batch = pending!
+    windowOpen = false
+    const batch = pending
+    if (batch === undefined) return
     pending = undefined
     if (batch.length === 1) {
       const only = batch[0]!
@@ -159,18 +170,15 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     )
   }
 
-  const coalescedGet = (key: StoreKey): Promise<RemoteEntry | undefined> =>
-    new Promise((resolve, reject) => {
-      if (pending === undefined) {
-        pending = []
-        process.nextTick(flushGets)
-      }
-      pending.push({ key: keys.value(key), resolve, reject })
+  const coalescedGet = (key: StoreKey): Promise<RemoteEntry | undefined> => {
+    if (!windowOpen) {
+      windowOpen = true
+      process.nextTick(flushGets)
+      return directGet(key)
+    }
+    return new Promise((resolve, reject) => {
+      ;(pending ??= []).push({ key: keys.value(key), resolve, reject })
     })
-
-  const directGet = async (key: StoreKey): Promise<RemoteEntry | undefined> => {
-    const redisKey = keys.value(key)
-    return decodeReply(redisKey, await client.getBuffer(redisKey))
   }
 
   const getMany = async (storeKeys: readonly StoreKey[]): Promise<(RemoteEntry | undefined)[]> => {

@@ -28,7 +28,7 @@ async function open(server: RedisServer) {
     bus: false,
     ttl: '1m',
     l2Timeout: '200ms',
-    breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: '300ms', rollingCountTimeout: '2s' },
+    breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: '1s', rollingCountTimeout: '2s' },
     store: { commandTimeout: 500, connectTimeout: 500 },
   })
   // A second store on the same namespace: what another process would see in Redis.
