@@ -22,7 +22,7 @@ export interface TaskNode {
   call<T = unknown>(method: string, ...args: unknown[]): Promise<CallResult<T>>
   state(): Promise<{ healthy: boolean; lastSeq: number; instanceId: string; breaker: string; queries: number }>
   /** Resolves once this node applied a bus message of `source` with a sequence >= `seq`. */
-  applied(source: TaskNode, seq: number): Promise<void>
+  applied(source: TaskNode, seq: number, timeoutMs?: number): Promise<void>
 }
 
 /** A seeded SQLite file in a temp dir (removed at the end) and a connection to it for checking. */
@@ -56,11 +56,28 @@ export async function startTaskNodes(count: number, env: Record<string, string>)
       process,
       call: <T>(method: string, ...args: unknown[]) => process.call<CallResult<T>>('call', { method, args }),
       state: () => process.call('state'),
-      async applied(source: TaskNode, seq: number) {
+      async applied(source: TaskNode, seq: number, timeoutMs?: number) {
         const done = (d: Applied) => d.source === source.instanceId && d.seq >= seq
         if (process.events.some((e) => e.name === 'bus:applied' && done(e.data as Applied))) return
-        await process.waitForEvent<Applied>('bus:applied', done)
+        await process.waitForEvent<Applied>('bus:applied', done, timeoutMs === undefined ? undefined : { timeoutMs })
       },
     }
   })
+}
+
+/**
+ * Resolves once a message published by `from` now reaches `to`: after a Redis restart the
+ * publishing connection may come back later than the subscriber, and messages sent meanwhile are
+ * lost (the receivers dropped their L1 on recovery, so nothing stale survives).
+ */
+export async function busRoundTrip(from: TaskNode, to: TaskNode, hostId: string, attempts = 30): Promise<void> {
+  for (let i = 0; ; i++) {
+    const { seq } = await from.call('invalidateHostCache', hostId)
+    try {
+      await to.applied(from, seq, 1_000)
+      return
+    } catch (error) {
+      if (i >= attempts) throw error
+    }
+  }
 }

@@ -3,7 +3,7 @@ import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it } from 'vitest'
 import { parseHostTasksQuery, parseTaskListQuery, type Task } from '@tiercache/task'
 import { prng, type SqliteTaskRepository } from '@tiercache/task/sqlite'
-import { seededDatabase, startTaskNodes, type TaskNode } from './helpers.js'
+import { busRoundTrip, seededDatabase, startTaskNodes, type TaskNode } from './helpers.js'
 
 /** Runs a write on `writer` and waits until every other node applied its invalidations. */
 async function writeOn<T>(writer: TaskNode, others: readonly TaskNode[], method: string, ...args: unknown[]): Promise<T> {
@@ -227,6 +227,7 @@ describe('TaskService cache integration across processes (SQLite + Redis)', () =
     await server.restart()
     await healthyAgain
     await expect.poll(async () => (await a.call<{ degraded: boolean }>('getCacheStatistics')).value.degraded, { timeout: 20_000 }).toBe(false)
+    await busRoundTrip(a, b, summary.hostIds[5] as string)
     await writeOn(a, [b], 'updateTaskStatus', id, 'failed')
     for (const node of [a, b]) for (const [method, arg] of reads) expect((await node.call(method, arg)).value, `${method} after recovery`).toEqual(await truth(method, arg))
     // L2 serves again: a status read on a fresh key is loaded once and then shared.
