@@ -326,6 +326,9 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
   const info = async (): Promise<StoreInfo> => {
     const keysByFamily: Record<string, number> = {}
+    // Statistics must still say why L2 is missing: no commands while the connection is down.
+    const connection = monitor.state()
+    if (connection !== 'ready') return { keysByFamily, connection }
     let usedMemoryBytes = 0
     const nodes = masters()
     await Promise.all(
