@@ -222,6 +222,14 @@ class TieredCacheEngine implements TieredCache {
     this.getOrSet = paths.getOrSet as TieredCache['getOrSet']
     this.get = paths.get as TieredCache['get']
     this.peek = paths.peek as TieredCache['peek']
+    if (options.l2 !== undefined && options.bus === undefined && options.l1Ttl === undefined) {
+      // Legal, and right for a single process, but with several processes an L1 copy then
+      // outlives writes made elsewhere for its whole TTL.
+      options.logger.warn(
+        { code: 'TIERCACHE_L1_UNBOUNDED', cache: options.name },
+        'tiercache: l2 without a bus and without l1.ttl: other processes\' writes reach this L1 only when entries expire',
+      )
+    }
   }
 
   // ---------------------------------------------------------------- hit paths

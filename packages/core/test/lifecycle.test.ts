@@ -79,6 +79,17 @@ describe('events', () => {
   })
 })
 
+describe('warnings', () => {
+  it('warns once, with a code, about L2 without a bus and without l1.ttl', () => {
+    const warnings: unknown[] = []
+    const logger: Logger = { debug() {}, info() {}, warn: (o) => warnings.push(o), error() {} }
+    cacheFor({ l2: memoryStore(), logger })
+    cacheFor({ l2: memoryStore(), logger, l1: { ttl: '10s' } })
+    cacheFor({ l2: memoryStore(), logger, bus: memoryBus() })
+    expect(warnings).toEqual([{ code: 'TIERCACHE_L1_UNBOUNDED', cache: 'tiercache' }])
+  })
+})
+
 describe('stats', () => {
   it('is an immutable snapshot with latency percentiles', async () => {
     const cache = cacheFor({ l2: memoryStore() })
