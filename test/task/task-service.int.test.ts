@@ -235,4 +235,39 @@ describe('TaskService cache integration across processes (SQLite + Redis)', () =
     expect((await a.call('getTaskStatus', other)).loads['task:status']).toBe(1)
     await expect.poll(async () => (await b.call('getTaskStatus', other)).loads['task:status'] ?? 0, { timeout: 10_000 }).toBe(0)
   })
+
+  it('warms up, reports and cleans up on Redis; a warmed entry serves the other process without a query', async () => {
+    const redis = sharedRedis('task-manage')
+    const { filename, summary } = seededDatabase()
+    const [a, b] = (await startTaskNodes(2, { TC_REDIS_URL: redis.url, TC_NAMESPACE: redis.namespace, TC_DB: filename })) as [TaskNode, TaskNode]
+    const report = await a.call<{ tasks: number; listPages: number }>('warmupCache')
+    expect(report.value).toMatchObject({ tasks: 30, listPages: 2 })
+    await expect.poll(async () => (await a.call<{ families: Record<string, { entries: number }> }>('getCacheStatistics')).value.families['task:status']?.entries, { timeout: 10_000 }).toBe(30)
+    for (const id of summary.activeTaskIds) expect((await b.call('getTaskStatus', id)).loads['task:status'] ?? 0, id).toBe(0)
+    expect((await b.call('getTasks', { status: 'running' })).loads['task:list'] ?? 0).toBe(0)
+    const stats = await a.call<{ l2: { available: boolean; usedMemoryBytes: number; connection: string }; degraded: boolean; busHealthy: boolean }>('getCacheStatistics')
+    expect(stats.value.l2).toMatchObject({ available: true, connection: 'ready' })
+    expect(stats.value.l2.usedMemoryBytes).toBeGreaterThan(0)
+    expect(stats.value).toMatchObject({ degraded: false, busHealthy: true })
+    await b.call('getHostTasks', summary.hostIds[0])
+    const cleanup = await a.call<{ deleted: number }>('cleanupCache')
+    expect(cleanup.value.deleted).toBeGreaterThanOrEqual(3)
+    const after = await a.call<{ families: Record<string, { entries: number }> }>('getCacheStatistics')
+    expect(after.value.families['task:list']?.entries).toBe(0)
+    expect(after.value.families['host:tasks']?.entries).toBe(0)
+    expect(after.value.families['task:status']?.entries).toBe(30)
+  })
+
+  it('brings statistics up to date on the other process within the staleness window', async () => {
+    const redis = sharedRedis('task-stats')
+    const { filename, oracle, summary } = seededDatabase()
+    const [a, b] = (await startTaskNodes(2, { TC_REDIS_URL: redis.url, TC_NAMESPACE: redis.namespace, TC_DB: filename, TC_STATS_STALENESS: '300ms' })) as [TaskNode, TaskNode]
+    await b.call('getTaskStatistics')
+    const before = await oracle.getTaskStatistics()
+    for (const id of summary.activeTaskIds.slice(0, 3)) await a.call('cancelTask', id)
+    const truth = await oracle.getTaskStatistics()
+    expect(truth).not.toEqual(before)
+    // Eventually (one coalesced invalidation later) the other process reads the new figures.
+    await expect.poll(async () => (await b.call('getTaskStatistics')).value, { timeout: 10_000, interval: 50 }).toEqual(truth)
+  })
 })

@@ -127,3 +127,26 @@ describe('admin handler over HTTP', () => {
     expect(() => createAdminHandler(fakeService(), { token: TOKEN, basePath: 'admin/' })).toThrow(/basePath/)
   })
 })
+
+describe('admin handler on a cached task service', () => {
+  it('serves statistics, warmup, cleanup and invalidations of the real service', async () => {
+    const { memoryCluster, settle } = await import('./service-helpers.js')
+    const { nodes, summary, store } = memoryCluster(1)
+    const service = nodes[0]!.service
+    const base = await serve(service)
+    const warm = await fetch(`${base}/cache/warmup`, { method: 'POST', headers: auth })
+    expect(warm.status).toBe(200)
+    expect(((await warm.json()) as { warmup: { tasks: number } }).warmup.tasks).toBe(30)
+    await settle()
+    const stats = (await (await fetch(`${base}/cache/stats`, { headers: auth })).json()) as { families: Record<string, { entries: number }> }
+    expect(stats.families['task:status']?.entries).toBe(30)
+    expect(stats.families['task:list']?.entries).toBe(2)
+    const cleanup = (await (await fetch(`${base}/cache/cleanup`, { method: 'POST', headers: auth })).json()) as { cleanup: { deleted: number } }
+    expect(cleanup.cleanup.deleted).toBe(2)
+    const id = summary.activeTaskIds[0] as string
+    expect((await fetch(`${base}/cache/tasks/${id}`, { method: 'DELETE', headers: auth })).status).toBe(200)
+    expect(store.keys().some((k) => k.endsWith(`{${id}}`))).toBe(false)
+    expect((await fetch(`${base}/cache`, { method: 'DELETE', headers: auth })).status).toBe(200)
+    expect(store.keys()).toEqual([])
+  })
+})
