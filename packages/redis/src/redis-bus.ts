@@ -35,7 +35,7 @@ import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { z } from 'zod'
 import { parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
 import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat } from './bus-message.js'
-import { slotOf } from './keys.js'
+import { decodeId, slotOf } from './keys.js'
 import { createClient, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { InvalidOptionsError } from './errors.js'
 
@@ -63,7 +63,7 @@ export interface RedisBusOptions {
   readonly mode?: 'pubsub' | 'tracking'
   /**
    * Tracking mode: maps a changed Redis key to the L1 key to drop, or `undefined` to ignore it.
-   * @default the key without its `<namespace>:` prefix; lease and generation keys ignored
+   * @default `defaultTrackedKeyMapper(namespace)`: value keys to the engine's L1 keys
    */
   readonly mapTrackedKey?: (redisKey: string) => string | undefined
   /** How long `start()` waits for the first subscription before it rejects. @default '10s' */
@@ -180,9 +180,17 @@ export function resolveRedisBusOptions(options: RedisBusOptions): ResolvedBusOpt
   })
 }
 
+const DEFAULT_FAMILY = 'default@1'
+const L1_SEPARATOR = '\u0001'
+// `<family>[:g<generation>]:{<id>}` after the namespace; a family is `<name>@<version>`.
+const VALUE_KEY = /^(.+@\d+)(?::g([^{}]*))?:\{([^{}]*)\}$/
+
 /**
- * The default tracked-key mapping: the Redis key without `<namespace>:`. Leases change on every
- * miss and generations arrive as bus messages with their value, so both are ignored.
+ * The default tracked-key mapping: a value key `<namespace>:<family>[:g<generation>]:{<id>}` back
+ * to the engine's L1 key (the id for the default family, else `\u0001<family>\u0001<tag>\u0001<id>`
+ * where the tag is the generation without the namespace-generation part `n<N>-`). Leases change
+ * on every miss and generations arrive as bus messages with their value: both are ignored, as is
+ * anything that is not a value key. A service that lays out keys differently passes its own.
  */
 export function defaultTrackedKeyMapper(namespace: string): (redisKey: string) => string | undefined {
   const prefix = `${namespace}:`
@@ -191,7 +199,13 @@ export function defaultTrackedKeyMapper(namespace: string): (redisKey: string) =
   return (redisKey) => {
     if (!redisKey.startsWith(prefix) || redisKey.startsWith(lease)) return undefined
     if (redisKey.startsWith(generation) && (redisKey.length === generation.length || redisKey[generation.length] === ':')) return undefined
-    return redisKey.slice(prefix.length)
+    const match = VALUE_KEY.exec(redisKey.slice(prefix.length))
+    if (match === null) return undefined
+    const family = decodeId(match[1]!)
+    const id = decodeId(match[3]!)
+    if (family === DEFAULT_FAMILY) return id
+    const tag = decodeId(match[2] ?? '').replace(/^n\d+-?/, '')
+    return `${L1_SEPARATOR}${family}${L1_SEPARATOR}${tag}${L1_SEPARATOR}${id}`
   }
 }
 

@@ -1,5 +1,6 @@
 import { pack } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
+import { defaultTrackedKeyMapper } from '../src/redis-bus.js'
 import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat, MAX_KEYS_PER_MESSAGE } from '../src/bus-message.js'
 
 describe('bus wire format', () => {
@@ -50,5 +51,24 @@ describe('coalesce', () => {
   it('leaves a single op alone', () => {
     const op = { op: 'delete', keys: ['a'] } as const
     expect(coalesce([op])[0]).toBe(op)
+  })
+})
+
+describe('defaultTrackedKeyMapper', () => {
+  const map = defaultTrackedKeyMapper('ns')
+  it.each([
+    ['ns:default@1:{task-1}', 'task-1'],
+    ['ns:default@1:{%}', ''],
+    ['ns:default@1:{a%7Bb%7D}', 'a{b}'],
+    ['ns:task:status@1:{t1}', '\u0001task:status@1\u0001\u0001t1'],
+    ['ns:task:list@2:g3.7:{page-1}', '\u0001task:list@2\u00013.7\u0001page-1'],
+    ['ns:task:list@2:gn4-3.7:{page-1}', '\u0001task:list@2\u00013.7\u0001page-1'],
+    ['ns:default@1:gn4:{task-1}', 'task-1'],
+  ])('maps the value key %s to its L1 key', (redisKey, l1Key) => {
+    expect(map(redisKey)).toBe(l1Key)
+  })
+
+  it.each(['ns:lease:task:status@1:{t1}', 'ns:gen', 'ns:gen:task:list@2', 'other:default@1:{x}', 'ns:not-a-value-key', 'nsx:default@1:{x}'])('ignores %s', (redisKey) => {
+    expect(map(redisKey)).toBeUndefined()
   })
 })

@@ -245,7 +245,7 @@ describe('redisBus: tracking mode', () => {
     await raw.set(`${namespace}:lease:task:status@1:{t1}`, 'token') // leases are noise: ignored
     await raw.set(`${namespace}:task:status@1:{t1}`, 'written by another program')
     await expect.poll(() => b.received.filter((m) => m.source === 'redis:tracking')).toEqual([
-      { op: 'delete', keys: ['task:status@1:{t1}'], source: 'redis:tracking', seq: 1, ts: expect.any(Number) },
+      { op: 'delete', keys: ['\u0001task:status@1\u0001\u0001t1'], source: 'redis:tracking', seq: 1, ts: expect.any(Number) },
     ])
     expect(b.bus.stats().tracked).toBe(1)
     await raw.set(`other-namespace:task:status@1:{t1}`, 'x')
