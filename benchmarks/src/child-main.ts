@@ -41,6 +41,9 @@ process.on('uncaughtException', (error) => {
   void send({ type: 'log', message: `uncaught exception in child: ${error.message}` })
 })
 
+// The harness went away (finished, crashed or interrupted): a child must not outlive it.
+process.once('disconnect', () => process.exit(0))
+
 process.once('message', (job: ChildJob) => {
   runJob(job).catch(async (error: unknown) => {
     await send({ type: 'error', message: (error as Error)?.stack ?? String(error) })
