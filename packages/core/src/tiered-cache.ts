@@ -635,6 +635,8 @@ class TieredCacheEngine implements TieredCache {
       this.#count(fc, 'l2Errors')
       return null
     }
+    // A store that answers again may take the deletes it missed (the breaker may never have opened).
+    if (!this.#recovery.isEmpty) void this.#replay()
     if (entry === undefined) return undefined
     const value = this.#validate(fc, storeKey, entry.value)
     if (value === INVALID) return undefined
@@ -1234,7 +1236,7 @@ class TieredCacheEngine implements TieredCache {
       const l1Key = this.#l1KeyOf(fc, id, params)
       if (l1Key !== undefined) {
         const entry = this.#hit(fc, l1Key)
-        if (entry !== undefined) return Promise.resolve(this.#out(entry.value))
+        if (entry !== undefined) return this.#o.l1.immutability === 'clone' ? Promise.resolve(this.#out(entry.value)) : entry.promise
         return this.#read(fc, id, l1Key, params, this.#l1.peek(l1Key))
       }
       return this.#ensureGenerations(['', ...this.#generationNames(fc, [params])]).then((ok) => {

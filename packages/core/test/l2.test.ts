@@ -112,6 +112,22 @@ describe('circuit breaker and recovery queue', () => {
     expect(store.raw({ family: 'default@1', generation: '', id: 'k' })).toBeUndefined()
   })
 
+  it('replays queued deletes after the next successful L2 read too', async () => {
+    const c = chaos(memoryStore())
+    const store = c.store as ReturnType<typeof memoryStore>
+    const cache = cacheFor({ l2: c.store, breaker: { volumeThreshold: 100 } })
+    await cache.set('k', 'v1')
+    c.fail('delete', 'error')
+    await cache.delete('k')
+    expect(cache.stats().recoveryQueueDepth).toBe(1)
+    expect(store.raw({ family: 'default@1', generation: '', id: 'k' })?.value).toBe('v1')
+    c.heal()
+    const replayed = nextEvent<CacheEvents['recovery-replayed']>((l) => cache.on('recovery-replayed', l))
+    await cache.get('other')
+    expect(await replayed).toEqual({ keys: 1, generationBumped: false })
+    expect(store.raw({ family: 'default@1', generation: '', id: 'k' })).toBeUndefined()
+  })
+
   it('on overflow bumps the namespace generation on recovery, making every old entry unreachable', async () => {
     const c = chaos(memoryStore())
     const cache = cacheFor({ l2: c.store, breaker, recoveryQueue: { maxSize: 2 } })
