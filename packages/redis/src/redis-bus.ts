@@ -358,6 +358,7 @@ class RedisPubSubBus implements RedisBus {
     if (this.#ownsData && !this.#cluster) await waitReady(this.#data, this.#o.connectTimeoutMs)
     if (this.#o.mode === 'tracking') this.#openTracker()
     await this.#openSubscriber()
+    if (this.#closed) return
     this.#timer = setInterval(this.#tick, this.#o.heartbeatIntervalMs)
     this.#timer.unref()
     await this.#waitFor(this.#subscribedWaiters, () => this.#subscribed, this.#o.connectTimeoutMs, 'subscribe to')
@@ -407,6 +408,11 @@ class RedisPubSubBus implements RedisBus {
       subscriber = await this.#clusterSubscriber(this.#data, subscriberOptions)
     } else {
       subscriber = this.#data.duplicate(subscriberOptions)
+    }
+    if (this.#closed) {
+      // close() ran while the cluster client was getting ready.
+      subscriber.disconnect()
+      return
     }
     this.#subscriber = subscriber
     subscriber.on('ready', () => this.#subscribe(subscriber))
