@@ -18,7 +18,17 @@
  *   up through their items. Only writes that move list membership, order or totals (create, a
  *   status change) bump the list generation.
  */
-import { InvalidOptionsError, parseDuration, silentLogger, type Duration, type Logger, type TieredCache } from '@tiercache/core'
+import {
+  InvalidOptionsError,
+  parseDuration,
+  silentLogger,
+  type Duration,
+  type Family,
+  type Loader,
+  type LoaderContext,
+  type Logger,
+  type TieredCache,
+} from '@tiercache/core'
 import { z } from 'zod'
 import { createTaskFamilies, TASK_FAMILY_NAMES, TASK_FAMILY_VERSION, type TaskFamilies, type TaskFamilyTtls } from './families.js'
 import {
@@ -279,68 +289,81 @@ class CachedTaskServiceImpl implements CachedTaskService {
 
   // ------------------------------------------------------------------ reads
 
-  /** A family read; replaced by the traced variant at construction when a logger is given. */
-  #read = <V>(family: string, key: string, read: (onLoad: () => void) => Promise<V>): Promise<V> => {
-    void family
-    void key
-    return read(noop)
-  }
+  // Loaders take their key from the loader context, so a read allocates no closure.
+  readonly #loadStatus = (c: LoaderContext<TaskStatusView>) => this.#repo.getTaskStatusView(c.key) as Promise<TaskStatusView>
+  readonly #loadStatusInBatch = (c: LoaderContext<TaskStatusView>) => this.#batch.load(c.key) as Promise<TaskStatusView>
+  readonly #loadProgress = (c: LoaderContext<TaskProgressView>) => this.#repo.getTaskProgressView(c.key) as Promise<TaskProgressView>
+  readonly #loadExecution = (c: LoaderContext<TaskExecutionSummary>) =>
+    this.#repo.getTaskExecutionSummary(c.key) as Promise<TaskExecutionSummary>
+  readonly #loadStatistics = () => this.#repo.getTaskStatistics()
 
-  #tracedRead = async <V>(family: string, key: string, read: (onLoad: () => void) => Promise<V>): Promise<V> => {
+  /**
+   * A family read. An unknown id is answered with `null`, cached like a value. Replaced at
+   * construction by the traced variant when a logger is given.
+   */
+  #read = <P, V>(_family: string, _key: string, family: Family<P, V>, params: P, loader: Loader<V>): Promise<V> =>
+    family.getOrSet(params, loader, ABSENT_IS_AN_ANSWER)
+
+  #tracedRead = async <P, V>(familyName: string, key: string, family: Family<P, V>, params: P, loader: Loader<V>): Promise<V> => {
     let loaded = false
-    const value = await read(() => {
-      loaded = true
-    })
-    this.#log.debug({ family, key, hit: !loaded }, loaded ? 'task cache miss' : 'task cache hit')
+    const value = await family.getOrSet(
+      params,
+      (c) => {
+        loaded = true
+        return loader(c)
+      },
+      ABSENT_IS_AN_ANSWER,
+    )
+    this.#log.debug({ family: familyName, key, hit: !loaded }, loaded ? 'task cache miss' : 'task cache hit')
     return value
   }
 
   getTaskStatus(taskId: string): Promise<TaskStatusView | null> {
     const id = parseId(taskId, 'taskId')
-    return this.#read(TASK_FAMILY_NAMES.status, id, (onLoad) =>
-      this.families.status.getOrSet(id, () => (onLoad(), this.#repo.getTaskStatusView(id)) as Promise<TaskStatusView>, ABSENT_IS_AN_ANSWER),
-    ) as Promise<TaskStatusView | null>
+    return this.#read(TASK_FAMILY_NAMES.status, id, this.families.status, id, this.#loadStatus) as Promise<TaskStatusView | null>
   }
 
   getTaskProgress(taskId: string): Promise<TaskProgressView | null> {
     const id = parseId(taskId, 'taskId')
-    return this.#read(TASK_FAMILY_NAMES.progress, id, (onLoad) =>
-      this.families.progress.getOrSet(id, () => (onLoad(), this.#repo.getTaskProgressView(id)) as Promise<TaskProgressView>, ABSENT_IS_AN_ANSWER),
-    ) as Promise<TaskProgressView | null>
+    return this.#read(TASK_FAMILY_NAMES.progress, id, this.families.progress, id, this.#loadProgress) as Promise<TaskProgressView | null>
   }
 
   getTaskExecution(taskId: string): Promise<TaskExecutionSummary | null> {
     const id = parseId(taskId, 'taskId')
-    return this.#read(TASK_FAMILY_NAMES.execution, id, (onLoad) =>
-      this.families.execution.getOrSet(id, () => (onLoad(), this.#repo.getTaskExecutionSummary(id)) as Promise<TaskExecutionSummary>, ABSENT_IS_AN_ANSWER),
-    ) as Promise<TaskExecutionSummary | null>
+    return this.#read(TASK_FAMILY_NAMES.execution, id, this.families.execution, id, this.#loadExecution) as Promise<TaskExecutionSummary | null>
   }
 
   getTaskStatistics(): Promise<TaskStatistics> {
-    return this.#read(TASK_FAMILY_NAMES.stats, 'global', (onLoad) =>
-      this.families.stats.getOrSet('global', () => (onLoad(), this.#repo.getTaskStatistics())),
-    )
+    return this.#read(TASK_FAMILY_NAMES.stats, 'global', this.families.stats, 'global', this.#loadStatistics)
   }
 
   async getTasks(input?: TaskListQueryInput): Promise<TaskListPage> {
     const query = parseTaskListQuery(input)
-    const page = await this.#read(TASK_FAMILY_NAMES.list, taskListKey(query), (onLoad) =>
-      this.families.list.getOrSet(query, () => (onLoad(), this.#repo.listTaskIds(query))),
-    )
-    const views = await Promise.all(
-      page.ids.map((id) => this.families.status.getOrSet(id, () => this.#batch.load(id) as Promise<TaskStatusView>, ABSENT_IS_AN_ANSWER)),
-    )
-    const items: TaskStatusView[] = []
-    for (const view of views) if (view !== null) items.push(view)
-    return { page: query.page, pageSize: query.size, total: page.total, items }
+    const page = await this.#read(TASK_FAMILY_NAMES.list, taskListKey(query), this.families.list, query, () => this.#repo.listTaskIds(query))
+    // Items resident in L1 are taken synchronously; only the others go through getOrSet, and
+    // their loads of one turn share one repository query.
+    const status = this.families.status
+    const items: (TaskStatusView | null | Promise<TaskStatusView | null>)[] = new Array(page.ids.length)
+    let pending = false
+    for (let i = 0; i < page.ids.length; i++) {
+      const id = page.ids[i] as string
+      const resident = status.peek(id)
+      if (resident !== undefined) items[i] = resident
+      else {
+        items[i] = status.getOrSet(id, this.#loadStatusInBatch, ABSENT_IS_AN_ANSWER)
+        pending = true
+      }
+    }
+    const views = pending ? await Promise.all(items) : (items as (TaskStatusView | null)[])
+    const out: TaskStatusView[] = []
+    for (const view of views) if (view !== null) out.push(view)
+    return { page: query.page, pageSize: query.size, total: page.total, items: out }
   }
 
   getHostTasks(hostId: string, input?: HostTasksQueryInput): Promise<HostTasksPage> {
     const id = parseId(hostId, 'hostId')
     const query = parseHostTasksQuery(input)
-    return this.#read(TASK_FAMILY_NAMES.hostTasks, id, (onLoad) =>
-      this.families.hostTasks.getOrSet({ hostId: id, query }, () => (onLoad(), this.#repo.getHostTasksPage(id, query))),
-    )
+    return this.#read(TASK_FAMILY_NAMES.hostTasks, id, this.families.hostTasks, { hostId: id, query }, () => this.#repo.getHostTasksPage(id, query))
   }
 
   // ------------------------------------------------------------------ writes
@@ -606,7 +629,6 @@ class CachedTaskServiceImpl implements CachedTaskService {
   }
 }
 
-const noop = (): void => {}
 
 /**
  * An unknown task id is cached as `null` like any answer: a probe for a missing id then costs one
