@@ -110,7 +110,7 @@ export function createCodec(options: CodecOptions = {}): Codec {
     out[1] = flags
     out.writeDoubleBE(entry.expiresAt, 2)
     out.writeDoubleBE(entry.graceUntil, 10)
-    body.copy(out, HEADER_BYTES)
+    out.set(body, HEADER_BYTES)
     return out
   }
 
