@@ -185,6 +185,8 @@ class TieredCacheEngine implements TieredCache {
   #l2Errors = 0
   #l1Flushes = 0
   #everHealthy = false
+  /** Writes in progress: close() lets them finish (L2 and bus still open) before closing. */
+  readonly #writes = new Set<Promise<unknown>>()
   #fresh: (entry: L1Entry, now: number) => boolean
 
   constructor(resolved: ResolvedOptions) {
@@ -775,8 +777,24 @@ class TieredCacheEngine implements TieredCache {
 
   // ---------------------------------------------------------------- write path
 
-  async #set(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: EntryOptions }[]): Promise<void> {
-    if (this.#closed) throw new CacheClosedError()
+  #track<T>(write: Promise<T>): Promise<T> {
+    this.#writes.add(write)
+    const done = () => this.#writes.delete(write)
+    write.then(done, done)
+    return write
+  }
+
+  #set(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: EntryOptions }[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new CacheClosedError())
+    return this.#track(this.#runSet(fc, items))
+  }
+
+  #delete(fc: FamilyContext, items: readonly { id: string; params: unknown }[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new CacheClosedError())
+    return this.#track(this.#runDelete(fc, items))
+  }
+
+  async #runSet(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: EntryOptions }[]): Promise<void> {
     await this.#writeGenerations(fc, items)
     const now = this.#o.clock.now()
     const l1Keys: string[] = []
@@ -807,8 +825,7 @@ class TieredCacheEngine implements TieredCache {
     if (l1Keys.length > 0) await this.#publishDelete(l1Keys)
   }
 
-  async #delete(fc: FamilyContext, items: readonly { id: string; params: unknown }[]): Promise<void> {
-    if (this.#closed) throw new CacheClosedError()
+  async #runDelete(fc: FamilyContext, items: readonly { id: string; params: unknown }[]): Promise<void> {
     await this.#writeGenerations(fc, items)
     const l1Keys: string[] = []
     const remote: { key: StoreKey; entry?: undefined }[] = []
@@ -996,8 +1013,12 @@ class TieredCacheEngine implements TieredCache {
     return ok ? this.#storeKeySync(fc, id, params) : undefined
   }
 
-  async #bump(fc: FamilyContext, name: string): Promise<void> {
-    if (this.#closed) throw new CacheClosedError()
+  #bump(fc: FamilyContext, name: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new CacheClosedError())
+    return this.#track(this.#runBump(fc, name))
+  }
+
+  async #runBump(fc: FamilyContext, name: string): Promise<void> {
     const guard = this.#guard
     if (guard === undefined) {
       const value = (this.#generation(name) ?? 0) + 1
@@ -1105,8 +1126,12 @@ class TieredCacheEngine implements TieredCache {
     )
   }
 
-  async clear(): Promise<void> {
-    if (this.#closed) throw new CacheClosedError()
+  clear(): Promise<void> {
+    if (this.#closed) return Promise.reject(new CacheClosedError())
+    return this.#track(this.#runClear())
+  }
+
+  async #runClear(): Promise<void> {
     this.#dropL1('clear', true)
     const guard = this.#guard
     if (guard !== undefined) {
@@ -1158,10 +1183,11 @@ class TieredCacheEngine implements TieredCache {
 
   async close(): Promise<void> {
     if (this.#closed) return
-    this.#publisher?.flush()
     this.#closed = true
     this.#installHitPaths()
     for (const waiters of this.#waiters.values()) for (const wake of [...waiters]) wake()
+    await Promise.allSettled([...this.#writes])
+    await this.#publisher?.flush()
     this.#guard?.shutdown()
     const closing: Promise<void>[] = []
     if (this.#bus !== undefined) closing.push(this.#bus.close())

@@ -33,6 +33,18 @@ describe('close()', () => {
     expect(bus.healthy).toBe(false)
   })
 
+  it('hands pending invalidations to the bus before closing it', async () => {
+    const bus = memoryBus()
+    const cache = createTieredCache({ l2: memoryStore(), bus })
+    while (!bus.healthy) await new Promise((r) => setImmediate(r))
+    const deleting = cache.delete('k')
+    await deleting
+    const setting = cache.set('j', 1)
+    await cache.close()
+    await setting
+    expect(bus.published.map((m) => (m.op === 'delete' ? m.keys : []))).toEqual([['k'], ['j']])
+  })
+
   it('reports a failing close as a background error instead of throwing', async () => {
     const store = memoryStore()
     store.close = () => Promise.reject(new Error('boom'))

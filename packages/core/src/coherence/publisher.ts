@@ -47,9 +47,11 @@ export class Publisher {
     return sent.catch(this.#onError)
   }
 
-  /** Sends the pending batch now (on close). */
-  flush(): void {
+  /** Sends the pending batch now (on close); resolves once it was handed over. */
+  flush(): Promise<void> {
+    const batch = this.#batch
     if (this.#timer !== undefined) clearImmediate(this.#timer)
     this.#fire?.()
+    return batch ?? Promise.resolve()
   }
 }
