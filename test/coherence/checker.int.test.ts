@@ -1,7 +1,7 @@
 import { startRedis, uniqueNamespace } from '@tiercache/testkit'
 import { describe, expect, it } from 'vitest'
 import { checkHistory, type NodeTimeline, type ReadRecord, type WriteRecord } from './history.js'
-import { startCacheNodes, type AppliedEvent, type CacheNode } from './helpers.js'
+import { PROCESS_TEST_TIMEOUT, startCacheNodes, type AppliedEvent, type CacheNode } from './helpers.js'
 
 /**
  * Randomized coherence check: 4 processes run random reads, writes and deletes on 50 keys while
@@ -27,7 +27,7 @@ function prng(seed: number): () => number {
 }
 
 describe('randomized coherence checker', () => {
-  it(`${SECONDS}s of random ops on ${KEYS} keys over 4 processes, with bus disconnects and pauses: zero violations`, { timeout: SECONDS * 1_000 + 120_000 }, async () => {
+  it(`${SECONDS}s of random ops on ${KEYS} keys over 4 processes, with bus disconnects and pauses: zero violations`, { timeout: SECONDS * 1_000 + PROCESS_TEST_TIMEOUT }, async () => {
     const seed = Number(process.env.TC_CHECKER_SEED ?? Date.now() % 1_000_000)
     const random = prng(seed)
     await using server = await startRedis()

@@ -50,13 +50,17 @@ export interface NodeStats {
   readonly bus: { readonly ownIgnored: number; readonly received: number; readonly malformed: number } & Record<string, unknown>
 }
 
+/** Per-test timeout of the multi-process tests: starting 4–7 processes on a busy 2-core machine is slow. */
+export const PROCESS_TEST_TIMEOUT = 300_000
+
 /**
  * Starts `count` cache processes on one Redis and namespace, each started (bus subscribed and
  * healthy) before it resolves. They are stopped when the test ends (SIGKILL if they hang).
  */
 export async function startCacheNodes(count: number, env: Record<string, string>): Promise<CacheNode[]> {
   const processes = await Promise.all(
-    Array.from({ length: count }, (_, i) => startNodeProcess(cacheNode, { TC_NODE: `n${i}`, ...env })),
+    // A loaded CI machine can take long to start a process that compiles TypeScript on the fly.
+    Array.from({ length: count }, (_, i) => startNodeProcess(cacheNode, { TC_NODE: `n${i}`, ...env }, { readyTimeoutMs: 120_000, timeoutMs: 60_000 })),
   )
   onTestFinished(async () => {
     await Promise.all(processes.map((p) => p.stop({ timeoutMs: 5_000 })))

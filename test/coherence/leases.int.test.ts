@@ -1,6 +1,6 @@
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it } from 'vitest'
-import { startCacheNodes, type CacheNode } from './helpers.js'
+import { PROCESS_TEST_TIMEOUT, startCacheNodes, type CacheNode } from './helpers.js'
 
 function loaderStarted(node: CacheNode, key: string): Promise<unknown> {
   const past = node.process.events.find((e) => e.name === 'loader:start' && (e.data as { key: string }).key === key)
@@ -12,7 +12,7 @@ async function totalLoaderCalls(nodes: readonly CacheNode[]): Promise<number> {
   return stats.reduce((sum, s) => sum + s.loaderCalls, 0)
 }
 
-describe('stale fills (leases)', () => {
+describe('stale fills (leases)', { timeout: PROCESS_TEST_TIMEOUT }, () => {
   it.each(['set', 'delete'] as const)(
     'a load that started before a write (%s) elsewhere never lands its old value in L2 or any L1',
     async (kind) => {
@@ -55,7 +55,7 @@ describe('stale fills (leases)', () => {
   })
 })
 
-describe('distributed stampede protection', () => {
+describe('distributed stampede protection', { timeout: PROCESS_TEST_TIMEOUT }, () => {
   it('1,000 concurrent getOrSet on one cold key over 4 processes call the loader once', async () => {
     const { url, namespace } = sharedRedis('stampede')
     const nodes = await startCacheNodes(4, { TC_REDIS_URL: url, TC_NAMESPACE: namespace })

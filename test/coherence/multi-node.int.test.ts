@@ -1,9 +1,9 @@
 import { startFaultProxy, startRedis, uniqueNamespace } from '@tiercache/testkit'
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it } from 'vitest'
-import { startCacheNodes } from './helpers.js'
+import { PROCESS_TEST_TIMEOUT, startCacheNodes } from './helpers.js'
 
-describe('four processes on one Redis', () => {
+describe('four processes on one Redis', { timeout: PROCESS_TEST_TIMEOUT }, () => {
   it('a write on one is reflected on every other once it applied the message; self-messages are ignored', async () => {
     const { url, namespace } = sharedRedis('coh')
     const nodes = await startCacheNodes(4, { TC_REDIS_URL: url, TC_NAMESPACE: namespace })
@@ -97,7 +97,8 @@ describe('four processes on one Redis', () => {
     await Promise.all(recovered)
     for (const node of [a, b, c, d, ...partitioned]) expect((await node.get('k')).value).toBe('v2')
     for (const node of partitioned) {
-      expect(node.process.events.filter((e) => e.name === 'l1-flushed' && (e.data as { reason: string }).reason === 'bus-recovered')).toHaveLength(1)
+      // At least this recovery (a loaded machine may add heartbeat misses of its own).
+      expect(node.process.events.filter((e) => e.name === 'l1-flushed' && (e.data as { reason: string }).reason === 'bus-recovered').length).toBeGreaterThanOrEqual(1)
     }
   })
 })

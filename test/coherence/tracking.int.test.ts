@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { startCacheNodes, type AppliedEvent } from './helpers.js'
+import { PROCESS_TEST_TIMEOUT, startCacheNodes, type AppliedEvent } from './helpers.js'
 
-describe('tracking mode (Redis client-side caching as an invalidation source)', () => {
+describe('tracking mode (Redis client-side caching as an invalidation source)', { timeout: PROCESS_TEST_TIMEOUT }, () => {
   it('a program writing directly in Redis invalidates the L1 of a node', async () => {
     const { url, namespace } = sharedRedis('track')
     const [node] = await startCacheNodes(1, { TC_REDIS_URL: url, TC_NAMESPACE: namespace, TC_BUS_MODE: 'tracking' })
