@@ -20,7 +20,7 @@ async function until(condition: () => boolean | Promise<boolean>, step: () => Pr
   }
 }
 
-async function open(server: RedisServer) {
+async function open(server: RedisServer, resetTimeout = '1s') {
   const namespace = uniqueNamespace('outage')
   const cache = createRedisCache({
     redis: { host: server.host, port: server.port },
@@ -28,7 +28,7 @@ async function open(server: RedisServer) {
     bus: false,
     ttl: '1m',
     l2Timeout: '200ms',
-    breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: '1s', rollingCountTimeout: '2s' },
+    breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout, rollingCountTimeout: '2s' },
     store: { commandTimeout: 500, connectTimeout: 500 },
   })
   // A second store on the same namespace: what another process would see in Redis.
@@ -91,7 +91,9 @@ describe('cache over Redis through outages', () => {
 
   it('gives up on a frozen Redis at the guard timeout, and replays deletes made meanwhile', async () => {
     await using server = await startRedis()
-    const { cache, view, states, loads, read } = await open(server)
+    // A long reset: the delete below must meet an open breaker (not a half-open probe that would
+    // reach the frozen server and run when it resumes).
+    const { cache, view, states, loads, read } = await open(server, '5s')
     await cache.set('victim', 'old')
     expect((await view.get(defaultKey('victim')))?.value).toBe('old')
 
