@@ -45,7 +45,9 @@ export function formatNumber(value: number, figure?: Figure): string {
 export function formatRatio(ratio: number): string {
   if (ratio >= 100) return `${ratio.toFixed(0)}×`
   if (ratio >= 10) return `${ratio.toFixed(1)}×`
-  return `${ratio.toFixed(2)}×`
+  if (ratio >= 0.01 || ratio === 0) return `${ratio.toFixed(2)}×`
+  // A peer at 1/150 of the baseline must not read as 0.00×.
+  return `${ratio.toPrecision(2)}×`
 }
 
 /** Columns of a scenario's table: the declared ones, else every figure some row carries. */

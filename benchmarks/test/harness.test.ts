@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { childPool, type ChildPool } from '../src/child.js'
 import { FlagsError, parseFlags } from '../src/flags.js'
-import { markdownTable, tableCells, textTable } from '../src/format.js'
+import { formatRatio, markdownTable, tableCells, textTable } from '../src/format.js'
 import { applyRatios } from '../src/ratios.js'
 import type { Row } from '../src/scenario.js'
 import { loadScenario } from '../src/scenarios/index.js'
@@ -51,6 +51,11 @@ describe('tables', () => {
     // every line has the ratio column ending at the same position
     const ends = lines.slice(2).map((line) => line.indexOf('×'))
     expect(new Set(ends).size).toBe(1)
+  })
+  it('keeps two significant digits of small ratios', () => {
+    expect(formatRatio(0.000535)).toBe('0.00054×')
+    expect(formatRatio(0.5)).toBe('0.50×')
+    expect(formatRatio(25.33)).toBe('25.3×')
   })
   it('escapes pipes in Markdown cells', () => {
     expect(markdownTable(tableCells(undefined, rows))).toContain('a\\|b')
