@@ -19,7 +19,9 @@
  *   paused (SIGSTOP) or partitioned Redis keeps its sockets open and shows no disconnect. Every
  *   node publishes a heartbeat each `heartbeatInterval`, so a node always expects its own.
  *   Healthy again only once the subscription is live again and a message was received on it
- *   after that. Detection takes at most `heartbeatTimeout + heartbeatInterval`.
+ *   after that. Detection takes at most `heartbeatTimeout + heartbeatInterval` (one interval more
+ *   when this process's own event loop stalled, so that a busy node does not mistake its own
+ *   backlog for a silent Redis).
  * - Handler. The hot path of the bus: decode (msgpack), validate by hand, drop own messages,
  *   hand each op to the engine. A malformed message is counted and dropped; nothing thrown by
  *   the engine's handler escapes into ioredis.
@@ -243,6 +245,7 @@ class RedisPubSubBus implements RedisBus {
   #subscribed = false
   #trackingOn = false
   #lastSeen = 0
+  #lastTick = 0
   #nextSeq = 1
   #trackingSeq = 0
   #heartbeatsInFlight = 0
@@ -359,6 +362,7 @@ class RedisPubSubBus implements RedisBus {
     if (this.#o.mode === 'tracking') this.#openTracker()
     await this.#openSubscriber()
     if (this.#closed) return
+    this.#lastTick = Date.now()
     this.#timer = setInterval(this.#tick, this.#o.heartbeatIntervalMs)
     this.#timer.unref()
     await this.#waitFor(this.#subscribedWaiters, () => this.#subscribed, this.#o.connectTimeoutMs, 'subscribe to')
@@ -555,8 +559,13 @@ class RedisPubSubBus implements RedisBus {
 
   readonly #tick = (): void => {
     if (this.#closed) return
-    const silentFor = Date.now() - this.#lastSeen
-    if (this.#healthy && silentFor > this.#o.heartbeatTimeoutMs) {
+    const now = Date.now()
+    // After a stalled event loop, timers run before the socket data that piled up meanwhile:
+    // judge the deadline at the next tick, once that data had its turn.
+    const stalled = now - this.#lastTick > 2 * this.#o.heartbeatIntervalMs
+    this.#lastTick = now
+    const silentFor = now - this.#lastSeen
+    if (this.#healthy && !stalled && silentFor > this.#o.heartbeatTimeoutMs) {
       this.#counters.heartbeatsMissed++
       this.#o.logger.warn({ channel: this.channel, silentForMs: silentFor }, 'tiercache bus: heartbeat missed')
       this.#setHealthy(false)
