@@ -448,11 +448,14 @@ class TieredCacheEngine implements TieredCache {
         else if (grant !== false) token = grant
         else if (settings.stampedeProtection) {
           this.#count(fc, 'leaseWaits')
-          const filled = await this.#waitForFill(fc, l1Key, storeKey)
-          if (filled !== undefined) return this.#fromL2(flight, fc, l1Key, filled.entry, filled.value, settings)
-          const again = await this.#lease(storeKey)
-          if (typeof again === 'string') token = again
-          else storeKey = undefined
+          const waited = await this.#waitForFill(fc, l1Key, storeKey)
+          if (waited !== undefined && 'token' in waited) token = waited.token
+          else if (waited !== undefined) return this.#fromL2(flight, fc, l1Key, waited.entry, waited.value, settings)
+          else {
+            const again = await this.#lease(storeKey)
+            if (typeof again === 'string') token = again
+            else storeKey = undefined
+          }
         } else storeKey = undefined
       }
     }
@@ -665,8 +668,17 @@ class TieredCacheEngine implements TieredCache {
     }
   }
 
-  /** Polls L2 for the lease holder's fill; a bus message about the key wakes it early. */
-  async #waitForFill(fc: FamilyContext, l1Key: string, storeKey: StoreKey): Promise<{ entry: RemoteEntry; value: unknown } | undefined> {
+  /**
+   * Polls L2 for the lease holder's fill; a bus message about the key wakes it early. A poll that
+   * misses asks for the lease again: when the holder died its lease expires, and exactly one
+   * waiter takes it over and loads while the others keep waiting for that one's fill.
+   * Resolves the fill, the lease taken over, or `undefined` (timeout, L2 failure).
+   */
+  async #waitForFill(
+    fc: FamilyContext,
+    l1Key: string,
+    storeKey: StoreKey,
+  ): Promise<{ entry: RemoteEntry; value: unknown } | { token: string } | undefined> {
     const { waitTimeout, pollInterval } = this.#o.lease
     // Bounded by count (deterministic under a fake clock) and by real time (slow L2 polls).
     const polls = Math.max(1, Math.ceil(waitTimeout / pollInterval))
@@ -676,6 +688,13 @@ class TieredCacheEngine implements TieredCache {
       const found = await this.#readL2(fc, storeKey)
       if (found === null) return undefined
       if (found !== undefined && found.fresh) return found
+      const grant = await this.#lease(storeKey)
+      if (grant === undefined) return undefined
+      if (grant === false) continue
+      // The holder may have filled (and released its lease) between the read and the grant.
+      const late = await this.#readL2(fc, storeKey)
+      if (late !== undefined && late !== null && late.fresh) return late
+      return { token: grant }
     }
     return undefined
   }

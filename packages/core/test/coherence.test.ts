@@ -269,6 +269,23 @@ describe('leases and distributed stampede protection', () => {
     expect(store.raw({ family: 'default@1', generation: '', id: 'k' })).toBeUndefined()
   })
 
+  it('when the lease holder dies, one waiter takes the expired lease over and the others wait for its fill', async () => {
+    const store = memoryStore()
+    // The dead holder: a lease nobody will fill, expiring on the real clock.
+    await store.acquireLease({ family: 'default@1', generation: '', id: 'k' }, 50)
+    const nodes = Array.from({ length: 3 }, () => cacheFor({ l2: store, lease: { waitTimeout: '10s', pollInterval: 5 } }))
+    let calls = 0
+    const loader = async () => {
+      calls++
+      await new Promise((r) => setTimeout(r, 20))
+      return 'v'
+    }
+    const values = await Promise.all(nodes.flatMap((cache) => Array.from({ length: 10 }, () => cache.getOrSet('k', loader))))
+    expect(values.every((v) => v === 'v')).toBe(true)
+    expect(calls).toBe(1)
+    expect(store.raw({ family: 'default@1', generation: '', id: 'k' })?.value).toBe('v')
+  })
+
   it('when the lease holder dies, the lease expires and another node loads and fills', async () => {
     const clock = fakeClock()
     const store = memoryStore({ clock })
