@@ -22,7 +22,10 @@ const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&
 
 export function barChartSvg(chart: BarChart): string {
   const values = chart.bars.flatMap((bar) => bar.values).filter((v): v is number => typeof v === 'number' && v > 0)
-  const labelWidth = Math.min(360, 12 + 6.6 * Math.max(10, ...chart.bars.map((bar) => bar.label.length)))
+  // ≈6.6 px per character at 12 px; longer labels are cut with an ellipsis rather than clipped.
+  const labelWidth = Math.min(560, 12 + 6.6 * Math.max(10, ...chart.bars.map((bar) => bar.label.length)))
+  const maxChars = Math.floor((labelWidth - 12) / 6.6)
+  const fit = (label: string) => (label.length <= maxChars ? label : `${label.slice(0, maxChars - 1)}…`)
   const plotWidth = 440
   const valueWidth = 90
   const barHeight = 14
@@ -48,7 +51,7 @@ export function barChartSvg(chart: BarChart): string {
   })
   chart.bars.forEach((bar, row) => {
     const y = top + row * rowHeight
-    parts.push(`<text x="${labelWidth - 6}" y="${y + (chart.series.length * barHeight) / 2 + 4}" text-anchor="end">${escapeXml(bar.label)}</text>`)
+    parts.push(`<text x="${labelWidth - 6}" y="${y + (chart.series.length * barHeight) / 2 + 4}" text-anchor="end">${escapeXml(fit(bar.label))}</text>`)
     bar.values.forEach((value, i) => {
       if (typeof value !== 'number' || !Number.isFinite(value)) return
       const w = Math.max(1, scale(value) * plotWidth)
