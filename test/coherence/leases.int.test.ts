@@ -66,11 +66,7 @@ describe('distributed stampede protection', { timeout: PROCESS_TEST_TIMEOUT }, (
     expect(await totalLoaderCalls(nodes)).toBe(1)
   })
 
-  // Known gap of the engine: a waiter whose `lease.waitTimeout` passes tries the lease once more
-  // and, when another waiter took it first, loads without one. With three waiting processes the
-  // dead holder's lease thus costs 1 + 3 loader calls instead of at most 2. `it.fails` keeps the
-  // bound visible: once waiters keep waiting for the new holder, this turns into a plain `it`.
-  it.fails('the lease holder killed mid-load: the value still arrives, with at most 2 loader calls', async () => {
+  it('the lease holder killed mid-load: the value still arrives, with at most 2 loader calls', async () => {
     const { url, namespace } = sharedRedis('stampede')
     const nodes = await startCacheNodes(4, { TC_REDIS_URL: url, TC_NAMESPACE: namespace, TC_LEASE_TTL: '1s', TC_LEASE_WAIT: '3s' })
     const [holder, ...waiters] = nodes as [CacheNode, ...CacheNode[]]
@@ -81,6 +77,8 @@ describe('distributed stampede protection', { timeout: PROCESS_TEST_TIMEOUT }, (
     const results = await Promise.all(waiting)
     for (const result of results) expect(result.values).toEqual([{ v: 2 }])
     // The dead holder's call, plus the one process that took the expired lease over.
-    expect(1 + (await totalLoaderCalls(waiters))).toBeLessThanOrEqual(2)
+    const takeovers = await totalLoaderCalls(waiters)
+    expect(takeovers).toBeGreaterThanOrEqual(1)
+    expect(1 + takeovers).toBeLessThanOrEqual(2)
   })
 })
