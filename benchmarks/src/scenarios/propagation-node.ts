@@ -13,6 +13,8 @@ let cache: RedisCache | undefined
 let publisher: Redis | undefined
 let subscriber: Redis | undefined
 let loaderCalls = 0
+/** bentocache (memory L1 + redis L2) for the stampede comparison, loaded only when asked for. */
+let bento: { getOrSet(options: { key: string; factory: () => Promise<unknown>; ttl: string }): Promise<unknown>; disconnectAll(): Promise<void> } | undefined
 /** What this node waits to read, and since when it has been told. */
 let expected: { key: string; value: unknown } | undefined
 
@@ -68,6 +70,25 @@ const server = serveNodeProcess({
     return values.every((v) => JSON.stringify(v) === JSON.stringify({ loaded: key }))
   },
   loaderCalls: () => loaderCalls,
+  async bentoInit({ host, port, prefix }: { host: string; port: number; prefix: string }) {
+    const { BentoCache, bentostore } = await import('bentocache')
+    const { memoryDriver } = await import('bentocache/drivers/memory')
+    const { redisDriver } = await import('bentocache/drivers/redis')
+    bento = new BentoCache({
+      default: 'tiered',
+      prefix,
+      stores: { tiered: bentostore().useL1Layer(memoryDriver({ maxItems: 1_000 })).useL2Layer(redisDriver({ connection: { host, port } })) },
+    })
+  },
+  async bentoGetOrSet({ key, count, delayMs }: { key: string; count: number; delayMs: number }) {
+    const factory = async () => {
+      loaderCalls++
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      return { loaded: key }
+    }
+    const values = await Promise.all(Array.from({ length: count }, () => bento!.getOrSet({ key, factory, ttl: '10m' })))
+    return values.every((v) => JSON.stringify(v) === JSON.stringify({ loaded: key }))
+  },
   async rawInit({ url, channel }: { url: string; channel: string }) {
     publisher = new Redis(url)
     subscriber = new Redis(url)
@@ -80,6 +101,7 @@ const server = serveNodeProcess({
     return { start, ack: now() }
   },
   async close() {
+    await bento?.disconnectAll()
     subscriber?.disconnect()
     publisher?.disconnect()
     await cache?.close()

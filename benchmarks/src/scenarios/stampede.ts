@@ -1,6 +1,7 @@
 // stampede: 1,000 concurrent getOrSet on one cold key, in 1 process and spread over 4 processes
 // (250 each), with a 50 ms loader: how many times the loader runs. Run alone:
 // `pnpm bench --only stampede`. Single-flight covers one process; leases cover several.
+// bentocache (memory L1 + redis L2, each process its own instance) runs the same load.
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { startNodeProcess, type NodeProcess } from '@tiercache/testkit'
@@ -10,20 +11,24 @@ const NODE = fileURLToPath(new URL('./propagation-node.ts', import.meta.url))
 const CALLERS = 1_000
 const LOADER_MS = 50
 
-async function stampede(ctx: Pick<ScenarioContext, 'redis' | 'keyPrefix'>, processes: number, round: number): Promise<Row> {
+type Library = 'tiercache' | 'bentocache'
+
+async function stampede(ctx: Pick<ScenarioContext, 'redis' | 'keyPrefix'>, library: Library, processes: number, round: number): Promise<Row> {
   const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${process.pid}-${round}`
   const nodes: NodeProcess[] = []
   try {
     nodes.push(...(await Promise.all(Array.from({ length: processes }, () => startNodeProcess(NODE)))))
-    await Promise.all(nodes.map((node) => node.call('init', { url: ctx.redis.url, namespace })))
+    if (library === 'tiercache') await Promise.all(nodes.map((node) => node.call('init', { url: ctx.redis.url, namespace })))
+    else await Promise.all(nodes.map((node) => node.call('bentoInit', { host: ctx.redis.host, port: ctx.redis.port, prefix: namespace })))
     const started = performance.now()
-    const ok = await Promise.all(nodes.map((node) => node.call<boolean>('getOrSet', { key: 'cold', count: CALLERS / processes, delayMs: LOADER_MS })))
+    const command = library === 'tiercache' ? 'getOrSet' : 'bentoGetOrSet'
+    const ok = await Promise.all(nodes.map((node) => node.call<boolean>(command, { key: 'cold', count: CALLERS / processes, delayMs: LOADER_MS })))
     const elapsedMs = performance.now() - started
     const calls = await Promise.all(nodes.map((node) => node.call<number>('loaderCalls')))
     const loaderCalls = calls.reduce((x, y) => x + y, 0)
     const wrong = ok.filter((x) => !x).length
     return {
-      name: 'tiercache',
+      name: library,
       variant: `${CALLERS} callers over ${processes} process${processes > 1 ? 'es' : ''}`,
       loaderCalls,
       maxUs: elapsedMs * 1000,
@@ -42,6 +47,11 @@ export const scenario: Scenario = {
   columns: ['loaderCalls', 'maxUs'],
   goal: '1 loader call for any number of processes',
   async run(ctx) {
-    return [await stampede(ctx, 1, 1), await stampede(ctx, 4, 4)]
+    const rows: Row[] = []
+    let round = 0
+    for (const library of ['tiercache', 'bentocache'] as const) {
+      for (const processes of [1, 4]) rows.push({ ...(await stampede(ctx, library, processes, ++round)), group: `${processes} process${processes > 1 ? 'es' : ''}`, baseline: library === 'tiercache' })
+    }
+    return rows
   },
 }
