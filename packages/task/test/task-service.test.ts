@@ -159,6 +159,18 @@ describe('TaskService cache integration', () => {
     expect(await service.getTaskStatistics()).toEqual(await oracle.getTaskStatistics())
   })
 
+  it('loads the missing items of a cached list page in one query', async () => {
+    const { nodes, oracle } = memoryCluster(1)
+    const { service, repo } = nodes[0] as Node
+    const page = await service.getTasks({ size: 10 })
+    const ids = page.items.map((t) => t.taskId)
+    for (const id of ids.slice(0, 4)) await service.families.status.delete(id)
+    const again = await queriesOf(repo, () => service.getTasks({ size: 10 }))
+    expect(again.queries).toBe(1)
+    expect(again.value).toEqual(await oracle.getTaskListPage(parseTaskListQuery({ size: 10 })))
+    expect((await queriesOf(repo, () => service.getTasks({ size: 10 }))).queries).toBe(0)
+  })
+
   it('caches an unknown task as absent, and drops that answer when a task gets the id', async () => {
     const { nodes, summary } = memoryCluster(1)
     const { service, repo } = nodes[0] as Node
