@@ -139,6 +139,8 @@ describe('SQLite task repository', () => {
       'SELECT 1 FROM executions e JOIN tasks t ON t.seq = e.task_seq WHERE t.id = ? AND e.host_id = ?',
     ).get(id, h)))
     await expect(repo.recordCommandResult(id, notItsHost as string, { status: 'success' })).rejects.toBeInstanceOf(HostNotFoundError)
+    await expect(repo.createTask({ name: '', command: 'c', hostIds: ['h-0001'] })).rejects.toMatchObject({ code: 'E_INVALID_QUERY', field: 'name' })
+    await expect(repo.updateTaskStatus(id, 'nope' as never)).rejects.toMatchObject({ code: 'E_INVALID_QUERY', field: 'status' })
     expect(await repo.getTask('task-missing')).toBeNull()
     expect(await repo.getTaskHostIds('task-missing')).toEqual([])
   })

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module'
 import type { Database, Statement } from 'better-sqlite3'
 import { z } from 'zod'
 import { InvalidOptionsError } from '@tiercache/core'
-import { HostNotFoundError, InvalidTaskTransitionError, TaskNotFoundError } from '../errors.js'
+import { HostNotFoundError, InvalidTaskQueryError, InvalidTaskTransitionError, TaskNotFoundError } from '../errors.js'
 import {
   CommandResultSchema,
   MAX_OUTPUT_CHARS,
@@ -355,7 +355,7 @@ class SqliteRepository implements SqliteTaskRepository {
   }
 
   async createTask(input: NewTask): Promise<Task> {
-    return this.#createTx.immediate(NewTaskSchema.parse(input))
+    return this.#createTx.immediate(validInput(NewTaskSchema, input, 'task'))
   }
 
   async getTask(id: string): Promise<Task | null> {
@@ -372,11 +372,11 @@ class SqliteRepository implements SqliteTaskRepository {
   }
 
   async updateTaskStatus(id: string, status: TaskStatus): Promise<TaskWriteResult> {
-    return this.#updateTx.immediate(id, TaskStatusSchema.parse(status))
+    return this.#updateTx.immediate(id, validInput(TaskStatusSchema, status, 'status'))
   }
 
   async recordCommandResult(taskId: string, hostId: string, result: CommandResult): Promise<CommandResultOutcome> {
-    return this.#resultTx.immediate(taskId, hostId, CommandResultSchema.parse(result))
+    return this.#resultTx.immediate(taskId, hostId, validInput(CommandResultSchema, result, 'command result'))
   }
 
   async getTaskStatusView(id: string): Promise<TaskStatusView | null> {
@@ -555,4 +555,13 @@ function countsOf(rows: readonly CountRow[]): HostCounts {
     hosts[r.est] += r.c
   }
   return hosts
+}
+
+/** Parses a write's input; a failure is an `InvalidTaskQueryError` naming the field. */
+function validInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input)
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]
+  const field = issue?.path.join('.') || what
+  throw new InvalidTaskQueryError(`invalid ${what}: ${field} ${issue?.message ?? 'invalid'}`, field, { cause: parsed.error })
 }
