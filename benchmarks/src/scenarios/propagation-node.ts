@@ -13,8 +13,15 @@ let cache: RedisCache | undefined
 let publisher: Redis | undefined
 let subscriber: Redis | undefined
 let loaderCalls = 0
-/** bentocache (memory L1 + redis L2) for the stampede comparison, loaded only when asked for. */
-let bento: { getOrSet(options: { key: string; factory: () => Promise<unknown>; ttl: string }): Promise<unknown>; disconnectAll(): Promise<void> } | undefined
+/** bentocache (memory L1 + redis L2, and its redis bus) for the comparisons, loaded only when asked for. */
+interface Bento {
+  getOrSet(options: { key: string; factory: () => Promise<unknown>; ttl: string }): Promise<unknown>
+  get(options: { key: string }): Promise<unknown>
+  set(options: { key: string; value: unknown; ttl: string }): Promise<unknown>
+  on(event: 'bus:message:received', listener: (data: { message: { keys: string[] } }) => void): unknown
+  disconnectAll(): Promise<void>
+}
+let bento: Bento | undefined
 /** What this node waits to read, and since when it has been told. */
 let expected: { key: string; value: unknown } | undefined
 
@@ -70,15 +77,36 @@ const server = serveNodeProcess({
     return values.every((v) => JSON.stringify(v) === JSON.stringify({ loaded: key }))
   },
   loaderCalls: () => loaderCalls,
-  async bentoInit({ host, port, prefix }: { host: string; port: number; prefix: string }) {
+  async bentoInit({ host, port, prefix, bus }: { host: string; port: number; prefix: string; bus?: boolean }) {
     const { BentoCache, bentostore } = await import('bentocache')
     const { memoryDriver } = await import('bentocache/drivers/memory')
-    const { redisDriver } = await import('bentocache/drivers/redis')
-    bento = new BentoCache({
-      default: 'tiered',
-      prefix,
-      stores: { tiered: bentostore().useL1Layer(memoryDriver({ maxItems: 1_000 })).useL2Layer(redisDriver({ connection: { host, port } })) },
+    const { redisDriver, redisBusDriver } = await import('bentocache/drivers/redis')
+    const store = bentostore().useL1Layer(memoryDriver({ maxItems: 1_000 })).useL2Layer(redisDriver({ connection: { host, port } }))
+    if (bus) store.useBus(redisBusDriver({ connection: { host, port } }))
+    bento = new BentoCache({ default: 'tiered', prefix, stores: { tiered: store } }) as unknown as Bento
+    if (!bus) return
+    // bentocache announces a message before it applies it (synchronously): read after that.
+    bento.on('bus:message:received', ({ message }) => {
+      const watch = expected
+      if (watch === undefined || !message.keys.some((k) => k.endsWith(watch.key))) return
+      const appliedAt = now()
+      queueMicrotask(() => {
+        void bento!.get({ key: watch.key }).then((value) => {
+          if (expected === watch && JSON.stringify(value) === JSON.stringify(watch.value)) {
+            expected = undefined
+            server.emit('observed', { at: now(), appliedAt })
+          }
+        })
+      })
     })
+    // Let the bus subscribe before the first trial.
+    await bento.get({ key: '__warm__' })
+  },
+  bentoGet: async ({ key }: { key: string }) => (await bento!.get({ key })) ?? null,
+  async bentoWrite({ key, value }: { key: string; value: unknown }) {
+    const start = now()
+    await bento!.set({ key, value, ttl: '10m' })
+    return { start, ack: now() }
   },
   async bentoGetOrSet({ key, count, delayMs }: { key: string; count: number; delayMs: number }) {
     const factory = async () => {

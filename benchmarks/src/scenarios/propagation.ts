@@ -6,7 +6,8 @@
 // message, reads the key again (L1 dropped → L2) and records when the new value came back.
 // Latency is taken from A's `set()` call and from its acknowledgement (the message is handed to
 // Redis before the ack, so B can be done first: those trials count as 0). "Dropped its L1 copy"
-// is when B applied the message; "returns it" adds B's read of the new value from L2.
+// is when B applied the message; "returns it" adds B's read of the new value from L2. bentocache
+// (memory + redis + its redis bus) runs the same trials in the same processes.
 import { fileURLToPath } from 'node:url'
 import { startNodeProcess, type NodeProcess } from '@tiercache/testkit'
 import { percentile } from '../measure.js'
@@ -24,6 +25,34 @@ function figures(fromMs: number[]) {
   return { p50Us: percentile(us, 50), p99Us: percentile(us, 99), maxUs: us.length ? Math.max(...us) : undefined }
 }
 
+interface Trials {
+  fromStart: number[]
+  fromAck: number[]
+  appliedFromAck: number[]
+}
+
+/** Each trial: B holds the previous value in L1; A writes a new one; B reports when it returns it. */
+async function runTrials(a: NodeProcess, b: NodeProcess, trials: number, commands: { get: string; write: string }): Promise<Trials> {
+  const result: Trials = { fromStart: [], fromAck: [], appliedFromAck: [] }
+  const key = 'task-1'
+  await a.call(commands.write, { key, value: { n: 0 } })
+  for (let i = 1; i <= trials; i++) {
+    const value = { n: i }
+    // B reads until it holds the previous value (in L1 from the end of the last trial).
+    for (let tries = 0; JSON.stringify(await b.call(commands.get, { key })) !== JSON.stringify({ n: i - 1 }); tries++) {
+      if (tries > 1_000) throw new Error(`B never saw value ${i - 1}`)
+    }
+    await b.call('expect', { key, value })
+    const observed = b.waitForEvent<{ at: number; appliedAt: number }>('observed', undefined, { timeoutMs: 10_000 })
+    const write = await a.call<Timed>(commands.write, { key, value })
+    const { at, appliedAt } = await observed
+    result.fromStart.push(at - write.start)
+    result.fromAck.push(at - write.ack)
+    result.appliedFromAck.push(appliedAt - write.ack)
+  }
+  return result
+}
+
 export async function measurePropagation(ctx: Pick<ScenarioContext, 'quick' | 'redis' | 'keyPrefix' | 'log'>): Promise<Row[]> {
   const trials = ctx.quick ? 100 : 500
   const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${process.pid}`
@@ -32,25 +61,10 @@ export async function measurePropagation(ctx: Pick<ScenarioContext, 'quick' | 'r
     const [a, b] = await Promise.all([startNodeProcess(NODE), startNodeProcess(NODE)])
     nodes.push(a!, b!)
     await Promise.all([a!.call('init', { url: ctx.redis.url, namespace }), b!.call('init', { url: ctx.redis.url, namespace })])
+    const bentoInit = { host: ctx.redis.host, port: ctx.redis.port, prefix: `${namespace}-bento`, bus: true }
+    await Promise.all([a!.call('bentoInit', bentoInit), b!.call('bentoInit', bentoInit)])
 
-    const fromStart: number[] = []
-    const fromAck: number[] = []
-    const appliedFromAck: number[] = []
-    const key = 'task-1'
-    await a!.call('write', { key, value: { n: 0 } })
-    for (let i = 1; i <= trials; i++) {
-      const value = { n: i }
-      // B holds the previous value in L1 (it read it back at the end of the last trial).
-      await b!.call('get', { key })
-      await b!.call('expect', { key, value })
-      const observed = b!.waitForEvent<{ at: number; appliedAt: number }>('observed', undefined, { timeoutMs: 10_000 })
-      const write = await a!.call<Timed>('write', { key, value })
-      const { at, appliedAt } = await observed
-      fromStart.push(at - write.start)
-      fromAck.push(at - write.ack)
-      appliedFromAck.push(appliedAt - write.ack)
-    }
-
+    const tier = await runTrials(a!, b!, trials, { get: 'get', write: 'write' })
     const channel = `${namespace}:raw`
     await Promise.all([a!.call('rawInit', { url: ctx.redis.url, channel }), b!.call('rawInit', { url: ctx.redis.url, channel })])
     const rawStart: number[] = []
@@ -62,13 +76,24 @@ export async function measurePropagation(ctx: Pick<ScenarioContext, 'quick' | 'r
       rawStart.push(at - publish.start)
       rawAck.push(at - publish.ack)
     }
+    let bento: Trials | undefined
+    let bentoNote = ''
+    try {
+      bento = await runTrials(a!, b!, trials, { get: 'bentoGet', write: 'bentoWrite' })
+    } catch (error) {
+      bentoNote = `failed: ${(error as Error).message.split('\n')[0]}`
+    }
     const note = `${trials} trials, 2 processes, loopback`
     return [
       { name: 'ioredis', variant: 'PUBLISH → subscriber, from the call', group: 'from the call', baseline: true, ...figures(rawStart), note },
-      { name: 'tiercache', variant: 'set() on A → B returns it, from the call', group: 'from the call', ...figures(fromStart), note },
-      { name: 'ioredis', variant: 'PUBLISH → subscriber, from the reply', group: 'from the ack', baseline: true, ...figures(rawAck), note },
-      { name: 'tiercache', variant: 'set() on A → B dropped its L1 copy, from the ack', group: 'from the ack', ...figures(appliedFromAck), note },
-      { name: 'tiercache', variant: 'set() on A → B returns it, from the ack', group: 'from the ack', ...figures(fromAck), note },
+      { name: 'tiercache', variant: 'set() on A → B returns it, from the call', group: 'from the call', ...figures(tier.fromStart), note },
+      { name: 'bentocache', variant: 'set() on A → B returns it, from the call', group: 'from the call', ...(bento ? figures(bento.fromStart) : {}), note: bentoNote || `${note}; memory + redis + redis bus` },
+      // No ratio here: the subscriber often has the message before the publisher has the reply,
+      // so this baseline is ~0 and ratios over it mean nothing.
+      { name: 'ioredis', variant: 'PUBLISH → subscriber, from the reply', group: 'from the ack', ...figures(rawAck), note },
+      { name: 'tiercache', variant: 'set() on A → B dropped its L1 copy, from the ack', group: 'from the ack', ...figures(tier.appliedFromAck), note },
+      { name: 'tiercache', variant: 'set() on A → B returns it, from the ack', group: 'from the ack', ...figures(tier.fromAck), note },
+      { name: 'bentocache', variant: 'set() on A → B returns it, from the ack', group: 'from the ack', ...(bento ? figures(bento.fromAck) : {}), note: bentoNote || `${note}; memory + redis + redis bus` },
     ]
   } finally {
     await Promise.all(nodes.map((node) => node.stop()))
