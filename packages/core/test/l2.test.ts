@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { type CacheEvents, memoryStore } from '../src/index.js'
+import { type CacheEvents, memoryStore, SerializationError, ValueTooLargeError } from '../src/index.js'
 import { cacheFor, chaos, fakeClock, nextEvent } from './helpers.js'
 
 const breaker = { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: 30, rollingCountTimeout: '10s' }
@@ -95,6 +95,34 @@ describe('circuit breaker and recovery queue', () => {
     expect(cache.stats().recoveryQueueDepth).toBe(0)
     expect(store.raw({ family: 'default@1', generation: '', id: 'stale-in-l2' })).toBeUndefined()
     expect(store.raw({ family: 'default@1', generation: '', id: 'y' })).toBeUndefined()
+  })
+
+  it('does not count errors about the caller\'s data (too large, not serializable) as L2 failures', async () => {
+    const inner = memoryStore()
+    const refusing = {
+      ...inner,
+      set: (key: Parameters<typeof inner.set>[0], entry: Parameters<typeof inner.set>[1]) =>
+        key.id.startsWith('huge')
+          ? Promise.reject(new ValueTooLargeError(10_000_000, 8_388_608))
+          : key.id.startsWith('cyclic')
+            ? Promise.reject(new SerializationError('cannot encode the value'))
+            : inner.set(key, entry),
+    }
+    const c = chaos(refusing)
+    const cache = cacheFor({ l2: c.store, breaker })
+    const errors: unknown[] = []
+    cache.on('l2-error', (e) => errors.push(e.error))
+    for (let i = 0; i < 6; i++) {
+      await cache.set(`huge${i}`, 'x')
+      await cache.set(`cyclic${i}`, 'x')
+    }
+    expect(errors).toHaveLength(12)
+    expect(cache.stats().breaker).toEqual({ state: 'closed', transitions: 0 })
+    await cache.set('small', 'fits')
+    const reads = c.calls.get ?? 0
+    expect(await cacheFor({ l2: c.store }).get('small')).toBe('fits')
+    expect(await cache.get('not-cached')).toBeUndefined()
+    expect(c.calls.get).toBe(reads + 2)
   })
 
   it('a failed L2 set queues a delete of the key (the old L2 value is wrong now)', async () => {

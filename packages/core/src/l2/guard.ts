@@ -20,6 +20,18 @@ export interface GuardHooks {
 type Action = (store: RemoteStore) => Promise<unknown>
 
 /**
+ * Errors about the caller's data, raised before anything reaches the store: they say nothing
+ * about the store's health, so they must not count towards opening the breaker (a caller writing
+ * oversized values would otherwise cut L2 off for everyone).
+ */
+const CALLER_ERROR_CODES: ReadonlySet<unknown> = new Set(['E_VALUE_TOO_LARGE', 'E_SERIALIZATION'])
+
+/** Whether an L2 error is the caller's data at fault, not the store. */
+export function isCallerDataError(error: unknown): boolean {
+  return CALLER_ERROR_CODES.has((error as { code?: unknown } | null)?.code)
+}
+
+/**
  * The one door to the remote store. Every call gets a timeout and passes the circuit breaker;
  * failures come out as `L2UnavailableError` / `L2TimeoutError` and are reported to the hooks,
  * so callers only decide what to fall back to, never how to log or count.
@@ -44,6 +56,9 @@ export class L2Guard {
       errorThresholdPercentage: options.errorThresholdPercentage,
       resetTimeout: options.resetTimeout,
       rollingCountTimeout: options.rollingCountTimeout,
+      // opossum counts a filtered error as a success (a half-open probe failing this way closes
+      // the breaker): the store was not reached, and the next call tests it again anyway.
+      errorFilter: isCallerDataError,
     })
     this.#breaker.on('open', () => this.#transition('open'))
     this.#breaker.on('halfOpen', () => this.#transition('half-open'))
