@@ -70,7 +70,7 @@ import {
   resolveEntryOptions,
   resolveOptions,
 } from './options.js'
-import type { InvalidationBus, ReceivedInvalidation, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from './ports.js'
+import type { InvalidationBus, LeaseGrant, ReceivedInvalidation, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from './ports.js'
 import { type BreakerState, type CacheStats, type CounterName, FamilyCounters, LatencyReservoir, sumCounters } from './stats.js'
 
 /** The cache. Plain-key verbs use the default family (`default@1`). */
@@ -141,6 +141,16 @@ interface Generation {
   readonly readAt: number
 }
 
+/** A lease this process holds: it loads and fills with the token instead of waiting on itself. */
+interface OwnLease {
+  readonly token: string
+  /** Clock time before which the store still holds it (measured from the request: never later). */
+  readonly until: number
+}
+
+/** Above this many remembered leases, expired ones are swept on the next grant. */
+const OWN_LEASE_SWEEP = 1024
+
 const DEFAULT_FAMILY = 'default@1'
 const SEP = '\u0001'
 
@@ -173,6 +183,9 @@ class TieredCacheEngine implements TieredCache {
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #generations = new Map<string, Generation>()
   readonly #generationReads = new Map<string, Promise<boolean>>()
+  /** Leases granted to this process and not yet filled, by store key (see #lease). */
+  readonly #ownLeases = new Map<string, OwnLease>()
+  #ownLeaseSweepAt = OWN_LEASE_SWEEP
   readonly #loadLatency = new LatencyReservoir()
   readonly #trackBytes: boolean
   #busHealthy: boolean
@@ -592,13 +605,18 @@ class TieredCacheEngine implements TieredCache {
     const guard = this.#guard
     if (guard !== undefined && storeKey !== undefined && !guard.isOpen) {
       const entry: RemoteEntry = { value, expiresAt, graceUntil }
-      const write =
-        token === undefined
-          ? guard.run('set', (store) => store.set(storeKey, entry))
-          : guard.run('fillWithLease', (store) => store.fillWithLease(storeKey, token, entry))
-      write.catch(() => {
-        // Counted and logged by the guard; the next reader loads again.
-      })
+      if (token === undefined) {
+        guard.run('set', (store) => store.set(storeKey, entry)).catch(() => {
+          // Counted and logged by the guard; the next reader loads again.
+        })
+      } else {
+        // Landed or refused, the lease is no longer ours. A fill that failed may not have run:
+        // the lease stays remembered, so the next miss here fills with it instead of waiting.
+        guard.run('fillWithLease', (store) => store.fillWithLease(storeKey, token, entry)).then(
+          () => this.#forgetLease(storeKey, token),
+          () => {},
+        )
+      }
     }
     return value
   }
@@ -658,14 +676,54 @@ class TieredCacheEngine implements TieredCache {
     return INVALID
   }
 
-  /** The lease token, `false` when someone else holds it, `undefined` when L2 failed. */
+  /**
+   * The lease token, `false` when someone else holds it, `undefined` when L2 failed.
+   *
+   * A lease this process already holds (its fill was dropped by the open breaker or failed, or
+   * its load failed) is answered from memory: the store would refuse it, and this process would
+   * wait up to `lease.waitTimeout` for a fill that only it can make. A request that timed out
+   * in the guard may still have run in the store; when the store answers late, its token is
+   * remembered the same way, so the orphan lease is this process's to fill.
+   */
   async #lease(storeKey: StoreKey): Promise<string | false | undefined> {
+    const id = leaseId(storeKey)
+    const clock = this.#o.clock
+    const own = this.#ownLeases.get(id)
+    if (own !== undefined) {
+      if (own.until > clock.now()) return own.token
+      this.#ownLeases.delete(id)
+    }
+    const requestedAt = clock.now()
+    const ttl = this.#o.lease.ttl
+    let request: Promise<LeaseGrant> | undefined
     try {
-      const grant = await (this.#guard as L2Guard).run('acquireLease', (store) => store.acquireLease(storeKey, this.#o.lease.ttl))
-      return grant.granted ? grant.token : false
+      const grant = await (this.#guard as L2Guard).run('acquireLease', (store) => (request = store.acquireLease(storeKey, ttl)))
+      if (!grant.granted) return false
+      this.#holdLease(id, grant.token, requestedAt + ttl)
+      return grant.token
     } catch {
+      request?.then(
+        (grant) => {
+          if (grant.granted && !this.#closed) this.#holdLease(id, grant.token, requestedAt + ttl)
+        },
+        () => {},
+      )
       return undefined
     }
+  }
+
+  #holdLease(id: string, token: string, until: number): void {
+    if (this.#ownLeases.size >= this.#ownLeaseSweepAt) {
+      const now = this.#o.clock.now()
+      for (const [key, lease] of this.#ownLeases) if (lease.until <= now) this.#ownLeases.delete(key)
+      this.#ownLeaseSweepAt = Math.max(OWN_LEASE_SWEEP, this.#ownLeases.size * 2)
+    }
+    this.#ownLeases.set(id, { token, until })
+  }
+
+  #forgetLease(storeKey: StoreKey, token: string): void {
+    const id = leaseId(storeKey)
+    if (this.#ownLeases.get(id)?.token === token) this.#ownLeases.delete(id)
   }
 
   /**
@@ -1326,6 +1384,10 @@ class TieredCacheEngine implements TieredCache {
 }
 
 const INVALID: unique symbol = Symbol('invalid')
+
+function leaseId(key: StoreKey): string {
+  return `${key.family}${SEP}${key.generation}${SEP}${key.id}`
+}
 
 class FamilyHandle<P, V> implements Family<P, V> {
   readonly id: string

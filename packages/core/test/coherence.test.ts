@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   type CacheEvents,
   type Clock,
@@ -295,6 +295,47 @@ describe('leases and distributed stampede protection', () => {
     expect(await cache.getOrSet('k', () => 'v')).toBe('v')
     await new Promise((r) => setTimeout(r, 5))
     expect(store.raw({ family: 'default@1', generation: '', id: 'k' })?.value).toBe('v')
+  })
+
+  it('a process never waits on its own lease: after a failed fill it loads again and fills with its token', async () => {
+    const c = chaos(memoryStore())
+    const store = c.store as ReturnType<typeof memoryStore>
+    const key = { family: 'default@1', generation: '', id: 'k' }
+    const cache = cacheFor({ l2: c.store, l1: { maxEntries: 1 }, breaker: { volumeThreshold: 100 }, lease: { waitTimeout: 200, pollInterval: 5 } })
+    c.fail('fillWithLease', 'error')
+    expect(await cache.getOrSet('k', () => 'v1')).toBe('v1')
+    await vi.waitFor(() => expect(c.calls.fillWithLease).toBe(1))
+    c.heal()
+    // The lease is still held in the store; the value never landed. Evict the L1 copy.
+    await cache.getOrSet('other', () => 'o')
+    expect(cache.peek('k')).toBeUndefined()
+    expect(await cache.getOrSet('k', () => 'v2')).toBe('v2')
+    expect(cache.stats().total.leaseWaits).toBe(0)
+    await vi.waitFor(() => expect(store.raw(key)?.value).toBe('v2'))
+    // The fill released it: another process may take it now.
+    expect((await store.acquireLease(key, 1000)).granted).toBe(true)
+  })
+
+  it('a lease request that timed out but ran in the store is the requester\'s to fill, not an orphan everyone waits on', async () => {
+    const c = chaos(memoryStore())
+    const store = c.store as ReturnType<typeof memoryStore>
+    const key = { family: 'default@1', generation: '', id: 'k' }
+    const cache = cacheFor({
+      l2: c.store,
+      l1: { maxEntries: 1 },
+      l2Timeout: 10,
+      breaker: { volumeThreshold: 100 },
+      lease: { waitTimeout: 200, pollInterval: 5 },
+    })
+    c.fail('acquireLease', { delayMs: 40 })
+    expect(await cache.getOrSet('k', () => 'v1')).toBe('v1')
+    // The store granted the lease after the guard had given up on it.
+    await vi.waitFor(() => expect(store.backend.leases.size).toBe(1))
+    c.heal()
+    await cache.getOrSet('other', () => 'o')
+    expect(await cache.getOrSet('k', () => 'v2')).toBe('v2')
+    expect(cache.stats().total.leaseWaits).toBe(0)
+    await vi.waitFor(() => expect(store.raw(key)?.value).toBe('v2'))
   })
 
   it('a fill whose lease was voided by a write does not land in L2', async () => {
