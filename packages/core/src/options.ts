@@ -38,7 +38,12 @@ export interface BreakerOptions {
   volumeThreshold?: number
   /** Failure percentage in the window that opens the breaker. @default 50 */
   errorThresholdPercentage?: number
-  /** Time open before a half-open probe. @default '5s' */
+  /**
+   * Time open before a half-open probe, i.e. how soon after the store returns it is used again.
+   * While it stays down a probe costs one failed call per period (fast with a client that fails
+   * fast, at most `l2Timeout` for one caller otherwise).
+   * @default '1s'
+   */
   resetTimeout?: Duration
   /** Length of the rolling window of call statistics. @default '10s' */
   rollingCountTimeout?: Duration
@@ -166,7 +171,7 @@ export const DEFAULTS = Object.freeze({
   negativeCaching: false,
   l1: Object.freeze({ maxEntries: 10_000, immutability: 'freeze' as Immutability }),
   l2Timeout: '50ms',
-  breaker: Object.freeze({ volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: '5s', rollingCountTimeout: '10s' }),
+  breaker: Object.freeze({ volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: '1s', rollingCountTimeout: '10s' }),
   recoveryQueue: Object.freeze({ maxSize: 10_000 }),
   unhealthyL1Cap: '1s',
   lease: Object.freeze({ ttl: '10s', waitTimeout: '2s', pollInterval: '20ms' }),

@@ -40,7 +40,7 @@ describe('options', () => {
     expect(o.l1.maxEntries).toBe(10_000)
     expect(o.l1.immutability).toBe('freeze')
     expect(o.l2Timeout).toBe(50)
-    expect(o.breaker).toEqual({ volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: 5_000, rollingCountTimeout: 10_000 })
+    expect(o.breaker).toEqual({ volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: 1_000, rollingCountTimeout: 10_000 })
     expect(o.recoveryQueue.maxSize).toBe(10_000)
     expect(o.unhealthyL1Cap).toBe(1_000)
     expect(o.lease).toEqual({ ttl: 10_000, waitTimeout: 2_000, pollInterval: 20 })
