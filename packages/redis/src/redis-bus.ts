@@ -358,9 +358,14 @@ class RedisPubSubBus implements RedisBus {
   }
 
   async #start(): Promise<void> {
-    if (this.#ownsData && !this.#cluster) await waitReady(this.#data, this.#o.connectTimeoutMs)
     if (this.#o.mode === 'tracking') this.#openTracker()
-    await this.#openSubscriber()
+    try {
+      await this.#openSubscriber()
+    } catch (error) {
+      // Only a cluster can fail here (not ready, slot unknown): keep trying in the background.
+      this.#o.logger.warn({ err: error }, 'tiercache bus: could not open the subscriber yet')
+      this.#recycleSubscriber()
+    }
     if (this.#closed) return
     this.#lastTick = Date.now()
     this.#timer = setInterval(this.#tick, this.#o.heartbeatIntervalMs)
@@ -438,14 +443,7 @@ class RedisPubSubBus implements RedisBus {
   async #clusterSubscriber(cluster: Cluster, options: RedisOptions): Promise<Redis> {
     if (cluster.status !== 'ready') {
       if (cluster.status === 'wait') cluster.connect().catch(() => {})
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('tiercache bus: the cluster client did not become ready')), this.#o.connectTimeoutMs)
-        timer.unref()
-        cluster.once('ready', () => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
+      await waitReady(cluster, this.#o.connectTimeoutMs)
     }
     const slot = slotOf(this.channel)
     const nodeKey = cluster.slots[slot]?.[0]

@@ -192,14 +192,18 @@ describe('redisBus: health', () => {
     expect(b.health).toEqual([true, false, true])
   })
 
-  it('start() rejects when Redis cannot be reached in time, and close() still works', async () => {
+  it('start() rejects when Redis cannot be reached in time, keeps trying, and turns healthy once Redis is there', async () => {
     await using server = await startRedis()
-    const port = server.port
-    await server.stop()
-    const bus = redisBus({ redis: { host: '127.0.0.1', port }, namespace: uniqueNamespace('bus'), connectTimeout: 300 })
-    await expect(bus.start()).rejects.toThrow()
+    await server.kill()
+    const bus = redisBus({ redis: { host: '127.0.0.1', port: server.port }, namespace: uniqueNamespace('bus'), connectTimeout: 300, heartbeatInterval: 40, heartbeatTimeout: 200 })
+    onTestFinished(() => bus.close())
+    const health: boolean[] = []
+    bus.onHealthChange((healthy) => health.push(healthy))
+    await expect(bus.start()).rejects.toThrow(/could not subscribe/)
     expect(bus.healthy).toBe(false)
-    await bus.close()
+    await server.restart()
+    await expect.poll(() => bus.healthy, { timeout: 10_000 }).toBe(true)
+    expect(health).toEqual([true])
   })
 })
 
