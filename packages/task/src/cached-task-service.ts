@@ -8,9 +8,10 @@
  *   that has applied them reads the write or a later one. A fill that began before the write can
  *   not land afterwards (the core's leases and invalidation epochs).
  *   Global statistics may lag writes by at most `statsMaxStaleness`: every write marks them dirty,
- *   and one invalidation per half window covers all writes of that half (the other half is left
- *   for bus delivery and the reload), so a busy service reloads statistics at most twice per
- *   window per process instead of once per write.
+ *   and one invalidation at the next tick of a half-window wall-clock grid covers all writes
+ *   before it (the other half is left for bus delivery and the reload). The grid is the same in
+ *   every process, so the invalidations of busy processes land together and the statistics are
+ *   reloaded about once per tick for the whole service, not once per write or per process.
  *
  * Lists
  *   `task:list` caches the ids and the total of a page; items come from `task:status`. A command
@@ -461,7 +462,7 @@ class CachedTaskServiceImpl implements CachedTaskService {
         this.#statsTimer = undefined
         // Errors are logged inside; the timer must never leave a rejection behind.
         void this.#flushStatisticsNow()
-      }, this.options.statsMaxStalenessMs / 2)
+      }, untilNextTick(Date.now(), this.options.statsMaxStalenessMs / 2))
       this.#statsTimer.unref()
     }
     return Promise.resolve()
@@ -636,3 +637,9 @@ class CachedTaskServiceImpl implements CachedTaskService {
  * drops the new id's views, so a task is never hidden by an earlier miss.
  */
 const ABSENT_IS_AN_ANSWER = Object.freeze({ negativeCaching: true })
+
+/** Milliseconds from `now` to the next multiple of `tick` (at least 1). */
+function untilNextTick(now: number, tick: number): number {
+  if (tick < 1) return 1
+  return Math.max(1, Math.ceil(tick - (now % tick)))
+}
