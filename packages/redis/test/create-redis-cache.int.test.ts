@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { uniqueNamespace } from '@tiercache/testkit'
+import { startRedis, uniqueNamespace } from '@tiercache/testkit'
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { createRedisCache } from '../src/index.js'
 
@@ -42,4 +42,41 @@ describe('createRedisCache', () => {
     await cache.close()
     expect(cache.store.client.status).toBe('end')
   })
+
+  // Timeouts far above the test's: a close() that waited for the server or for a timeout of the
+  // client would hang the test.
+  const patient = { connectTimeout: 600_000, commandTimeout: 600_000 }
+
+  it('close() does not wait for a Redis that was killed and never returns', async () => {
+    await using server = await startRedis()
+    const cache = createRedisCache({ redis: server.url, namespace: uniqueNamespace('cache'), store: patient })
+    await cache.store.ready()
+    await new Promise<void>((resolve) => (cache.stats().busHealthy ? resolve() : cache.on('bus-health', ({ healthy }) => healthy && resolve())))
+    await cache.set('k', 'v')
+    const lost = new Promise((resolve) => cache.store.client.once('close', resolve))
+    await server.kill()
+    await lost
+    expect(await cache.getOrSet('other', () => 'loaded')).toBe('loaded')
+    await cache.close()
+    expect(cache.store.client.status).not.toBe('ready')
+    await expect(cache.get('k')).rejects.toMatchObject({ code: 'E_CLOSED' })
+  }, 20_000)
+
+  it('close() cuts the connection of a Redis that hangs (paused) instead of waiting for QUIT', async () => {
+    await using server = await startRedis()
+    const cache = createRedisCache({ redis: server.url, namespace: uniqueNamespace('cache'), bus: false, store: patient })
+    await cache.store.ready()
+    await cache.set('k', 'v')
+    server.pause()
+    let ended: Promise<unknown> = Promise.resolve()
+    try {
+      ended = new Promise((resolve) => cache.store.client.once('end', resolve))
+      await cache.close()
+    } finally {
+      server.resume()
+    }
+    // Cut, not left to reconnect: the socket ends once the server reads again.
+    await ended
+    expect(cache.store.client.status).toBe('end')
+  }, 20_000)
 })
