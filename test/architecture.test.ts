@@ -11,7 +11,8 @@ async function restrictedImports(code: string, filePath: string): Promise<string
   return (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message)
 }
 
-describe('import boundaries', () => {
+// Loading the lint configuration and type-aware plugins takes seconds on a busy machine.
+describe('import boundaries', { timeout: 60_000 }, () => {
   it.each([
     ["import { Redis } from 'ioredis'\nexport const r = Redis\n", 'ioredis'],
     ["import { pack } from 'msgpackr'\nexport const p = pack\n", 'msgpackr'],
