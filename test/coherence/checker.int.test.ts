@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startRedis, uniqueNamespace } from '@tiercache/testkit'
 import { describe, expect, it } from 'vitest'
 import { checkHistory, type NodeTimeline, type ReadRecord, type WriteRecord } from './history.js'
@@ -92,6 +95,26 @@ describe('randomized coherence checker', () => {
     }
     const result = checkHistory(writes, reads, timelines)
     const summary = `seed ${seed}: ${reads.length} reads, ${writes.length} writes (${writes.filter((w) => !w.clean).length} unclean), ${kills} kills, ${pauses} pauses, ${result.readsWithKnownRemoteWrite} reads with a known remote write`
+    if (result.violations.length > 0) {
+      // Everything about the first violating key, for the post-mortem.
+      const key = result.violations[0]!.read.key
+      const file = join(tmpdir(), `tiercache-checker-${seed}.json`)
+      writeFileSync(
+        file,
+        JSON.stringify(
+          {
+            seed,
+            violations: result.violations,
+            writes: writes.filter((w) => w.key === key),
+            reads: reads.filter((r) => r.key === key),
+            nodes: Object.fromEntries(nodes.map((n) => [n.name, { instanceId: n.instanceId, events: n.process.events.filter((e) => e.name !== 'bus:applied' || (e.data as AppliedEvent).keys.includes(key)) }])),
+          },
+          null,
+          1,
+        ),
+      )
+      console.log(`checker history of ${key}: ${file}`)
+    }
     expect(result.violations.slice(0, 5), summary).toEqual([])
     // The run exercised what it claims to.
     expect(reads.length, summary).toBeGreaterThan(100)

@@ -658,7 +658,12 @@ class RedisPubSubBus implements RedisBus {
 
   #seen(): void {
     this.#lastSeen = Date.now()
-    if (this.#healthy || !this.#subscribed) return
+    if (this.#healthy) return
+    // A message proves the subscription even before the SUBSCRIBE reply's continuation ran (both
+    // can come in one socket read). Turning healthy here, before its ops reach the engine, makes
+    // the engine's recovery flush come before anything received on a new subscription is applied.
+    if (!this.#subscribed && this.#subscriber?.status !== 'ready') return
+    this.#subscribed = true
     if (this.#o.mode === 'tracking' && !this.#trackingOn) return
     this.#setHealthy(true)
     this.#wake(this.#seenWaiters)
