@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { compressSync } from 'lz4-napi'
+import { Packr } from 'msgpackr'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createCodec, FORMAT_VERSION, HEADER_BYTES } from '../src/codec.js'
@@ -9,6 +10,23 @@ const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/${name}.json`, import.meta.url), 'utf8'))
 
 const entry = (value: unknown) => ({ value, expiresAt: 1_700_000_000_000, graceUntil: 1_700_000_060_000 })
+
+/** Header of either format version; `body` follows it as is. */
+const frame = (version: number, flags: number, body: Uint8Array): Buffer => {
+  const header = Buffer.alloc(HEADER_BYTES)
+  header[0] = version
+  header[1] = flags
+  header.writeDoubleBE(1_700_000_000_000, 2)
+  header.writeDoubleBE(1_700_000_060_000, 10)
+  return Buffer.concat([header, body])
+}
+
+/** A version-2 body: 4-byte little-endian section length, the record section, the value. */
+const v2Body = (section: Uint8Array, value: Uint8Array): Buffer => {
+  const length = Buffer.alloc(4)
+  length.writeUInt32LE(section.length)
+  return Buffer.concat([length, section, value])
+}
 
 /** Values msgpack can carry exactly (-0 is written as 0: msgpack integers have no sign of zero). */
 const leaf = fc.oneof(
@@ -46,6 +64,41 @@ describe('codec', () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it('writes self-describing bytes: a codec that never saw a shape decodes it, and one that saw others too', () => {
+    const writer = createCodec()
+    const reader = createCodec()
+    fc.assert(
+      fc.property(fc.array(tree, { minLength: 1, maxLength: 4 }), (values) => {
+        const encoded = values.map((value) => writer.encode(entry(value)))
+        for (const [i, bytes] of encoded.entries()) {
+          for (const c of [createCodec(), reader]) {
+            const decoded = c.decode(bytes)
+            expect(decoded.ok && decoded.entry.value).toStrictEqual(values[i])
+          }
+        }
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('round-trips values with more record shapes than msgpackr shares (inline records beyond 32)', () => {
+    const value = Array.from({ length: 80 }, (_, i) => ({ [`k${i}`]: i, [`other${i % 7}`]: [{ [`n${i}`]: `v${i}` }] }))
+    const decoded = createCodec().decode(codec.encode(entry(value)))
+    expect(decoded.ok && decoded.entry.value).toStrictEqual(value)
+  })
+
+  it('decodes version-1 bytes (inline records, optionally lz4)', () => {
+    const v1 = new Packr({ useRecords: true, moreTypes: true })
+    for (const name of ['task-progress', 'task-list-page']) {
+      const value = fixture(name)
+      const packed = v1.pack(value)
+      for (const bytes of [frame(1, 0, packed), frame(1, 1, compressSync(packed))]) {
+        const decoded = codec.decode(bytes)
+        expect(decoded.ok && decoded.entry).toStrictEqual(entry(value))
+      }
+    }
   })
 
   it('keeps the exact types of Dates, Maps, Sets, BigInts, Buffers and Uint8Arrays', () => {
@@ -117,19 +170,31 @@ describe('codec', () => {
 
   it('refuses values msgpack cannot encode with a SerializationError', () => {
     expect(() => codec.encode(entry({ f: Symbol('s') }), 'k')).toThrow(SerializationError)
+    const value = fixture('task-list-page')
+    const decoded = createCodec().decode(codec.encode(entry(value)))
+    expect(decoded.ok && decoded.entry.value).toStrictEqual(value)
   })
 
   it('decodes untrusted `__proto__` keys without touching any prototype', () => {
     // A raw msgpack map {"__proto__": {"polluted": true}} as another writer could have stored it.
     const map = Buffer.from([0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa8, ...Buffer.from('polluted'), 0xc3])
-    const forged = Buffer.concat([codec.encode(entry(null)).subarray(0, HEADER_BYTES), map])
+    const forged = frame(FORMAT_VERSION, 0, v2Body(Buffer.alloc(0), map))
+    const forgedV1 = frame(1, 0, map)
     const fromRecord = codec.encode(entry(JSON.parse('{"a":1,"__proto__":{"polluted":true}}')))
-    for (const bytes of [forged, fromRecord]) {
+    // Enough records of one shape that msgpackr compiles a reader for it.
+    const many = codec.encode(entry(JSON.parse(`[${Array(6).fill('{"a":1,"__proto__":{"polluted":true}}').join(',')}]`)))
+    const manyDecoded = codec.decode(many)
+    expect(manyDecoded.ok && (manyDecoded.entry.value as unknown[]).length).toBe(6)
+    for (const bytes of [forged, forgedV1, fromRecord, many]) {
       const decoded = codec.decode(bytes)
       expect(decoded.ok).toBe(true)
       const value = decoded.ok ? (decoded.entry.value as Record<string, unknown>) : {}
       expect(value.polluted).toBeUndefined()
-      if (!(value instanceof Map)) expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
+      if (!(value instanceof Map) && !Array.isArray(value)) expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
+      for (const item of Array.isArray(value) ? (value as Record<string, unknown>[]) : []) {
+        expect(item.polluted).toBeUndefined()
+        expect(Object.getPrototypeOf(item)).toBe(Object.prototype)
+      }
       expect(({} as Record<string, unknown>).polluted).toBeUndefined()
       expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined()
     }
@@ -162,9 +227,37 @@ describe('codec', () => {
     })
 
     it('rejects a well-formed lz4 frame whose content is not msgpack', () => {
-      const body = compressSync(Buffer.alloc(3000, 0xc1))
-      const bytes = Buffer.concat([good.subarray(0, HEADER_BYTES), body])
-      expect(codec.decode(bytes)).toMatchObject({ ok: false, reason: 'msgpack' })
+      const body = compressSync(v2Body(Buffer.alloc(0), Buffer.alloc(3000, 0xc1)))
+      expect(codec.decode(frame(FORMAT_VERSION, 1, body))).toMatchObject({ ok: false, reason: 'msgpack' })
+    })
+
+    it('rejects record sections that overrun the body or are not lists of key lists', () => {
+      const value = Buffer.from([0x40, 0x01])
+      const overrun = v2Body(Buffer.alloc(0), value)
+      overrun.writeUInt32LE(1000)
+      const sections = [Buffer.from([0xc1]), Buffer.from([0x91, 0x01]), Buffer.from([0xa1, 0x61]), Buffer.from([0x90]), Buffer.from([0x91, 0x91, 0xc0])]
+      for (const bytes of [frame(FORMAT_VERSION, 0, overrun), ...sections.map((section) => frame(FORMAT_VERSION, 0, v2Body(section, value)))]) {
+        expect(codec.decode(bytes)).toMatchObject({ ok: false, reason: 'section' })
+      }
+      // 33 shapes: more than msgpackr's shared record ids.
+      const tooMany = new Packr({ useRecords: false }).pack(Array.from({ length: 33 }, (_, i) => [`k${i}`]))
+      expect(codec.decode(frame(FORMAT_VERSION, 0, v2Body(tooMany, value)))).toMatchObject({ ok: false, reason: 'section' })
+    })
+
+    it('does not let a message redefine a cached section record for the messages after it', () => {
+      const reader = createCodec()
+      const value = [{ a: 1, b: 'x' }, { a: 2, b: 'y' }, { a: 3, b: 'z' }, { a: 4, b: 'w' }, { a: 5, b: 'v' }]
+      const bytes = codec.encode(entry(value))
+      expect(bytes[1]).toBe(0)
+      const body = bytes.subarray(HEADER_BYTES)
+      const section = body.subarray(4, 4 + body.readUInt32LE(0))
+      expect(reader.decode(bytes)).toMatchObject({ ok: true })
+      // Same section; the value defines record 0x40 inline as {evil}, then uses it.
+      const redefine = Buffer.from([0xd4, 0x72, 0x40, 0x91, 0xa4, ...Buffer.from('evil'), 0x07])
+      const forged = [redefine, Buffer.concat([redefine, Buffer.from([0x07])]), Buffer.from([0x92, ...redefine, 0x40])]
+      for (const value of forged) reader.decode(frame(FORMAT_VERSION, 0, v2Body(section, value)))
+      const again = reader.decode(bytes)
+      expect(again.ok && again.entry.value).toStrictEqual(value)
     })
   })
 })
