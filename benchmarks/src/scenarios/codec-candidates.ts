@@ -1,6 +1,10 @@
 // The candidates of the codec scenario, one export per child process. Inputs (the fixture
 // values and, for decoding, their encoded bytes) are built before timing; a timed call is one
 // encode plus one decode of the same value, checked once up front to round-trip.
+//
+// The ops/s ratio compares rows measured in different processes at different moments, which a
+// loaded machine skews by ±50%. Each candidate row therefore also notes its speed against JSON
+// measured in the same process, in alternating short runs (median of the per-round ratios).
 import { createRequire } from 'node:module'
 import { isDeepStrictEqual } from 'node:util'
 import { measure } from '../measure.js'
@@ -14,6 +18,33 @@ function fixtures(ctx: ChildContext): [string, JsonObject][] {
     ['task-progress', ctx.fixtures.taskProgress],
     ['task-list-page', ctx.fixtures.taskListPage],
   ]
+}
+
+const microsPerCall = (fn: () => unknown, calls: number): number => {
+  let sink: unknown
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < calls; i++) sink = fn()
+  const elapsed = Number(process.hrtime.bigint() - start) / 1000 / calls
+  if (sink === undefined) throw new Error('nothing decoded')
+  return elapsed
+}
+
+/** Round trips of `codec` relative to JSON.stringify + JSON.parse, interleaved in this process. */
+function inProcessRatio(ctx: ChildContext, codec: RoundTrip, value: unknown): number {
+  const json = () => JSON.parse(JSON.stringify(value)) as unknown
+  const candidate = () => codec.decode(codec.encode(value))
+  const rounds = ctx.quick ? 5 : 41
+  const calls = ctx.quick ? 20 : 200
+  const ratios: number[] = []
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which goes first, so that neither always runs on a cache the other warmed.
+    const [a, b] = round % 2 === 0 ? [json, candidate] : [candidate, json]
+    const first = microsPerCall(a, calls)
+    const second = microsPerCall(b, calls)
+    ratios.push(round % 2 === 0 ? first / second : second / first)
+  }
+  ratios.sort((x, y) => x - y)
+  return ratios[ratios.length >> 1]!
 }
 
 async function rowsFor(ctx: ChildContext, name: string, variant: string, codec: RoundTrip, extra: Partial<Row> = {}): Promise<Row[]> {
@@ -30,7 +61,8 @@ async function rowsFor(ctx: ChildContext, name: string, variant: string, codec: 
       { timeMs: ctx.timeMs },
     )
     if (sink === undefined) throw new Error('nothing decoded')
-    rows.push({ name, variant, group, bytes, opsPerSec: m.opsPerSec, p50Us: m.p50Us, p99Us: m.p99Us, ...extra })
+    const note = extra.baseline ? undefined : `${inProcessRatio(ctx, codec, value).toFixed(2)}× JSON in-process`
+    rows.push({ name, variant, group, bytes, opsPerSec: m.opsPerSec, p50Us: m.p50Us, p99Us: m.p99Us, ...(note ? { note } : {}), ...extra })
   }
   return rows
 }
@@ -87,7 +119,7 @@ export async function tiercache(_args: unknown, ctx: ChildContext): Promise<Row[
   const { createCodec } = (await import(entry)) as { createCodec: typeof CreateCodec }
   const codec = createCodec()
   const envelope = { expiresAt: Date.now() + 60_000, graceUntil: Date.now() + 120_000 }
-  return rowsFor(ctx, 'tiercache', 'L2 codec (envelope + records + lz4 ≥ 1 KiB)', {
+  return rowsFor(ctx, 'tiercache', 'L2 codec (envelope + record section + records + lz4 ≥ 1 KiB)', {
     encode: (value) => codec.encode({ value, ...envelope }),
     decode: (bytes) => {
       const result = codec.decode(bytes as Uint8Array)

@@ -13,7 +13,7 @@ export const scenario: Scenario = {
   id: 'codec',
   title: 'Codec: bytes and encode+decode speed',
   measures:
-    'bytes written to Redis and encode+decode round trips per second for task-progress (≈3.8 KB JSON) and task-list-page (≈4.8 KB JSON): JSON, msgpackr (defaults, records, +lz4) and the tiercache L2 codec (18-byte envelope + msgpackr records + lz4 above 1 KiB). Run alone: `pnpm bench --only codec`.',
+    'bytes written to Redis and encode+decode round trips per second for task-progress (≈3.8 KB JSON) and task-list-page (≈4.8 KB JSON): JSON, msgpackr (defaults, records, +lz4) and the tiercache L2 codec (18-byte envelope + record section + msgpackr records + lz4 above 1 KiB). Notes give the speed of each candidate against JSON measured in its own process, interleaved (steadier than the ratio column, whose rows run in different processes). Run alone: `pnpm bench --only codec`.',
   ratioOf: 'opsPerSec',
   columns: ['opsPerSec', 'p50Us', 'p99Us', 'bytes'],
   goal: 'tiercache codec bytes ≤ 30% of JSON; encode+decode ≥ 1.2× JSON',
