@@ -136,6 +136,13 @@ interface Stale {
   readonly value: unknown
 }
 
+/** An L2 answer that passed the family schema. */
+interface L2Read {
+  readonly entry: RemoteEntry
+  readonly value: unknown
+  readonly fresh: boolean
+}
+
 interface Generation {
   readonly value: number
   readonly readAt: number
@@ -446,7 +453,7 @@ class TieredCacheEngine implements TieredCache {
     let token: string | undefined
     const guard = this.#guard
     if (guard !== undefined && !guard.isOpen) {
-      storeKey = await this.#storeKey(fc, id, params)
+      storeKey = this.#storeKeySync(fc, id, params) ?? (await this.#storeKey(fc, id, params))
       if (storeKey !== undefined) {
         const found = await this.#readL2(fc, storeKey)
         if (found === null) storeKey = undefined
@@ -646,18 +653,18 @@ class TieredCacheEngine implements TieredCache {
    * L2 read for a key. `null`: L2 failed (skip it for this call). `undefined`: miss. Schema
    * failures count as misses and are deleted.
    */
-  async #readL2(
-    fc: FamilyContext,
-    storeKey: StoreKey,
-  ): Promise<{ entry: RemoteEntry; value: unknown; fresh: boolean } | undefined | null> {
-    const guard = this.#guard as L2Guard
-    let entry: RemoteEntry | undefined
-    try {
-      entry = await guard.run('get', (store) => store.get(storeKey))
-    } catch {
-      this.#count(fc, 'l2Errors')
-      return null
-    }
+  // Not async: on the L2-hit path every await is one more promise and microtask per read.
+  #readL2(fc: FamilyContext, storeKey: StoreKey): Promise<L2Read | undefined | null> {
+    return (this.#guard as L2Guard).run('get', (store) => store.get(storeKey)).then(
+      (entry) => this.#l2Answered(fc, storeKey, entry),
+      () => {
+        this.#count(fc, 'l2Errors')
+        return null
+      },
+    )
+  }
+
+  #l2Answered(fc: FamilyContext, storeKey: StoreKey, entry: RemoteEntry | undefined): L2Read | undefined {
     // A store that answers again may take the deletes it missed (the breaker may never have opened).
     if (!this.#recovery.isEmpty) void this.#replay()
     if (entry === undefined) return undefined
@@ -784,15 +791,29 @@ class TieredCacheEngine implements TieredCache {
     }
     const flight: Flight = { promise: undefined as unknown as Promise<unknown>, void: false, background: false }
     this.#reads.set(l1Key, flight)
-    flight.promise = this.#runRead(flight, fc, id, l1Key, params).finally(() => {
-      if (this.#reads.get(l1Key) === flight) this.#reads.delete(l1Key)
-    })
+    // The generations are in memory on all but the first reads: one guarded call, one `then`.
+    const storeKey = this.#storeKeySync(fc, id, params)
+    const found =
+      storeKey === undefined
+        ? this.#storeKey(fc, id, params).then((key) => (key === undefined ? undefined : this.#readL2(fc, key)))
+        : this.#readL2(fc, storeKey)
+    flight.promise = found.then(
+      (read) => {
+        try {
+          return this.#afterRead(flight, fc, l1Key, read)
+        } finally {
+          if (this.#reads.get(l1Key) === flight) this.#reads.delete(l1Key)
+        }
+      },
+      (error: unknown) => {
+        if (this.#reads.get(l1Key) === flight) this.#reads.delete(l1Key)
+        throw error
+      },
+    )
     return flight.promise
   }
 
-  async #runRead(flight: Flight, fc: FamilyContext, id: string, l1Key: string, params: unknown): Promise<unknown> {
-    const storeKey = await this.#storeKey(fc, id, params)
-    const found = storeKey === undefined ? undefined : await this.#readL2(fc, storeKey)
+  #afterRead(flight: Flight, fc: FamilyContext, l1Key: string, found: L2Read | undefined | null): unknown {
     if (found === undefined || found === null || !found.fresh) {
       this.#count(fc, 'misses')
       return undefined
