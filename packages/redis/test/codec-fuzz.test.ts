@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
+import { compressSync } from 'lz4-napi'
+import { Packr } from 'msgpackr'
 import { describe, expect, it, vi } from 'vitest'
 import { createCodec, HEADER_BYTES } from '../src/codec.js'
 import type * as Lz4 from 'lz4-napi'
@@ -27,6 +29,18 @@ const seeds = [
   { at: new Date(0), map: new Map([[1, 'a']]), set: new Set([1]), big: 2n ** 70n, bytes: new Uint8Array(300).fill(7) },
   'short',
 ].map((value) => codec.encode({ value, expiresAt: 1, graceUntil: 2 }))
+
+// Version-1 entries (records defined inline, no section), which readers still decode.
+const v1 = (body: Uint8Array, flags: number): Buffer => {
+  const header = Buffer.alloc(HEADER_BYTES)
+  header[0] = 1
+  header[1] = flags
+  return Buffer.concat([header, body])
+}
+const v1Packed = new Packr({ useRecords: true, moreTypes: true }).pack(
+  JSON.parse(readFileSync(new URL('../../../../shared/fixtures/task-list-page.json', import.meta.url), 'utf8')),
+)
+seeds.push(v1(v1Packed, 0), v1(compressSync(Buffer.from(v1Packed)), 1))
 
 const mutation = fc.record({
   seed: fc.integer({ min: 0, max: seeds.length - 1 }),
@@ -68,6 +82,7 @@ describe('codec fuzz', () => {
       check(mutate(m))
     }), { numRuns: 6000 })
     expect(corrupt).toBeGreaterThan(0)
+    for (const seed of seeds) expect(codec.decode(seed).ok).toBe(true)
     expect(declaredSizes.length).toBeGreaterThan(0)
     expect(Math.max(...declaredSizes)).toBeLessThanOrEqual(MAX_VALUE_BYTES)
     // A forged prefix that reached lz4 would allocate up to 4 GiB.
