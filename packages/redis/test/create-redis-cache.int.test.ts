@@ -24,12 +24,16 @@ describe('createRedisCache', () => {
     expect(loads).toBe(0)
 
     // B serves its L1 copy until A's message drops it; then it reads the new value from L2.
-    // Checked on every applied message (the first set's message may still be on its way).
+    // Checked on every applied message (the first set's message may still be on its way), and on
+    // an L1 flush: on a busy machine a missed heartbeat makes the bus unhealthy, and the message
+    // may then arrive as part of the recovery flush rather than as an applied message.
     const seen = new Promise<void>((resolve) => {
       const check = async () => {
         if ((await b.get<{ status: string }>('task-1'))?.status === 'done') resolve()
       }
       b.on('bus:applied', () => void check())
+      b.on('l1-flushed', () => void check())
+      b.on('bus-health', () => void check())
     })
     await a.set('task-1', { status: 'done' })
     await seen
