@@ -89,6 +89,19 @@ describe('codec', () => {
     expect(decoded.ok && decoded.entry.value).toStrictEqual(value)
   })
 
+  it('writes the record section as the msgpack of the key lists (long, unicode and many keys)', () => {
+    const keys = ['', 'a', 'k'.repeat(31), 'k'.repeat(32), 'ü'.repeat(200), 'x'.repeat(300), '🚀'.repeat(20000), 'é中🚀x', 'lone \ud83d', ...Array.from({ length: 20 }, (_, i) => `n${i}`)]
+    const value = [Object.fromEntries(keys.map((key, i) => [key, i])), { only: true }]
+    const bytes = createCodec({ compressionThreshold: Infinity }).encode(entry(value))
+    const body = bytes.subarray(HEADER_BYTES)
+    const section = body.subarray(4, 4 + body.readUInt32LE(0))
+    expect(Buffer.from(section)).toStrictEqual(Buffer.from(new Packr({ useRecords: false }).pack([keys, ['only']])))
+    // UTF-8 has no lone surrogates: that key comes back with U+FFFD, as msgpackr writes it.
+    const expected = [Object.fromEntries(keys.map((key, i) => [Buffer.from(key).toString(), i])), { only: true }]
+    const decoded = createCodec().decode(bytes)
+    expect(decoded.ok && decoded.entry.value).toStrictEqual(expected)
+  })
+
   it('decodes version-1 bytes (inline records, optionally lz4)', () => {
     const v1 = new Packr({ useRecords: true, moreTypes: true })
     for (const name of ['task-progress', 'task-list-page']) {
