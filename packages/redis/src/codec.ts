@@ -16,6 +16,8 @@
  *                 (msgpackr, configuration below; shapes beyond 32 are defined inline)
  *
  * Version 1, still decoded: the body is the msgpack of the value alone, records defined inline.
+ * A reader that knows only version 1 takes a version-2 entry for corrupt (a miss; the entry is
+ * deleted and reloaded): during a rolling upgrade, old and new nodes reload each other's writes.
  *
  * Encoding, step by step:
  *   1. msgpack the value with an empty shared-structure list, so that every record shape of this
@@ -46,18 +48,18 @@
  *
  * Measured on the task fixtures (../shared/fixtures), compact JSON 3769 B (task-progress) and
  * 4752 B (task-list-page); speeds are medians of 40 interleaved rounds in one process (no Redis
- * client loaded), relative to JSON.stringify + JSON.parse of the same value, on a loaded 2-core
- * machine (expect ±10%):
+ * client loaded), relative to JSON.stringify + JSON.parse of the same value (decode: JSON.parse),
+ * on a shared 2-core machine; ranges are over 4 runs at different loads:
  *
- *   candidate                          task-progress          task-list-page
- *                                      bytes   round trip     bytes   round trip
- *   version 1 (inline records + lz4)   1107 B  0.81×          843 B   0.69×
- *   version 2 (section + lz4)          1094 B  0.96×          818 B   0.81×
- *   decode alone, v1 → v2 (vs JSON.parse)      1.20× → 1.69×          0.98× → 2.11×
+ *   candidate                          task-progress             task-list-page
+ *                                      bytes   round trip        bytes   round trip
+ *   version 1 (inline records + lz4)   1107 B  0.78–0.88×        843 B   0.69–0.80×
+ *   version 2 (section + lz4)          1094 B  0.93–1.11×        818 B   0.79–0.87×
+ *   decode alone, v1 → v2              1.00–1.20× → 1.67–1.76×   0.98–1.07× → 1.90–2.11×
  *
- * A small value (task-status, 235 B JSON, under the threshold) is 1 byte longer (224 B) and
- * about even on the round trip (0.47–0.56× JSON in version 2, 0.52–0.54× in version 1 over two
- * runs): decoding gains ≈ 2 µs; encoding pays for the shared-structure bookkeeping and the section.
+ * A small value (task-status, 235 B JSON, under the threshold) is 1 byte longer (224 B); its
+ * decode goes from 0.49× to 0.71× JSON.parse, its round trip from 0.55–0.57× to 0.51–0.53×
+ * (encoding pays for the shared-structure bookkeeping and the section).
  *
  * Bytes meet "≤ 30% of JSON" (29% and 17%); "encode+decode ≥ 1.2× JSON" is not met, and no
  * self-describing msgpackr + lz4 configuration measured meets it. Where the time goes, in units
