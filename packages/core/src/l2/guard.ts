@@ -59,6 +59,12 @@ export class L2Guard {
       // opossum counts a filtered error as a success (a half-open probe failing this way closes
       // the breaker): the store was not reached, and the next call tests it again anyway.
       errorFilter: isCallerDataError,
+      // By default opossum emits a snapshot every second (bucket interval) and computes latency
+      // percentiles over the window, concatenating and sorting every call's latency of the last
+      // 10 s, on each snapshot and each failure: at L2 rates that showed in profiles as CPU and
+      // GC. Nothing here listens to snapshots, and the guard keeps its own latency reservoir.
+      enableSnapshots: false,
+      rollingPercentilesEnabled: false,
     })
     this.#breaker.on('open', () => this.#transition('open'))
     this.#breaker.on('halfOpen', () => this.#transition('half-open'))
