@@ -463,7 +463,7 @@ class TieredCacheEngine implements TieredCache {
         }
       }
       if (storeKey !== undefined) {
-        const grant = await this.#lease(storeKey)
+        const grant = await this.#lease(storeKey, l1Key)
         if (grant === undefined) storeKey = undefined
         else if (grant !== false) token = grant
         else if (settings.stampedeProtection) {
@@ -472,7 +472,7 @@ class TieredCacheEngine implements TieredCache {
           if (waited !== undefined && 'token' in waited) token = waited.token
           else if (waited !== undefined) return this.#fromL2(flight, fc, l1Key, waited.entry, waited.value, settings)
           else {
-            const again = await this.#lease(storeKey)
+            const again = await this.#lease(storeKey, l1Key)
             if (typeof again === 'string') token = again
             else storeKey = undefined
           }
@@ -690,9 +690,10 @@ class TieredCacheEngine implements TieredCache {
    * its load failed) is answered from memory: the store would refuse it, and this process would
    * wait up to `lease.waitTimeout` for a fill that only it can make. A request that timed out
    * in the guard may still have run in the store; when the store answers late, its token is
-   * remembered the same way, so the orphan lease is this process's to fill.
+   * remembered the same way, and the value this process loaded meanwhile (its L1 copy) is filled
+   * with it, so other processes waiting on that lease get the value instead of their timeout.
    */
-  async #lease(storeKey: StoreKey): Promise<string | false | undefined> {
+  async #lease(storeKey: StoreKey, l1Key: string): Promise<string | false | undefined> {
     const id = leaseId(storeKey)
     const clock = this.#o.clock
     const own = this.#ownLeases.get(id)
@@ -711,7 +712,9 @@ class TieredCacheEngine implements TieredCache {
     } catch {
       request?.then(
         (grant) => {
-          if (grant.granted && !this.#closed) this.#holdLease(id, grant.token, requestedAt + ttl)
+          if (!grant.granted || this.#closed) return
+          this.#holdLease(id, grant.token, requestedAt + ttl)
+          this.#fillLate(l1Key, storeKey, grant.token)
         },
         () => {},
       )
@@ -726,6 +729,19 @@ class TieredCacheEngine implements TieredCache {
       this.#ownLeaseSweepAt = Math.max(OWN_LEASE_SWEEP, this.#ownLeases.size * 2)
     }
     this.#ownLeases.set(id, { token, until })
+  }
+
+  /** Fills L2 from the fresh L1 copy with a lease granted after its request timed out. */
+  #fillLate(l1Key: string, storeKey: StoreKey, token: string): void {
+    const guard = this.#guard as L2Guard
+    const entry = this.#l1.peek(l1Key)
+    // No copy (not loaded yet, invalidated, evicted): the lease stays remembered for the next miss.
+    if (entry === undefined || entry.freshUntil <= this.#o.clock.now() || guard.isOpen) return
+    const remote: RemoteEntry = { value: entry.value, expiresAt: entry.freshUntil, graceUntil: entry.graceUntil }
+    guard.run('fillWithLease', (store) => store.fillWithLease(storeKey, token, remote)).then(
+      () => this.#forgetLease(storeKey, token),
+      () => {},
+    )
   }
 
   #forgetLease(storeKey: StoreKey, token: string): void {
@@ -753,7 +769,7 @@ class TieredCacheEngine implements TieredCache {
       const found = await this.#readL2(fc, storeKey)
       if (found === null) return undefined
       if (found !== undefined && found.fresh) return found
-      const grant = await this.#lease(storeKey)
+      const grant = await this.#lease(storeKey, l1Key)
       if (grant === undefined) return undefined
       if (grant === false) continue
       // The holder may have filled (and released its lease) between the read and the grant.

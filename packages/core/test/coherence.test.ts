@@ -327,15 +327,35 @@ describe('leases and distributed stampede protection', () => {
       breaker: { volumeThreshold: 100 },
       lease: { waitTimeout: 200, pollInterval: 5 },
     })
-    c.fail('acquireLease', { delayMs: 40 })
+    c.fail('acquireLease', { delayMs: 300 })
     expect(await cache.getOrSet('k', () => 'v1')).toBe('v1')
-    // The store granted the lease after the guard had given up on it.
-    await vi.waitFor(() => expect(store.backend.leases.size).toBe(1))
-    c.heal()
+    // Evicted before the store answers: the late grant finds nothing to fill and is remembered.
     await cache.getOrSet('other', () => 'o')
+    // 'other' was still in L1 when its own late grant came: filled and released.
+    await vi.waitFor(() => expect(store.raw({ ...key, id: 'other' })?.value).toBe('o'))
+    expect(store.backend.leases.size).toBe(1)
+    c.heal()
     expect(await cache.getOrSet('k', () => 'v2')).toBe('v2')
     expect(cache.stats().total.leaseWaits).toBe(0)
     await vi.waitFor(() => expect(store.raw(key)?.value).toBe('v2'))
+  })
+
+  it('a lease granted after its request timed out is filled with the value loaded meanwhile, so other processes do not wait on it', async () => {
+    const c = chaos(memoryStore())
+    const store = c.store as ReturnType<typeof memoryStore>
+    const key = { family: 'default@1', generation: '', id: 'k' }
+    const holder = cacheFor({ l2: c.store, l2Timeout: 10, breaker: { volumeThreshold: 100 } })
+    c.fail('acquireLease', { delayMs: 40 })
+    expect(await holder.getOrSet('k', () => 'v1')).toBe('v1')
+    c.heal()
+    // The holder serves 'k' from L1 and never misses again: the late grant alone fills L2.
+    await vi.waitFor(() => expect(store.raw(key)?.value).toBe('v1'))
+    const other = cacheFor({ l2: store, lease: { waitTimeout: 200, pollInterval: 5 } })
+    let calls = 0
+    expect(await other.getOrSet('k', () => (calls++, 'v2'))).toBe('v1')
+    expect(calls).toBe(0)
+    expect(other.stats().total.leaseWaits).toBe(0)
+    expect((await store.acquireLease(key, 1000)).granted).toBe(true)
   })
 
   it('a fill whose lease was voided by a write does not land in L2', async () => {
