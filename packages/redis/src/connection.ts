@@ -122,12 +122,20 @@ export interface ClientSettings {
   readonly maxRetriesPerRequest: number
 }
 
+/** Longest pause between two reconnect attempts of a client the store created. */
+const RECONNECT_CAP_MS = 500
+
 /**
  * Commands must fail fast while Redis is away (the engine's guard falls back to the loader), and a
  * command that timed out must never be replayed later: no offline queue, no resend on reconnect.
  */
 function baseOptions(settings: ClientSettings): RedisOptions {
   return {
+    // ioredis backs off up to 2 s between reconnects, so a Redis back after an outage of a few
+    // seconds could wait most of that before it is used. A refused connect on a dead server is
+    // cheap: retry at most every RECONNECT_CAP_MS, so L2 serves again about a second after it
+    // returns (this plus the breaker's half-open probe).
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, RECONNECT_CAP_MS),
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: settings.maxRetriesPerRequest,
