@@ -123,7 +123,7 @@ export interface ClientSettings {
 }
 
 /** Longest pause between two reconnect attempts of a client the store created. */
-const RECONNECT_CAP_MS = 500
+const RECONNECT_CAP_MS = 200
 
 /**
  * Commands must fail fast while Redis is away (the engine's guard falls back to the loader), and a
