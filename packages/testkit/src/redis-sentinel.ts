@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './free-port.js'
 import { redisServerBinary } from './redis-binary.js'
 import { startRedis, type RedisServer } from './redis-server.js'
 import { sendCommand } from './resp.js'
+import { spawnWatched } from './watchdog.js'
 
 /** A Sentinel setup on loopback: a primary, a replica of it, and one sentinel monitoring them. */
 export interface RedisSentinel {
@@ -33,7 +33,7 @@ export interface StartRedisSentinelOptions {
  * through `startRedis()`: redis-server only accepts a config file as its first argument and a
  * sentinel refuses to run without one (it rewrites it to save state), while `startRedis()`
  * passes `--port` first. So the sentinel gets its own directory and conf file here, behind the
- * same kind of watchdog: killed with its directory removed when this process ends in any way.
+ * same watchdog (watchdog.ts): killed with its directory removed when this process ends in any way.
  */
 export async function startRedisSentinel(options: StartRedisSentinelOptions = {}): Promise<RedisSentinel> {
   const name = options.name ?? 'tiercache'
@@ -64,16 +64,6 @@ export async function startRedisSentinel(options: StartRedisSentinelOptions = {}
   }
 }
 
-// $1: directory to remove, rest: the command. Prints the pid, kills it when stdin closes.
-const WATCHDOG = [
-  'dir="$1"; shift',
-  '"$@" & pid=$!',
-  'echo "$pid"',
-  'trap \'kill -9 "$pid" 2>/dev/null; rm -rf "$dir"\' EXIT',
-  "trap 'exit 0' TERM INT HUP",
-  'read -r _ || true',
-].join('\n')
-
 async function launchSentinel(name: string, primaryPort: number, timeoutMs: number): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-sentinel-'))
@@ -91,38 +81,8 @@ async function launchSentinel(name: string, primaryPort: number, timeoutMs: numb
       '',
     ].join('\n'),
   )
-  const watchdog = spawn('sh', ['-c', WATCHDOG, 'tiercache-sentinel-watchdog', dir, redisServerBinary(), conf, '--sentinel'], {
-    stdio: ['pipe', 'pipe', 'ignore'],
-  })
-  watchdog.on('error', () => {})
-  const pid = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    watchdog.stdout?.setEncoding('utf8')
-    watchdog.stdout?.on('data', (chunk: string) => {
-      out += chunk
-      if (out.includes('\n')) resolve(Number(out.split('\n')[0]))
-    })
-    watchdog.once('exit', () => reject(new Error('sentinel watchdog exited before starting the sentinel')))
-  })
-  watchdog.stdout?.removeAllListeners('data')
-  watchdog.stdout?.resume()
-  watchdog.unref()
-  ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
-  ;(watchdog.stdout as unknown as { unref?: () => void } | null)?.unref?.()
-  const kill = () => {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-    watchdog.stdin?.destroy()
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.once('exit', kill)
-  const stop = async () => {
-    process.off('exit', kill)
-    kill()
-  }
+  const watched = await spawnWatched(dir, [redisServerBinary(), conf, '--sentinel'])
+  const stop = async () => watched.destroy()
   try {
     await waitFor(timeoutMs, `the sentinel on port ${port} to answer PING`, async () => (await sendCommand(port, ['PING'], { timeoutMs: 500 })) === 'PONG')
   } catch (error) {

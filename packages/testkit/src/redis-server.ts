@@ -1,18 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './free-port.js'
 import { redisServerBinary } from './redis-binary.js'
 import { sendCommand } from './resp.js'
+import { isAlive, spawnWatched, type WatchedProcess } from './watchdog.js'
 
 /**
  * A real redis-server on a loopback port.
  *
- * Every server is started behind a tiny shell watchdog that holds a pipe from this process: when
- * this process ends in any way (test failure, Ctrl-C, SIGKILL of the runner) the pipe closes and
- * the watchdog kills the server and removes its directory. An `exit` hook does the same
- * synchronously for orderly exits, so no server and no temp dir outlives the test run.
+ * Every server runs behind a watchdog (see watchdog.ts): it dies with this process, whatever
+ * ends it, and takes its directory with it.
  */
 export interface RedisServer {
   readonly host: string
@@ -48,45 +46,7 @@ export interface StartRedisOptions {
   startTimeoutMs?: number
 }
 
-interface Incarnation {
-  readonly watchdog: ChildProcess
-  readonly pid: number
-  readonly dir: string
-}
-
-const live = new Set<Incarnation>()
-let exitHookInstalled = false
-
-function installExitHook(): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once('exit', () => {
-    for (const incarnation of live) destroySync(incarnation)
-  })
-}
-
-function destroySync(incarnation: Incarnation): void {
-  live.delete(incarnation)
-  try {
-    process.kill(incarnation.pid, 'SIGKILL')
-  } catch {
-    // already gone
-  }
-  incarnation.watchdog.stdin?.destroy()
-  rmSync(incarnation.dir, { recursive: true, force: true })
-}
-
-// $1: directory to remove, rest: the command. Prints the server's pid, then waits for stdin EOF.
-const WATCHDOG = [
-  'dir="$1"; shift',
-  '"$@" & pid=$!',
-  'echo "$pid"',
-  'trap \'kill -9 "$pid" 2>/dev/null; rm -rf "$dir"\' EXIT',
-  "trap 'exit 0' TERM INT HUP",
-  'read -r _ || true',
-].join('\n')
-
-async function launch(port: number, args: readonly string[], timeoutMs: number): Promise<Incarnation> {
+async function launch(port: number, args: readonly string[], timeoutMs: number): Promise<WatchedProcess> {
   const binary = redisServerBinary()
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-redis-'))
   const serverArgs = [
@@ -94,34 +54,12 @@ async function launch(port: number, args: readonly string[], timeoutMs: number):
     '--dir', dir, '--logfile', join(dir, 'redis.log'), '--daemonize', 'no',
     ...args,
   ]
-  const watchdog = spawn('sh', ['-c', WATCHDOG, 'tiercache-redis-watchdog', dir, binary, ...serverArgs], {
-    stdio: ['pipe', 'pipe', 'ignore'],
-  })
-  watchdog.on('error', () => {})
-  const pid = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    watchdog.stdout?.setEncoding('utf8')
-    watchdog.stdout?.on('data', (chunk: string) => {
-      out += chunk
-      const line = out.split('\n')[0]
-      if (out.includes('\n') && line) resolve(Number(line))
-    })
-    watchdog.once('exit', () => reject(new Error('redis watchdog exited before starting the server')))
-  })
-  watchdog.stdout?.removeAllListeners('data')
-  watchdog.stdout?.resume()
-  // The watchdog must not keep the event loop alive: the tests' lifetime decides, not the server's.
-  watchdog.unref()
-  ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
-  ;(watchdog.stdout as unknown as { unref?: () => void } | null)?.unref?.()
-  const incarnation: Incarnation = { watchdog, pid, dir }
-  live.add(incarnation)
-  installExitHook()
+  const incarnation = await spawnWatched(dir, [binary, ...serverArgs])
   try {
-    await waitForPong(port, pid, timeoutMs)
+    await waitForPong(port, incarnation.pid, timeoutMs)
   } catch (error) {
     const log = readLog(dir)
-    destroySync(incarnation)
+    incarnation.destroy()
     throw new Error(`${(error as Error).message}${log ? `\nredis-server log:\n${log}` : ''}`)
   }
   return incarnation
@@ -132,15 +70,6 @@ function readLog(dir: string): string {
     return readFileSync(join(dir, 'redis.log'), 'utf8').split('\n').slice(-15).join('\n')
   } catch {
     return ''
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 
@@ -167,7 +96,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const args = options.args ?? []
   const timeoutMs = options.startTimeoutMs ?? 10_000
   let port = options.port ?? (await freePort())
-  let current: Incarnation | undefined
+  let current: WatchedProcess | undefined
   for (let attempt = 0; ; attempt++) {
     try {
       current = await launch(port, args, timeoutMs)
@@ -182,7 +111,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const killCurrent = async () => {
     if (!current) return
     const { pid } = current
-    destroySync(current)
+    current.destroy()
     current = undefined
     await waitForExit(pid)
   }
