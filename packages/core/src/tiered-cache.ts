@@ -151,6 +151,8 @@ interface Generation {
 /** A lease this process holds: it loads and fills with the token instead of waiting on itself. */
 interface OwnLease {
   readonly token: string
+  readonly storeKey: StoreKey
+  readonly l1Key: string
   /** Clock time before which the store still holds it (measured from the request: never later). */
   readonly until: number
 }
@@ -707,13 +709,13 @@ class TieredCacheEngine implements TieredCache {
     try {
       const grant = await (this.#guard as L2Guard).run('acquireLease', (store) => (request = store.acquireLease(storeKey, ttl)))
       if (!grant.granted) return false
-      this.#holdLease(id, grant.token, requestedAt + ttl)
+      this.#holdLease(id, storeKey, l1Key, grant.token, requestedAt + ttl)
       return grant.token
     } catch {
       request?.then(
         (grant) => {
           if (!grant.granted || this.#closed) return
-          this.#holdLease(id, grant.token, requestedAt + ttl)
+          this.#holdLease(id, storeKey, l1Key, grant.token, requestedAt + ttl)
           this.#fillLate(l1Key, storeKey, grant.token)
         },
         () => {},
@@ -722,13 +724,13 @@ class TieredCacheEngine implements TieredCache {
     }
   }
 
-  #holdLease(id: string, token: string, until: number): void {
+  #holdLease(id: string, storeKey: StoreKey, l1Key: string, token: string, until: number): void {
     if (this.#ownLeases.size >= this.#ownLeaseSweepAt) {
       const now = this.#o.clock.now()
       for (const [key, lease] of this.#ownLeases) if (lease.until <= now) this.#ownLeases.delete(key)
       this.#ownLeaseSweepAt = Math.max(OWN_LEASE_SWEEP, this.#ownLeases.size * 2)
     }
-    this.#ownLeases.set(id, { token, until })
+    this.#ownLeases.set(id, { token, storeKey, l1Key, until })
   }
 
   /** Fills L2 from the fresh L1 copy with a lease granted after its request timed out. */
@@ -1165,7 +1167,13 @@ class TieredCacheEngine implements TieredCache {
   #onBreaker(state: BreakerState): void {
     this.#o.logger.warn({ state, cache: this.#o.name }, `tiercache L2 circuit breaker ${state}`)
     this.#events.emit('breaker', { state })
-    if (state === 'closed') void this.#replay()
+    if (state !== 'closed') return
+    void this.#replay()
+    // Fills dropped while the breaker was open: other processes may be waiting on those leases.
+    const now = this.#o.clock.now()
+    for (const lease of [...this.#ownLeases.values()]) {
+      if (lease.until > now) this.#fillLate(lease.l1Key, lease.storeKey, lease.token)
+    }
   }
 
   #onBusMessage(message: ReceivedInvalidation): void {

@@ -358,6 +358,34 @@ describe('leases and distributed stampede protection', () => {
     expect((await store.acquireLease(key, 1000)).granted).toBe(true)
   })
 
+  it('a fill dropped while the breaker was open is made when it closes, so other processes do not wait on the lease', async () => {
+    const c = chaos(memoryStore())
+    const store = c.store as ReturnType<typeof memoryStore>
+    const holder = cacheFor({ l2: c.store, breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: 30 } })
+    const gate = deferred<string>()
+    const loaderStarted = deferred()
+    const loading = holder.getOrSet('k', () => {
+      loaderStarted.resolve()
+      return gate.promise
+    })
+    await loaderStarted.promise
+    c.fail('*', 'error')
+    const opened = nextEvent<CacheEvents['breaker']>((l) => holder.on('breaker', l), (e) => e.state === 'open')
+    // Three successful calls so far (generations, get, lease): more than half must fail.
+    for (let i = 0; i < 4; i++) await holder.get(`x${i}`)
+    await opened
+    gate.resolve('v1')
+    expect(await loading).toBe('v1')
+    expect(c.calls.fillWithLease ?? 0).toBe(0)
+    c.heal()
+    await nextEvent<CacheEvents['breaker']>((l) => holder.on('breaker', l), (e) => e.state === 'half-open')
+    await holder.get('probe')
+    await vi.waitFor(() => expect(store.raw({ family: 'default@1', generation: '', id: 'k' })?.value).toBe('v1'))
+    const other = cacheFor({ l2: store, lease: { waitTimeout: 200, pollInterval: 5 } })
+    expect(await other.getOrSet('k', () => 'v2')).toBe('v1')
+    expect(other.stats().total.leaseWaits).toBe(0)
+  })
+
   it('a fill whose lease was voided by a write does not land in L2', async () => {
     const c = chaos(memoryStore())
     const cache = cacheFor({ l2: c.store })
