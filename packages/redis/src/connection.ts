@@ -238,3 +238,30 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
     },
   }
 }
+
+/** Longest close() waits for QUIT's reply and the socket's end before it cuts the connection. */
+export const CLOSE_GRACE_MS = 500
+
+/**
+ * Closes a client the store created, in bounded time whatever the server does. Not ready (down,
+ * reconnecting): nothing can be flushed and QUIT would wait for a server that may never return,
+ * so disconnect at once. Ready: QUIT, so replies in flight arrive first, but a paused or
+ * partitioned server never answers: after `graceMs` the connection is cut.
+ */
+export async function closeClient(client: RedisClient, graceMs: number): Promise<void> {
+  if (client.status === 'end') return
+  if (client.status !== 'ready') {
+    client.disconnect()
+    return
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // QUIT's reply comes before the socket closes: wait for 'end' so close() leaves nothing open.
+  let onEnd: (() => void) | undefined
+  const ended = new Promise<void>((resolve) => client.once('end', (onEnd = resolve)))
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))
+  client.quit().catch(() => client.disconnect())
+  await Promise.race([ended, deadline])
+  clearTimeout(timer)
+  client.off('end', onEnd as () => void)
+  if ((client.status as string) !== 'end') client.disconnect()
+}

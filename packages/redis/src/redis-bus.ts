@@ -42,7 +42,7 @@ import { z } from 'zod'
 import { parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
 import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat } from './bus-message.js'
 import { decodeId, slotOf } from './keys.js'
-import { createClient, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
+import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { InvalidOptionsError } from './errors.js'
 
 export interface RedisBusOptions {
@@ -703,7 +703,7 @@ class RedisPubSubBus implements RedisBus {
     const own: (Redis | Cluster | undefined)[] = [this.#subscriber, this.#tracker, this.#ownsData ? this.#data : undefined]
     this.#subscriber = undefined
     this.#tracker = undefined
-    await Promise.all(own.map((client) => (client === undefined ? undefined : quit(client))))
+    await Promise.all(own.map((client) => (client === undefined ? undefined : closeClient(client, CLOSE_GRACE_MS))))
   }
 }
 
@@ -721,16 +721,4 @@ function waitReady(client: Redis | Cluster, timeoutMs: number): Promise<void> {
     }
     client.once('ready', done)
   })
-}
-
-async function quit(client: Redis | Cluster): Promise<void> {
-  if (client.status === 'ready') {
-    try {
-      await client.quit()
-      return
-    } catch {
-      // fall through to a hard disconnect
-    }
-  }
-  client.disconnect()
 }

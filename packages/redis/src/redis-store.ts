@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { LeaseGrant, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '@tiercache/core'
 import { createCodec, type Codec, type CorruptReason } from './codec.js'
-import { createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
+import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
 import { ValueTooLargeError } from './errors.js'
 import { groupBySlot, keyBuilder } from './keys.js'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
@@ -69,33 +69,6 @@ interface PendingGet {
 }
 
 const UNLINK_BATCH = 500
-
-/** Longest close() waits for QUIT's reply and the socket's end before it cuts the connection. */
-const CLOSE_GRACE_MS = 500
-
-/**
- * Closes a client the store created, in bounded time whatever the server does. Not ready (down,
- * reconnecting): nothing can be flushed and QUIT would wait for a server that may never return,
- * so disconnect at once. Ready: QUIT, so replies in flight arrive first, but a paused or
- * partitioned server never answers: after `graceMs` the connection is cut.
- */
-async function closeClient(client: RedisClient, graceMs: number): Promise<void> {
-  if (client.status === 'end') return
-  if (client.status !== 'ready') {
-    client.disconnect()
-    return
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined
-  // QUIT's reply comes before the socket closes: wait for 'end' so close() leaves nothing open.
-  let onEnd: (() => void) | undefined
-  const ended = new Promise<void>((resolve) => client.once('end', (onEnd = resolve)))
-  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))
-  client.quit().catch(() => client.disconnect())
-  await Promise.race([ended, deadline])
-  clearTimeout(timer)
-  client.off('end', onEnd as () => void)
-  if ((client.status as string) !== 'end') client.disconnect()
-}
 
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const resolved = resolveRedisStoreOptions(options)

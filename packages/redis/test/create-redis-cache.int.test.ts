@@ -68,8 +68,10 @@ describe('createRedisCache', () => {
 
   it('close() cuts the connection of a Redis that hangs (paused) instead of waiting for QUIT', async () => {
     await using server = await startRedis()
-    const cache = createRedisCache({ redis: server.url, namespace: uniqueNamespace('cache'), bus: false, store: patient })
+    const cache = createRedisCache({ redis: server.url, namespace: uniqueNamespace('cache'), store: patient })
     await cache.store.ready()
+    // With the bus subscribed too: its subscriber connection must be cut as well, not QUIT.
+    await new Promise<void>((resolve) => (cache.stats().busHealthy ? resolve() : cache.on('bus-health', ({ healthy }) => healthy && resolve())))
     await cache.set('k', 'v')
     server.pause()
     let ended: Promise<unknown> = Promise.resolve()
