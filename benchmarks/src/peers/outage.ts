@@ -97,7 +97,7 @@ async function tiercache(redis: RedisEndpoint, keyPrefix: string, tuned: boolean
 }
 
 export const OUTAGE_SUBJECTS: Record<string, { name: string; variant: string; create: OutageSubjectFactory }> = {
-  'tiercache-defaults': { name: 'tiercache', variant: 'createRedisCache defaults (50 ms L2 timeout, breaker 5 s)', create: (r, p) => tiercache(r, p, false) },
+  'tiercache-defaults': { name: 'tiercache', variant: 'createRedisCache defaults (50 ms L2 timeout, breaker reset 1 s)', create: (r, p) => tiercache(r, p, false) },
   'tiercache-tuned': { name: 'tiercache', variant: 'breaker resetTimeout 500 ms', create: (r, p) => tiercache(r, p, true) },
   'bentocache-defaults': { name: 'bentocache', variant: 'defaults', create: (r, p) => bentocache(r, p, false) },
   'bentocache-tuned': {
