@@ -1,16 +1,7 @@
 // Zipf-distributed key indexes: a few keys are hot, most are cold, as in real key traffic.
+import { seededRandom } from '@tiercache/testkit'
 
-/** A seeded PRNG (mulberry32), so every run and every child draws the same sequence. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { seededRandom }
 
 /**
  * Draws indexes in [0, n) with P(i) ∝ 1 / (i + 1)^s. Inverse-CDF over a precomputed table:

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startRedis, uniqueNamespace } from '@tiercache/testkit'
+import { seededRandom, startRedis, uniqueNamespace } from '@tiercache/testkit'
 import { describe, expect, it } from 'vitest'
 import { checkHistory, type NodeTimeline, type ReadRecord, type WriteRecord } from './history.js'
 import { PROCESS_TEST_TIMEOUT, startCacheNodes, type AppliedEvent, type CacheNode } from './helpers.js'
@@ -17,22 +17,10 @@ const KEYS = 50
 const WORKERS_PER_NODE = 4
 const FAULT_EVERY_MS = 1_500
 
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed with TC_CHECKER_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 describe('randomized coherence checker', () => {
   it(`${SECONDS}s of random ops on ${KEYS} keys over 4 processes, with bus disconnects and pauses: zero violations`, { timeout: SECONDS * 1_000 + PROCESS_TEST_TIMEOUT }, async () => {
     const seed = Number(process.env.TC_CHECKER_SEED ?? Date.now() % 1_000_000)
-    const random = prng(seed)
+    const random = seededRandom(seed)
     await using server = await startRedis()
     const namespace = uniqueNamespace('chk')
     const nodes = await startCacheNodes(4, { TC_REDIS_URL: server.url, TC_NAMESPACE: namespace, TC_L1_CAP: '100ms' })
