@@ -188,6 +188,8 @@ export interface ConnectionMonitor {
   detach(): void
 }
 
+const ignoreError = () => {}
+
 export function monitorConnection(client: RedisClient, logger: Logger): ConnectionMonitor {
   let failing = false
   const onError = (error: Error) => {
@@ -232,9 +234,10 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
     },
     detach() {
       client.off('ready', onReady)
-      // Keep swallowing errors of a client we quit: late socket errors may still be emitted.
-      if (client.status === 'end') return
+      // A client being closed may still emit late errors (a handshake cut mid-way): keep a
+      // listener, or ioredis reports them as unhandled error events.
       client.off('error', onError)
+      client.on('error', ignoreError)
     },
   }
 }
