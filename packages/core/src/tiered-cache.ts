@@ -119,7 +119,12 @@ interface FamilyContext {
 
 /** One load (or L2 read) in progress for one L1 key. */
 interface Flight {
-  promise: Promise<unknown>
+  /**
+   * What joiners get; dropped once the flight has left its map. Maps under churn were seen to keep
+   * removed entries reachable to scavenges until the next full GC: a settled flight must not
+   * hold its promise (and through it the value), or every scavenge copies those values again.
+   */
+  promise: Promise<unknown> | undefined
   /** An invalidation of the key arrived after the flight started: its result must not land. */
   void: boolean
   /** Stale value served on a soft timeout; the loader still runs. */
@@ -418,18 +423,21 @@ class TieredCacheEngine implements TieredCache {
     } catch (error) {
       return Promise.reject(error)
     }
-    const joined = this.#loads.get(l1Key)
-    if (joined !== undefined) return joined.promise
+    const joined = this.#loads.get(l1Key)?.promise
+    if (joined !== undefined) return joined
     const stale = this.#staleOf(l1Key, entry)
-    const flight: Flight = { promise: undefined as unknown as Promise<unknown>, void: false, background: false }
+    const flight: Flight = { promise: undefined, void: false, background: false }
     this.#loads.set(l1Key, flight)
     const release = () => {
       if (this.#loads.get(l1Key) === flight) this.#loads.delete(l1Key)
+      flight.promise = undefined
     }
-    flight.promise = this.#runLoad(flight, release, fc, id, l1Key, params, loader, settings, stale).finally(() => {
+    // `finally` runs in a later microtask: the flight is still in the map when this assigns.
+    const promise = this.#runLoad(flight, release, fc, id, l1Key, params, loader, settings, stale).finally(() => {
       if (!flight.background) release()
     })
-    return flight.promise
+    flight.promise = promise
+    return promise
   }
 
   #staleOf(l1Key: string, entry: L1Entry | undefined): Stale | undefined {
@@ -800,14 +808,14 @@ class TieredCacheEngine implements TieredCache {
 
   #read(fc: FamilyContext, id: string, l1Key: string, params: unknown, entry: L1Entry | undefined): Promise<unknown> {
     if (this.#closed) return Promise.reject(new CacheClosedError())
-    const loading = this.#loads.get(l1Key) ?? this.#reads.get(l1Key)
-    if (loading !== undefined) return loading.promise
+    const loading = (this.#loads.get(l1Key) ?? this.#reads.get(l1Key))?.promise
+    if (loading !== undefined) return loading
     if (entry !== undefined && entry.graceUntil <= this.#o.clock.now()) this.#l1.delete(l1Key)
     if (this.#guard === undefined || this.#guard.isOpen) {
       this.#count(fc, 'misses')
       return Promise.resolve(undefined)
     }
-    const flight: Flight = { promise: undefined as unknown as Promise<unknown>, void: false, background: false }
+    const flight: Flight = { promise: undefined, void: false, background: false }
     this.#reads.set(l1Key, flight)
     // The generations are in memory on all but the first reads: one guarded call, one `then`.
     const storeKey = this.#storeKeySync(fc, id, params)
@@ -815,20 +823,23 @@ class TieredCacheEngine implements TieredCache {
       storeKey === undefined
         ? this.#storeKey(fc, id, params).then((key) => (key === undefined ? undefined : this.#readL2(fc, key)))
         : this.#readL2(fc, storeKey)
-    flight.promise = found.then(
+    const promise = found.then(
       (read) => {
         try {
           return this.#afterRead(flight, fc, l1Key, read)
         } finally {
           if (this.#reads.get(l1Key) === flight) this.#reads.delete(l1Key)
+          flight.promise = undefined
         }
       },
       (error: unknown) => {
         if (this.#reads.get(l1Key) === flight) this.#reads.delete(l1Key)
+        flight.promise = undefined
         throw error
       },
     )
-    return flight.promise
+    flight.promise = promise
+    return promise
   }
 
   #afterRead(flight: Flight, fc: FamilyContext, l1Key: string, found: L2Read | undefined | null): unknown {
