@@ -116,10 +116,8 @@ export interface TieredCacheOptions extends EntryOptions {
   name?: string
 }
 
-/** The fully resolved options: durations in milliseconds, every default applied. */
-export interface ResolvedOptions {
-  readonly l2: RemoteStore | undefined
-  readonly bus: InvalidationBus | undefined
+/** Entry settings resolved for one call (durations in ms). */
+export interface EntrySettings {
   readonly ttl: number
   readonly grace: number
   readonly jitter: number
@@ -127,6 +125,13 @@ export interface ResolvedOptions {
   readonly hardTimeout: number | undefined
   readonly l1Ttl: number | undefined
   readonly negativeCaching: boolean
+  readonly stampedeProtection: boolean
+}
+
+/** The fully resolved options: durations in milliseconds, every default applied. */
+export interface ResolvedOptions extends EntrySettings {
+  readonly l2: RemoteStore | undefined
+  readonly bus: InvalidationBus | undefined
   readonly l1: {
     readonly maxEntries: number
     readonly maxBytes: number | undefined
@@ -143,7 +148,6 @@ export interface ResolvedOptions {
   readonly recoveryQueue: { readonly maxSize: number }
   readonly unhealthyL1Cap: number
   readonly lease: { readonly ttl: number; readonly waitTimeout: number; readonly pollInterval: number }
-  readonly stampedeProtection: boolean
   readonly clock: Clock
   readonly logger: Logger
   readonly stats: StatsSink
@@ -321,17 +325,6 @@ const entrySchema = z.strictObject({
   stampedeProtection: z.boolean({ error: 'expected a boolean' }).optional(),
 })
 
-/** Entry settings resolved for one call (durations in ms). */
-export interface EntrySettings {
-  readonly ttl: number
-  readonly grace: number
-  readonly jitter: number
-  readonly timeout: number | undefined
-  readonly hardTimeout: number | undefined
-  readonly l1Ttl: number | undefined
-  readonly negativeCaching: boolean
-  readonly stampedeProtection: boolean
-}
 
 /** The cache-level entry settings. */
 export function baseSettings(o: ResolvedOptions): EntrySettings {
