@@ -375,9 +375,18 @@ class RedisPubSubBus implements RedisBus {
     this.#timer = setInterval(this.#tick, this.#o.heartbeatIntervalMs)
     this.#timer.unref()
     await this.#waitFor(this.#subscribedWaiters, () => this.#subscribed, this.#o.connectTimeoutMs, 'subscribe to')
+    // Publishing goes through the data connection, which has no offline queue: a bus that reports
+    // started must be able to publish (through Sentinel the data connection can lag the subscriber).
+    await this.#dataReady()
     this.#heartbeat()
     // The first heartbeat makes the bus healthy; if it takes too long, health catches up later.
     await this.#waitFor(this.#seenWaiters, () => this.#healthy, this.#o.heartbeatTimeoutMs, undefined)
+  }
+
+  async #dataReady(): Promise<void> {
+    if (this.#closed || this.#data.status === 'ready') return
+    if (this.#data.status === 'wait') this.#data.connect().catch(() => {})
+    await waitReady(this.#data, this.#o.connectTimeoutMs)
   }
 
   #waitFor(waiters: (() => void)[], done: () => boolean, timeoutMs: number, failure: string | undefined): Promise<void> {
