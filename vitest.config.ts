@@ -27,7 +27,9 @@ export default defineConfig({
           name: 'unit',
           // Unit tests first, then integration tests, each group with its own worker count.
           sequence: { groupOrder: 0 },
-          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'benchmarks/test/**/*.test.ts'],
+          // The benchmark harness's tests start child processes: give them time on a busy machine.
+          testTimeout: 60_000,
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
         },
       },
