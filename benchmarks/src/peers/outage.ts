@@ -36,15 +36,20 @@ async function bentocache(redis: RedisEndpoint, keyPrefix: string, tuned: boolea
   }
 }
 
-async function cacheable(redis: RedisEndpoint, keyPrefix: string, tuned: boolean): Promise<OutageSubject> {
-  const { Cacheable, Keyv, createKeyv } = await import('cacheable')
+/** The @keyv/redis store that cacheable and cache-manager share: defaults, or fail-fast when tuned. */
+async function keyvRedisStore(redis: RedisEndpoint, tuned: boolean) {
   const { default: KeyvRedis } = await import('@keyv/redis')
-  const store = tuned
+  return tuned
     ? new KeyvRedis(
         { url: redis.url, disableOfflineQueue: true, socket: { connectTimeout: 200, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 200) } },
         { throwOnConnectError: false, connectionTimeout: 200 },
       )
     : new KeyvRedis(redis.url)
+}
+
+async function cacheable(redis: RedisEndpoint, keyPrefix: string, tuned: boolean): Promise<OutageSubject> {
+  const { Cacheable, Keyv, createKeyv } = await import('cacheable')
+  const store = await keyvRedisStore(redis, tuned)
   const cache = new Cacheable({
     primary: createKeyv({ useClone: false, lruSize: OUTAGE_L1_ENTRIES }),
     secondary: new Keyv({ store, namespace: keyPrefix }),
@@ -61,13 +66,7 @@ async function cacheManager(redis: RedisEndpoint, keyPrefix: string, tuned: bool
   const { createCache } = await import('cache-manager')
   const { createKeyv } = await import('cacheable')
   const { Keyv } = await import('keyv')
-  const { default: KeyvRedis } = await import('@keyv/redis')
-  const store = tuned
-    ? new KeyvRedis(
-        { url: redis.url, disableOfflineQueue: true, socket: { connectTimeout: 200, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 200) } },
-        { throwOnConnectError: false, connectionTimeout: 200 },
-      )
-    : new KeyvRedis(redis.url)
+  const store = await keyvRedisStore(redis, tuned)
   const cache = createCache({
     stores: [createKeyv({ useClone: false, lruSize: OUTAGE_L1_ENTRIES }), new Keyv({ store, namespace: keyPrefix })],
     ttl: TTL_MS,
