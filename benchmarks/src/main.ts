@@ -1,34 +1,22 @@
 // The benchmark suite's entry point: `pnpm bench [--quick] [--only <id>[,<id>…]]`.
 // Starts what it needs (redis-server via the testkit), runs every scenario in order, prints a
 // progress line and a table per scenario, and writes results/latest.json and results/REPORT.md.
-import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startRedis, type RedisServer } from '@tiercache/testkit'
+import { startRedis, taskFixtures, type RedisServer } from '@tiercache/testkit'
 import { childPool } from './child.js'
 import { FlagsError, parseFlags, USAGE } from './flags.js'
 import { tableCells, textTable } from './format.js'
 import { collectMeta } from './meta.js'
 import { applyRatios } from './ratios.js'
 import { writeReport, type ScenarioResult } from './report.js'
-import type { Fixtures, JsonObject, ScenarioContext } from './scenario.js'
+import type { Fixtures, ScenarioContext } from './scenario.js'
 import { SCENARIO_IDS, loadScenario } from './scenarios/index.js'
 
 const BENCH_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPO_ROOT = resolve(BENCH_ROOT, '..')
 const RESULTS_DIR = join(BENCH_ROOT, 'results')
 
-function loadFixtures(): Fixtures {
-  const dir = resolve(REPO_ROOT, '..', 'shared', 'fixtures')
-  const read = (file: string): JsonObject => {
-    const path = join(dir, file)
-    if (!existsSync(path)) {
-      throw new Error(`benchmark fixture missing: ${path}\nThe suite measures on the shared fixtures in ../shared/fixtures (next to the repository root): task-progress.json, task-status.json, task-list-page.json.`)
-    }
-    return JSON.parse(readFileSync(path, 'utf8')) as JsonObject
-  }
-  return { taskProgress: read('task-progress.json'), taskStatus: read('task-status.json'), taskListPage: read('task-list-page.json') }
-}
 
 const withDeadline = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
   let timer: NodeJS.Timeout | undefined
@@ -47,13 +35,7 @@ async function main(): Promise<number> {
     console.error(`${error.message}\n${USAGE}`)
     return error.help ? 0 : 2
   }
-  let fixtures: Fixtures
-  try {
-    fixtures = loadFixtures()
-  } catch (error) {
-    console.error((error as Error).message)
-    return 1
-  }
+  const fixtures: Fixtures = taskFixtures()
   const started = performance.now()
   const meta = collectMeta(REPO_ROOT, flags.quick)
   const ids = flags.only ?? [...SCENARIO_IDS]

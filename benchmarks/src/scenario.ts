@@ -4,7 +4,7 @@
 // the harness computes ratios, prints tables, writes results/latest.json and results/REPORT.md.
 // Anything a scenario starts (clients, servers, children) it stops before `run` settles; the
 // harness additionally kills every child and private Redis it handed out once the scenario ends.
-import type { RedisServer } from '@tiercache/testkit'
+import type { RedisServer, TaskFixtures } from '@tiercache/testkit'
 
 /** The figures a row can carry, in the units their names say (µs, bytes, ms, %). */
 export interface Figures {
@@ -52,18 +52,12 @@ export interface Row extends Figures {
   note?: string
 }
 
-/** Parsed JSON from ../shared/fixtures (the objects the team's anchor figures were measured with). */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
-export type JsonObject = { [key: string]: Json }
-
-export interface Fixtures {
-  /** A task with 20 host details: the `task:progress` view (≈3.8 KB as compact JSON). */
-  taskProgress: JsonObject
-  /** The same task without host details: the `task:status` view (≈235 B). */
-  taskStatus: JsonObject
-  /** A page of 20 task summaries: a `task:list` view (≈4.8 KB). */
-  taskListPage: JsonObject
-}
+/**
+ * The task-domain objects every scenario measures on: the testkit's fixtures (a task with 20
+ * host details, the same task without them, a page of 20 task summaries), parsed JSON.
+ */
+export type { Json, JsonObject } from '@tiercache/testkit'
+export type Fixtures = TaskFixtures
 
 export interface RedisEndpoint {
   host: string

@@ -46,7 +46,7 @@
  * structures are marked shared, so msgpackr restores them when a message redefines one of their
  * ids inline: untrusted bytes cannot change how later values decode.
  *
- * Measured on the task fixtures (../shared/fixtures), compact JSON 3769 B (task-progress) and
+ * Measured on the task fixtures of `@tiercache/testkit`, compact JSON 3769 B (task-progress) and
  * 4752 B (task-list-page); speeds are medians of 40 interleaved rounds in one process (no Redis
  * client loaded), relative to JSON.stringify + JSON.parse of the same value (decode: JSON.parse),
  * on a shared 2-core machine; ranges are over 4 runs at different loads:

@@ -1,7 +1,7 @@
 import type { StoreKey } from '@tiercache/core'
 
 /*
- * Key layout (docs: DESIGN "Key layout"):
+ * Key layout (documented in this package's README, "Keys"):
  *
  *   value       <ns>:<family>[:g<generation>]:{<id>}
  *   lease       <ns>:lease:<family>:{<id>}

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { compressSync } from 'lz4-napi'
 import { Packr } from 'msgpackr'
 import { describe, expect, it, vi } from 'vitest'
+import { taskFixture } from '@tiercache/testkit'
 import { createCodec, HEADER_BYTES } from '../src/codec.js'
 import type * as Lz4 from 'lz4-napi'
 
@@ -24,8 +24,8 @@ const MAX_VALUE_BYTES = 64 * 1024
 const codec = createCodec({ maxValueBytes: MAX_VALUE_BYTES, compressionThreshold: 64 })
 
 const seeds = [
-  JSON.parse(readFileSync(new URL('../../../../shared/fixtures/task-progress.json', import.meta.url), 'utf8')) as unknown,
-  JSON.parse(readFileSync(new URL('../../../../shared/fixtures/task-list-page.json', import.meta.url), 'utf8')) as unknown,
+  taskFixture('task-progress') as unknown,
+  taskFixture('task-list-page') as unknown,
   { at: new Date(0), map: new Map([[1, 'a']]), set: new Set([1]), big: 2n ** 70n, bytes: new Uint8Array(300).fill(7) },
   'short',
 ].map((value) => codec.encode({ value, expiresAt: 1, graceUntil: 2 }))
@@ -38,7 +38,7 @@ const v1 = (body: Uint8Array, flags: number): Buffer => {
   return Buffer.concat([header, body])
 }
 const v1Packed = new Packr({ useRecords: true, moreTypes: true }).pack(
-  JSON.parse(readFileSync(new URL('../../../../shared/fixtures/task-list-page.json', import.meta.url), 'utf8')),
+  taskFixture('task-list-page'),
 )
 seeds.push(v1(v1Packed, 0), v1(compressSync(Buffer.from(v1Packed)), 1))
 

@@ -1,13 +1,12 @@
-import { readFileSync } from 'node:fs'
 import { compressSync } from 'lz4-napi'
 import { Packr } from 'msgpackr'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { taskFixture, type TaskFixtureName } from '@tiercache/testkit'
 import { createCodec, FORMAT_VERSION, HEADER_BYTES } from '../src/codec.js'
 import { SerializationError, ValueTooLargeError } from '../src/errors.js'
 
-const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/${name}.json`, import.meta.url), 'utf8'))
+const fixture = (name: TaskFixtureName): unknown => taskFixture(name)
 
 const entry = (value: unknown) => ({ value, expiresAt: 1_700_000_000_000, graceUntil: 1_700_000_060_000 })
 
@@ -104,7 +103,7 @@ describe('codec', () => {
 
   it('decodes version-1 bytes (inline records, optionally lz4)', () => {
     const v1 = new Packr({ useRecords: true, moreTypes: true })
-    for (const name of ['task-progress', 'task-list-page']) {
+    for (const name of ['task-progress', 'task-list-page'] as const) {
       const value = fixture(name)
       const packed = v1.pack(value)
       for (const bytes of [frame(1, 0, packed), frame(1, 1, compressSync(packed))]) {
@@ -151,7 +150,7 @@ describe('codec', () => {
   })
 
   it('compresses task fixtures to at most 30% of their JSON, and small values not at all', () => {
-    for (const name of ['task-progress', 'task-list-page']) {
+    for (const name of ['task-progress', 'task-list-page'] as const) {
       const value = fixture(name)
       const bytes = codec.encode(entry(value))
       expect(bytes[1]! & 1, name).toBe(1)

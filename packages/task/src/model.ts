@@ -1,6 +1,6 @@
 /**
- * The task-dispatch domain and the views the cache holds. Shapes follow the fixtures in
- * `shared/fixtures` (task-status, task-progress, task-list-page): task-level times are ISO
+ * The task-dispatch domain and the views the cache holds. Shapes follow the task fixtures of
+ * `@tiercache/testkit` (task-status, task-progress, task-list-page): task-level times are ISO
  * strings, host-level times are epoch milliseconds, as a service holds them after reading its
  * database. Every view has a zod schema so that a value read back from L2 is checked before use.
  */

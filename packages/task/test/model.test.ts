@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { taskFixture, type TaskFixtureName } from '@tiercache/testkit'
 import {
   InvalidTaskQueryError,
   TaskListPageSchema,
@@ -12,8 +12,7 @@ import {
   taskListKey,
 } from '@tiercache/task'
 
-const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/${name}`, import.meta.url), 'utf8'))
+const fixture = (name: `${TaskFixtureName}.json`): unknown => taskFixture(name.slice(0, -'.json'.length) as TaskFixtureName)
 
 describe('view schemas', () => {
   it('accept the fixtures as they are', () => {

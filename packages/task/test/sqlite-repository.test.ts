@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InvalidOptionsError } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
+import { taskFixture, type TaskFixtureName } from '@tiercache/testkit'
 import {
   HostNotFoundError,
   InvalidTaskTransitionError,
@@ -15,8 +15,8 @@ import {
 import { SCHEMA_VERSION, createSqliteTaskRepository, seedTasks } from '@tiercache/task/sqlite'
 import { seededRepository, tempDir } from './helpers.js'
 
-const fixtureKeys = (name: string): string[] =>
-  Object.keys(JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/${name}`, import.meta.url), 'utf8')) as object).sort()
+const fixtureKeys = (name: `${TaskFixtureName}.json`): string[] =>
+  Object.keys(taskFixture(name.slice(0, -'.json'.length) as TaskFixtureName)).sort()
 
 describe('SQLite task repository', () => {
   it('creates the schema in WAL mode, records its version, and reopens without migrating again', async () => {

@@ -14,3 +14,5 @@ export { startRedisSentinel, type RedisSentinel, type StartRedisSentinelOptions 
 export { defineInvalidationBusContract, defineRemoteStoreContract } from './contracts/index.js'
 export type { InvalidationBusFixture, RemoteStoreFixture } from './contracts/index.js'
 export { seededRandom } from './random.js'
+export { taskFixture, taskFixturePath, taskFixtures } from './fixtures.js'
+export type { Json, JsonObject, TaskFixtureName, TaskFixtures } from './fixtures.js'
