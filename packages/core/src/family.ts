@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
-import type { EntryOptions, GetOrSetOptions } from './options.js'
+import type { GetOrSetOptions, SetOptions } from './options.js'
 
 /** What a loader receives. */
 export interface LoaderContext<V> {
@@ -49,10 +49,10 @@ export interface Family<P, V> {
   get(params: P): Promise<V | undefined>
   /** L1 only, synchronous. */
   peek(params: P): V | undefined
-  set(params: P, value: V, options?: EntryOptions): Promise<void>
+  set(params: P, value: V, options?: SetOptions): Promise<void>
   getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
   getMany(params: readonly P[]): Promise<(V | undefined)[]>
-  setMany(entries: readonly { params: P; value: V; options?: EntryOptions }[]): Promise<void>
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[]): Promise<void>
   delete(params: P | readonly P[]): Promise<void>
   /** Invalidates every key of the family at once (generational families). */
   invalidate(): Promise<void>

@@ -1,5 +1,5 @@
 export { createTieredCache } from './tiered-cache.js'
-export type { TieredCache } from './tiered-cache.js'
+export type { ReadyOptions, ReadyState, TieredCache } from './tiered-cache.js'
 export type { Family, FamilyDefinition, Loader, LoaderContext, ValueSchema } from './family.js'
 export { DEFAULTS, defaultSizeOf } from './options.js'
 export type {
@@ -9,6 +9,7 @@ export type {
   Immutability,
   L1Options,
   LeaseOptions,
+  SetOptions,
   TieredCacheOptions,
 } from './options.js'
 export { parseDuration } from './duration.js'

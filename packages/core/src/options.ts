@@ -59,20 +59,31 @@ export interface LeaseOptions {
   pollInterval?: Duration
 }
 
-/** Per-call options of reads and writes; each overrides the family's and the cache's value. */
-export interface EntryOptions {
+/**
+ * Options of `set` and `setMany` entries: the lifetime of the entry written. Each overrides the
+ * family's and the cache's value. `getOrSet` takes them too, for the value its loader returns (a
+ * value it finds in L2 keeps the times it was written with; `l1Ttl` still caps its L1 copy).
+ */
+export interface SetOptions {
   /** Time an entry is fresh. @default '5m' */
   ttl?: Duration
   /** Time after `ttl` during which a stale copy may stand in for a failing loader. @default 0 */
   grace?: Duration
   /** Fraction of `ttl` (0..1) randomly taken off at fill, so keys written together expire apart. @default 0.1 */
   jitter?: number
+  /** Longest the L1 copy lives. @default `l1.ttl` */
+  l1Ttl?: Duration
+}
+
+/**
+ * The entry settings plus the loader timeouts: what the cache takes as defaults for every entry
+ * (`TieredCacheOptions`) and `getOrSet` per call. Writes have no loader, so `set` takes `SetOptions`.
+ */
+export interface EntryOptions extends SetOptions {
   /** Soft loader timeout: with a stale copy at hand, serve it after this and keep loading. @default none */
   timeout?: Duration
   /** Hard loader timeout: the load fails with `LoaderTimeoutError`. @default none */
   hardTimeout?: Duration
-  /** Longest the L1 copy lives. @default `l1.ttl` */
-  l1Ttl?: Duration
 }
 
 /** Options of `getOrSet`. */
@@ -197,13 +208,17 @@ function port<T>(name: string, methods: readonly string[]) {
   )
 }
 
-const entryShape = {
+const setShape = {
   ttl: durationSchema.optional(),
   grace: durationSchema.optional(),
   jitter: fraction.optional(),
+  l1Ttl: durationSchema.optional(),
+}
+
+const entryShape = {
+  ...setShape,
   timeout: durationSchema.optional(),
   hardTimeout: durationSchema.optional(),
-  l1Ttl: durationSchema.optional(),
 }
 
 const optionsSchema = z.strictObject({
@@ -325,6 +340,7 @@ const entrySchema = z.strictObject({
   stampedeProtection: z.boolean({ error: 'expected a boolean' }).optional(),
 })
 
+const setSchema = z.strictObject(setShape)
 
 /** The cache-level entry settings. */
 export function baseSettings(o: ResolvedOptions): EntrySettings {
@@ -344,11 +360,32 @@ export function baseSettings(o: ResolvedOptions): EntrySettings {
 export function resolveEntryOptions(base: EntrySettings, options: GetOrSetOptions | undefined, path = 'options'): EntrySettings {
   if (options === undefined) return base
   const parsed = entrySchema.safeParse(options)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0] as z.core.$ZodIssue
-    throw new InvalidOptionsError([path, ...issue.path].join('.'), issue.message, { cause: parsed.error })
-  }
-  const o = parsed.data
+  if (!parsed.success) failEntry(parsed.error, path)
+  return layer(base, parsed.data, path)
+}
+
+/**
+ * Layers the options of one written entry over `base`. Strict like `getOrSet`'s, so the options
+ * only `getOrSet` reads (a write has no loader) are refused instead of ignored.
+ */
+export function resolveSetOptions(base: EntrySettings, options: SetOptions | undefined, path = 'options'): EntrySettings {
+  if (options === undefined) return base
+  const parsed = setSchema.safeParse(options)
+  if (!parsed.success) failEntry(parsed.error, path)
+  return layer(base, parsed.data, path)
+}
+
+/** Options `getOrSet` reads and writes do not: named when a write is given one. */
+const getOrSetOnly: ReadonlySet<string> = new Set(Object.keys(entrySchema.shape).filter((key) => !(key in setShape)))
+
+function failEntry(error: z.ZodError, path: string): never {
+  const issue = error.issues[0] as z.core.$ZodIssue
+  const misplaced = issue.code === 'unrecognized_keys' ? issue.keys.filter((key) => getOrSetOnly.has(key)) : []
+  const hint = misplaced.length === 0 ? '' : ` (only getOrSet takes ${misplaced.join(', ')})`
+  throw new InvalidOptionsError([path, ...issue.path].join('.'), `${issue.message}${hint}`, { cause: error })
+}
+
+function layer(base: EntrySettings, o: z.infer<typeof entrySchema>, path: string): EntrySettings {
   return {
     ttl: o.ttl === undefined ? base.ttl : parseDuration(o.ttl, `${path}.ttl`),
     grace: o.grace === undefined ? base.grace : parseDuration(o.grace, `${path}.grace`),

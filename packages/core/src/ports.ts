@@ -80,6 +80,18 @@ export interface RemoteStore {
   deleteByPattern?(glob: string): Promise<number>
   /** Memory, key counts and connection state, for statistics. Optional. */
   info?(): Promise<StoreInfo>
+  /**
+   * Resolves true once the store can serve commands, false if it cannot within `timeoutMs`;
+   * never rejects. Optional: a store without it is taken as always connected.
+   */
+  ready?(timeoutMs: number): Promise<boolean>
+  /**
+   * While the store's first connection is being made: a promise of its outcome (true: connected,
+   * false: the attempt failed). Undefined once it ended. The guard holds the calls issued in that
+   * window until it settles, within the L2 timeout, so that start-up is not taken for failure.
+   * Optional: a store without it is taken as connected from the start.
+   */
+  connecting?(): Promise<boolean> | undefined
   /** Releases what the store created (never a client the caller passed in). */
   close(): Promise<void>
 }
@@ -129,6 +141,11 @@ export interface InvalidationBus {
   onHealthChange(listener: (healthy: boolean) => void): void
   /** Subscribes; resolves when messages can arrive. */
   start(): Promise<void>
+  /**
+   * Resolves true once the bus is healthy (subscribed and heard), false if it is not within
+   * `timeoutMs`; never rejects. Optional: without it, `healthy` is read as it is.
+   */
+  ready?(timeoutMs: number): Promise<boolean>
   close(): Promise<void>
 }
 

@@ -38,7 +38,7 @@
 import { LRUCache } from 'lru-cache'
 import { noopStatsSink, systemClock } from './defaults.js'
 import { coarseClock } from './l1/coarse-clock.js'
-import type { Duration } from './duration.js'
+import { type Duration, parseDuration } from './duration.js'
 import { type CacheEventListener, type CacheEventName, Emitter } from './events.js'
 import {
   type Family,
@@ -61,14 +61,15 @@ import { L2Guard } from './l2/guard.js'
 import { RecoveryQueue } from './l2/recovery-queue.js'
 import { Publisher } from './coherence/publisher.js'
 import {
-  type EntryOptions,
   type EntrySettings,
   type GetOrSetOptions,
   type ResolvedOptions,
+  type SetOptions,
   type TieredCacheOptions,
   baseSettings,
   resolveEntryOptions,
   resolveOptions,
+  resolveSetOptions,
 } from './options.js'
 import type { InvalidationBus, LeaseGrant, ReceivedInvalidation, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from './ports.js'
 import { type BreakerState, type CacheStats, type CounterName, FamilyCounters, LatencyReservoir, sumCounters } from './stats.js'
@@ -78,10 +79,10 @@ export interface TieredCache {
   get<T = unknown>(key: string): Promise<T | undefined>
   /** L1 only, synchronous: the fresh L1 value or `undefined`. */
   peek<T = unknown>(key: string): T | undefined
-  set<T>(key: string, value: T, options?: EntryOptions): Promise<void>
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void>
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T>
   getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]>
-  setMany<T>(entries: readonly { key: string; value: T; options?: EntryOptions }[]): Promise<void>
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[]): Promise<void>
   delete(key: string | readonly string[]): Promise<void>
   /** Drops L1, clears the store's namespace, tells the other nodes. */
   clear(): Promise<void>
@@ -92,8 +93,29 @@ export interface TieredCache {
   deleteByPattern(glob: string): Promise<number>
   /** The store's statistics, or `undefined` when there is no L2 or it reports none. */
   l2Info(): Promise<StoreInfo | undefined>
+  /**
+   * Waits until L2 is connected and the bus healthy, or until `timeout` (default 5 s), and says
+   * which are: `{ l2, bus }`, false for a tier that is not configured. Never rejects (but for an
+   * invalid `timeout`). Optional to call: a cache serves correctly from its first call, with
+   * calls made during the first connection waiting for it within `l2Timeout`.
+   */
+  ready(options?: ReadyOptions): Promise<ReadyState>
   close(): Promise<void>
 }
+
+export interface ReadyOptions {
+  /** How long to wait for L2 and the bus. @default '5s' */
+  readonly timeout?: Duration
+}
+
+export interface ReadyState {
+  /** L2 is configured and connected. */
+  readonly l2: boolean
+  /** A bus is configured and healthy: this node hears other nodes' invalidations. */
+  readonly bus: boolean
+}
+
+const READY_TIMEOUT_MS = 5_000
 
 interface L1Entry {
   readonly value: unknown
@@ -127,6 +149,11 @@ interface Flight {
   promise: Promise<unknown> | undefined
   /** An invalidation of the key arrived after the flight started: its result must not land. */
   void: boolean
+  /**
+   * Voided only by the start-up L1 drop (the first subscription): the result stays out of L1,
+   * but may still fill L2 through its lease, which any write made since has voided in L2.
+   */
+  voidedAtStart: boolean
   /** Stale value served on a soft timeout; the loader still runs. */
   background: boolean
 }
@@ -426,7 +453,7 @@ class TieredCacheEngine implements TieredCache {
     const joined = this.#loads.get(l1Key)?.promise
     if (joined !== undefined) return joined
     const stale = this.#staleOf(l1Key, entry)
-    const flight: Flight = { promise: undefined, void: false, background: false }
+    const flight: Flight = { promise: undefined, void: false, voidedAtStart: false, background: false }
     this.#loads.set(l1Key, flight)
     const release = () => {
       if (this.#loads.get(l1Key) === flight) this.#loads.delete(l1Key)
@@ -614,11 +641,12 @@ class TieredCacheEngine implements TieredCache {
     settings: EntrySettings,
   ): unknown {
     const value = this.#o.l1.immutability === 'freeze' ? deepFreeze(loaded) : loaded
-    if (value === undefined || (value === null && !settings.negativeCaching) || flight.void || this.#closed) return value
+    if (value === undefined || (value === null && !settings.negativeCaching) || this.#closed) return value
+    if (flight.void && !(flight.voidedAtStart && token !== undefined)) return value
     const now = this.#o.clock.now()
     const expiresAt = now + Math.max(1, Math.round(settings.ttl * (1 - settings.jitter * Math.random())))
     const graceUntil = expiresAt + settings.grace
-    this.#fillL1(l1Key, value, now, expiresAt, graceUntil, settings)
+    if (!flight.void) this.#fillL1(l1Key, value, now, expiresAt, graceUntil, settings)
     const guard = this.#guard
     if (guard !== undefined && storeKey !== undefined && !guard.isOpen) {
       const entry: RemoteEntry = { value, expiresAt, graceUntil }
@@ -815,7 +843,7 @@ class TieredCacheEngine implements TieredCache {
       this.#count(fc, 'misses')
       return Promise.resolve(undefined)
     }
-    const flight: Flight = { promise: undefined, void: false, background: false }
+    const flight: Flight = { promise: undefined, void: false, voidedAtStart: false, background: false }
     this.#reads.set(l1Key, flight)
     // The generations are in memory on all but the first reads: one guarded call, one `then`.
     const storeKey = this.#storeKeySync(fc, id, params)
@@ -911,7 +939,7 @@ class TieredCacheEngine implements TieredCache {
     return write
   }
 
-  #set(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: EntryOptions }[]): Promise<void> {
+  #set(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: SetOptions }[]): Promise<void> {
     if (this.#closed) return Promise.reject(new CacheClosedError())
     return this.#track(this.#runSet(fc, items))
   }
@@ -921,14 +949,18 @@ class TieredCacheEngine implements TieredCache {
     return this.#track(this.#runDelete(fc, items))
   }
 
-  async #runSet(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: EntryOptions }[]): Promise<void> {
+  async #runSet(fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: SetOptions }[]): Promise<void> {
+    // Every entry's options are checked before anything changes: a bad one later in a batch must
+    // not leave the earlier ones in L1 but never in L2 nor announced on the bus.
+    const resolved = items.map((item) => (item.options === undefined ? fc.settings : resolveSetOptions(fc.settings, item.options)))
     await this.#writeGenerations(fc, items)
     const now = this.#o.clock.now()
     const l1Keys: string[] = []
     const remote: { key: StoreKey; entry: RemoteEntry }[] = []
     let unkeyed = false
-    for (const item of items) {
-      const settings = this.#settings(fc, item.options)
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as (typeof items)[number]
+      const settings = resolved[i] as EntrySettings
       const value = this.#o.l1.immutability === 'freeze' ? deepFreeze(item.value) : item.value
       const expiresAt = now + Math.max(1, Math.round(settings.ttl * (1 - settings.jitter * Math.random())))
       const graceUntil = expiresAt + settings.grace
@@ -1028,12 +1060,15 @@ class TieredCacheEngine implements TieredCache {
     this.#events.emit('l1-flushed', { reason })
   }
 
-  #clearQuietly(): void {
+  #clearQuietly(startup = false): void {
     this.#invalidations++
     this.#l1.clear()
     this.#generations.clear()
     for (const flights of [this.#loads, this.#reads]) {
-      for (const flight of flights.values()) flight.void = true
+      for (const flight of flights.values()) {
+        if (!flight.void) flight.voidedAtStart = startup
+        flight.void = true
+      }
       flights.clear()
     }
   }
@@ -1218,11 +1253,13 @@ class TieredCacheEngine implements TieredCache {
       this.#busHealthy = healthy
       // Entries filled before the first subscription may have missed messages too, but that
       // first drop is start-up, not a recovery: it is not counted or announced.
+      const wasEverHealthy = this.#everHealthy
       if (healthy && this.#everHealthy) this.#dropL1('bus-recovered', true)
-      else if (healthy) this.#clearQuietly()
+      else if (healthy) this.#clearQuietly(true)
       this.#everHealthy ||= healthy
       this.#installHitPaths()
-      this.#o.logger.warn({ healthy, cache: this.#o.name }, `tiercache bus ${healthy ? 'healthy: L1 flushed' : 'unhealthy: L1 capped'}`)
+      if (healthy && !wasEverHealthy) this.#o.logger.info({ healthy, cache: this.#o.name }, 'tiercache bus subscribed')
+      else this.#o.logger.warn({ healthy, cache: this.#o.name }, `tiercache bus ${healthy ? 'healthy: L1 flushed' : 'unhealthy: L1 capped'}`)
       this.#events.emit('bus-health', { healthy })
     } catch (error) {
       this.#background('bus health', error)
@@ -1240,11 +1277,11 @@ class TieredCacheEngine implements TieredCache {
     return this.#getMany(this.#default, keys, undefined) as Promise<(T | undefined)[]>
   }
 
-  set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
     return this.#set(this.#default, [{ id: key, params: undefined, value, options }])
   }
 
-  setMany<T>(entries: readonly { key: string; value: T; options?: EntryOptions }[]): Promise<void> {
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[]): Promise<void> {
     return this.#set(
       this.#default,
       entries.map((e) => ({ id: e.key, params: undefined, value: e.value, options: e.options })),
@@ -1312,6 +1349,22 @@ class TieredCacheEngine implements TieredCache {
     const guard = this.#guard
     if (guard === undefined || guard.store.info === undefined) return undefined
     return guard.run('info', (store) => (store.info as () => Promise<StoreInfo>).call(store))
+  }
+
+  async ready(options?: ReadyOptions): Promise<ReadyState> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidOptionsError('ready', `expected an options object like { timeout: '5s' } (got ${options === null ? 'null' : typeof options})`)
+    }
+    const timeoutMs = options?.timeout === undefined ? READY_TIMEOUT_MS : parseDuration(options.timeout, 'ready.timeout')
+    const store = this.#o.l2
+    const bus = this.#bus
+    const [l2, busReady] = await Promise.all([
+      store === undefined ? false : store.ready === undefined ? true : store.ready(timeoutMs).catch(() => false),
+      bus === undefined ? false : bus.ready === undefined ? bus.healthy : bus.ready(timeoutMs).catch(() => false),
+    ])
+    // The engine applies a health change synchronously when the bus reports it, so a healthy bus
+    // means the start-up L1 drop is behind us.
+    return { l2: l2 && !this.#closed, bus: busReady && this.#busHealthy && !this.#closed }
   }
 
   async close(): Promise<void> {
@@ -1411,7 +1464,7 @@ class TieredCacheEngine implements TieredCache {
       return entry === undefined ? undefined : this.#out(entry.value)
     },
     getMany: (fc: FamilyContext, ids: readonly string[], params: readonly unknown[]) => this.#getMany(fc, ids, params),
-    set: (fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: EntryOptions }[]) => this.#set(fc, items),
+    set: (fc: FamilyContext, items: readonly { id: string; params: unknown; value: unknown; options?: SetOptions }[]) => this.#set(fc, items),
     delete: (fc: FamilyContext, items: readonly { id: string; params: unknown }[]) => this.#delete(fc, items),
     bump: (fc: FamilyContext, name: string) => this.#bump(fc, name),
   }
@@ -1424,7 +1477,7 @@ class TieredCacheEngine implements TieredCache {
     } catch (error) {
       return Promise.reject(error)
     }
-    const flight: Flight = { promise: Promise.resolve(), void: true, background: false }
+    const flight: Flight = { promise: Promise.resolve(), void: true, voidedAtStart: false, background: false }
     this.#count(fc, 'misses')
     return this.#callLoader(fc, id, loader, settings, undefined, flight, () => {}, () => {}).then((outcome) => {
       if (outcome.kind === 'value') return this.#o.l1.immutability === 'freeze' ? deepFreeze(outcome.value) : outcome.value
@@ -1466,7 +1519,7 @@ class FamilyHandle<P, V> implements Family<P, V> {
     return this.#ops.peek(this.#fc, this.#key(params), params) as V | undefined
   }
 
-  set(params: P, value: V, options?: EntryOptions): Promise<void> {
+  set(params: P, value: V, options?: SetOptions): Promise<void> {
     return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options }])
   }
 
@@ -1482,7 +1535,7 @@ class FamilyHandle<P, V> implements Family<P, V> {
     ) as Promise<(V | undefined)[]>
   }
 
-  setMany(entries: readonly { params: P; value: V; options?: EntryOptions }[]): Promise<void> {
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[]): Promise<void> {
     return this.#ops.set(
       this.#fc,
       entries.map((e) => ({ id: this.#key(e.params), params: e.params, value: e.value, options: e.options })),

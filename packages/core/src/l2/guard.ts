@@ -44,11 +44,17 @@ export class L2Guard {
   readonly #breaker: CircuitBreaker<[Action], unknown>
   readonly #deadlines: Deadlines | undefined
   readonly #hooks: GuardHooks
+  readonly #timeout: number
+  /** The store's first connection, while it is being made (see `RemoteStore.connecting`). */
+  #opening: Promise<boolean> | undefined
 
   constructor(store: RemoteStore, options: GuardOptions, hooks: GuardHooks) {
     this.store = store
     this.#deadlines = options.timeout > 0 && options.timeout !== Infinity ? new Deadlines(options.timeout) : undefined
     this.#hooks = hooks
+    this.#timeout = options.timeout
+    this.#opening = store.connecting?.()
+    void this.#opening?.then(() => (this.#opening = undefined))
     // The timeout is ours (so it carries our error type); opossum only counts and trips.
     this.#breaker = new CircuitBreaker<[Action], unknown>((action: Action) => action(store), {
       timeout: false,
@@ -85,6 +91,7 @@ export class L2Guard {
   }
 
   run<T>(operation: string, action: (store: RemoteStore) => Promise<T>): Promise<T> {
+    if (this.#opening !== undefined) return this.#afterOpening(this.#opening, operation, action)
     const started = performance.now()
     const deadlines = this.#deadlines
     const timed: Action = deadlines === undefined ? action : (store) => deadlines.wrap(action(store), operation)
@@ -99,6 +106,29 @@ export class L2Guard {
         throw wrapped
       },
     )
+  }
+
+  /**
+   * A call issued while the store's first connection is being made waits for it, within the L2
+   * timeout, instead of failing at a client that has no offline queue: connecting is not
+   * failing. A call still waiting at the timeout fails, but is not counted by the breaker (the
+   * store was never asked); once the attempt ended, calls pass the breaker as usual, so a Redis
+   * that is down from the start opens it as fast as one that goes down later.
+   */
+  async #afterOpening<T>(opening: Promise<boolean>, operation: string, action: (store: RemoteStore) => Promise<T>): Promise<T> {
+    const timeout = this.#timeout
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const settled =
+      timeout > 0 && timeout !== Infinity
+        ? await Promise.race([opening, new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeout, 'timeout')))])
+        : await opening
+    clearTimeout(timer)
+    if (settled === 'timeout') {
+      const error = new L2UnavailableError(`L2 ${operation} skipped: the first connection to the store was still being made after ${timeout} ms`)
+      this.#hooks.onError(operation, error)
+      throw error
+    }
+    return this.run(operation, action)
   }
 
   shutdown(): void {

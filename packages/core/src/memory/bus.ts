@@ -132,6 +132,23 @@ export function memoryBus(options: MemoryBusOptions = {}): MemoryBus {
       network.join(member)
       setHealth(true)
     },
+    ready(timeoutMs: number) {
+      if (healthy) return Promise.resolve(true)
+      return new Promise<boolean>((resolve) => {
+        let settled = false
+        const timer = setTimeout(() => {
+          settled = true
+          resolve(healthy)
+        }, timeoutMs)
+        timer.unref?.()
+        healthListeners.push((value) => {
+          if (settled || !value) return
+          settled = true
+          clearTimeout(timer)
+          resolve(true)
+        })
+      })
+    },
     async close() {
       closed = true
       network.leave(member)
