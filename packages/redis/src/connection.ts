@@ -183,9 +183,38 @@ export function createClient(connection: Exclude<ResolvedConnection, { kind: 'cl
  */
 export interface ConnectionMonitor {
   state(): StoreInfo['connection']
-  /** Resolves once the client is ready; rejects after `timeoutMs`. */
-  ready(timeoutMs: number): Promise<void>
+  /** Resolves true once the client is ready, false if it is not within `timeoutMs`; never rejects. */
+  ready(timeoutMs: number): Promise<boolean>
+  /** While the client's first connection is being made: its outcome (see `firstConnection`). */
+  connecting(): Promise<boolean> | undefined
   detach(): void
+}
+
+/**
+ * While a client's first connection is being made (status `connecting` or `connect`): a promise
+ * that resolves once that attempt ends, true when the client became ready, false when it failed
+ * (refused, timed out, closed). Undefined otherwise: ready, failed already, closed, or lazy
+ * (`wait`). Commands issued in that window meet no offline queue and would fail although nothing
+ * is wrong with Redis; callers wait on this instead.
+ */
+export function firstConnection(client: RedisClient): Promise<boolean> | undefined {
+  const status = client.status
+  if (status !== 'connecting' && status !== 'connect') return undefined
+  return new Promise<boolean>((resolve) => {
+    const settle = (ready: boolean) => () => {
+      client.off('ready', onReady)
+      client.off('close', onFailed)
+      client.off('end', onFailed)
+      client.off('reconnecting', onFailed)
+      resolve(ready)
+    }
+    const onReady = settle(true)
+    const onFailed = settle(false)
+    client.once('ready', onReady)
+    client.once('close', onFailed)
+    client.once('end', onFailed)
+    client.once('reconnecting', onFailed)
+  })
 }
 
 const ignoreError = () => {}
@@ -203,6 +232,8 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
   }
   client.on('error', onError)
   client.on('ready', onReady)
+  let opening = firstConnection(client)
+  void opening?.then(() => (opening = undefined))
   return {
     state() {
       const status = client.status
@@ -219,19 +250,21 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
       }
     },
     ready(timeoutMs) {
-      if (client.status === 'ready') return Promise.resolve()
-      return new Promise<void>((resolve, reject) => {
+      if (client.status === 'ready') return Promise.resolve(true)
+      return new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           client.off('ready', done)
-          reject(new Error(`redis did not become ready within ${timeoutMs} ms (status ${client.status})`))
+          resolve(false)
         }, timeoutMs)
+        timer.unref()
         const done = () => {
           clearTimeout(timer)
-          resolve()
+          resolve(true)
         }
         client.once('ready', done)
       })
     },
+    connecting: () => opening,
     detach() {
       client.off('ready', onReady)
       // A client being closed may still emit late errors (a handshake cut mid-way): keep a

@@ -42,7 +42,7 @@ import { z } from 'zod'
 import { parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
 import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat } from './bus-message.js'
 import { decodeId, slotOf } from './keys.js'
-import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
+import { CLOSE_GRACE_MS, closeClient, createClient, firstConnection, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { InvalidOptionsError } from './errors.js'
 
 export interface RedisBusOptions {
@@ -109,6 +109,8 @@ export interface RedisBus extends InvalidationBus {
   readonly lastSeq: number
   /** A snapshot of the counters. */
   stats(): RedisBusStats
+  /** True once healthy, false if not within `timeoutMs` (default `connectTimeout`); never rejects. */
+  ready(timeoutMs?: number): Promise<boolean>
 }
 
 interface ResolvedBusOptions {
@@ -259,6 +261,8 @@ class RedisPubSubBus implements RedisBus {
   #closed = false
   #subscribedWaiters: (() => void)[] = []
   #seenWaiters: (() => void)[] = []
+  /** The data connection's first connection, while it is being made. */
+  #dataOpening: Promise<boolean> | undefined
   #recycling = false
   readonly #counters = {
     published: 0,
@@ -289,6 +293,8 @@ class RedisPubSubBus implements RedisBus {
       this.#ownsData = true
     }
     this.#cluster = isCluster(this.#data)
+    this.#dataOpening = firstConnection(this.#data)
+    void this.#dataOpening?.then(() => (this.#dataOpening = undefined))
   }
 
   get healthy(): boolean {
@@ -353,7 +359,21 @@ class RedisPubSubBus implements RedisBus {
   }
 
   #send(payload: Buffer): Promise<unknown> {
+    // Connecting is not failing: a message handed over while the data connection is still being
+    // made for the first time goes out once it is (that attempt always ends: connectTimeout).
+    const opening = this.#dataOpening
+    if (opening !== undefined) return opening.then(() => this.#send(payload))
     return this.#cluster ? this.#data.spublish(this.channel, payload) : this.#data.publish(this.channel, payload)
+  }
+
+  /**
+   * Resolves true once the bus is healthy (subscribed and a message heard on it), false if it is
+   * not within `timeoutMs` (default: `connectTimeout`); never rejects. It does not start the bus.
+   */
+  ready(timeoutMs: number = this.#o.connectTimeoutMs): Promise<boolean> {
+    if (this.#healthy) return Promise.resolve(true)
+    if (this.#closed) return Promise.resolve(false)
+    return this.#waitFor(this.#seenWaiters, () => this.#healthy, timeoutMs, undefined).then(() => this.#healthy)
   }
 
   start(): Promise<void> {

@@ -49,8 +49,13 @@ export interface RedisStore extends RemoteStore {
   readonly client: Redis | Cluster
   readonly counters: RedisStoreCounters
   readonly codec: Codec
-  /** Resolves once the connection is ready (the store's clients fail fast before that). */
-  ready(timeoutMs?: number): Promise<void>
+  /**
+   * Resolves true once the connection is ready, false if it is not within `timeoutMs` (default:
+   * `connectTimeout`); never rejects. Commands issued before need not wait for it: those issued
+   * while the first connection is being made wait for it (see `connecting`).
+   */
+  ready(timeoutMs?: number): Promise<boolean>
+  connecting(): Promise<boolean> | undefined
   deleteByPattern(glob: string): Promise<number>
   info(): Promise<StoreInfo>
 }
@@ -376,5 +381,6 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     info,
     close,
     ready: (timeoutMs = resolved.connectTimeout) => monitor.ready(timeoutMs),
+    connecting: () => monitor.connecting(),
   }
 }
