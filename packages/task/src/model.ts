@@ -191,6 +191,27 @@ export const NewTaskSchema = z.object({
 })
 export type NewTask = z.infer<typeof NewTaskSchema>
 
+/** A host a task may be sent to, as `TaskRepository.upsertHosts()` registers it. */
+export const HostSchema = z.object(
+  {
+    id: HostIdSchema,
+    ip: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
+  },
+  { error: 'expected an object { id, ip }' },
+)
+export type Host = z.infer<typeof HostSchema>
+
+/** The input of `upsertHosts()`: hosts with distinct ids (empty is allowed and does nothing). */
+export const HostListSchema = z
+  .array(HostSchema, { error: 'expected an array of { id, ip }' })
+  .superRefine((hosts, ctx) => {
+    const seen = new Set<string>()
+    hosts.forEach((host, index) => {
+      if (seen.has(host.id)) ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `must not repeat a host id (${host.id} is listed twice)` })
+      seen.add(host.id)
+    })
+  })
+
 export const CommandResultSchema = z.object({
   status: ExecutionStatusSchema,
   exitCode: z.number().int().nullable().optional(),

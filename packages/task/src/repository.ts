@@ -8,6 +8,7 @@
  */
 import type {
   CommandResult,
+  Host,
   HostExecution,
   HostTasksPage,
   HostTasksQuery,
@@ -42,7 +43,14 @@ export interface CommandResultOutcome extends TaskWriteResult {
  * or `InvalidTaskTransitionError`. All methods may be called concurrently.
  */
 export interface TaskRepository {
-  /** Creates a pending task with one pending execution per host. Hosts must exist. */
+  /**
+   * Registers hosts: inserts the unknown ids, sets the ip of the known ones, all in one
+   * transaction (all or nothing). Throws `InvalidTaskQueryError` (code `E_INVALID_QUERY`) naming
+   * the field, e.g. `hosts.2.ip`, before anything is written: ids follow the id rules, ips are
+   * IPv4 or IPv6 addresses, and an id appears at most once per call. `[]` does nothing.
+   */
+  upsertHosts(hosts: readonly Host[]): Promise<void>
+  /** Creates a pending task with one pending execution per host. Hosts must exist (`upsertHosts`). */
   createTask(input: NewTask): Promise<Task>
   getTask(id: string): Promise<Task | null>
   /** pending → running; pending executions become running. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { InvalidOptionsError } from '@tiercache/core'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { taskFixture, type TaskFixtureName } from '@tiercache/testkit'
 import {
   HostNotFoundError,
@@ -143,6 +143,57 @@ describe('SQLite task repository', () => {
     await expect(repo.updateTaskStatus(id, 'nope' as never)).rejects.toMatchObject({ code: 'E_INVALID_QUERY', field: 'status' })
     expect(await repo.getTask('task-missing')).toBeNull()
     expect(await repo.getTaskHostIds('task-missing')).toEqual([])
+  })
+
+  it('registers hosts with upsertHosts: a fresh repository can create tasks on them', async () => {
+    const repo = createSqliteTaskRepository({ filename: join(tempDir(), 'fresh.db') })
+    onTestFinished(() => repo.close())
+    await expect(repo.createTask({ name: 'n', command: 'c', hostIds: ['web-1'] })).rejects.toBeInstanceOf(HostNotFoundError)
+    await repo.upsertHosts([
+      { id: 'web-1', ip: '10.0.0.1' },
+      { id: 'web-2', ip: 'fd00::2' },
+    ])
+    expect(repo.queryCount).toBe(3) // the failed create's lookup, then one statement per host
+    const task = await repo.createTask({ name: 'deploy', command: 'deploy.sh', hostIds: ['web-1', 'web-2'] })
+    const view = await repo.getTaskProgressView(task.id)
+    expect(view?.hostDetails.map((h) => [h.hostId, h.ip])).toEqual([
+      ['web-1', '10.0.0.1'],
+      ['web-2', 'fd00::2'],
+    ])
+    expect((await repo.getTaskStatistics()).hosts).toBe(2)
+  })
+
+  it('upsertHosts sets the ip of a known host and adds the unknown ones, in one transaction', async () => {
+    const { repo, summary } = seededRepository()
+    const known = summary.hostIds[0] as string
+    const before = (await repo.getTaskStatistics()).hosts
+    await repo.upsertHosts([{ id: known, ip: '192.168.7.7' }, { id: 'new-host', ip: '192.168.7.8' }])
+    expect((await repo.getTaskStatistics()).hosts).toBe(before + 1)
+    const task = await repo.createTask({ name: 'n', command: 'c', hostIds: [known, 'new-host'] })
+    const ips = (await repo.getTaskProgressView(task.id))?.hostDetails.map((h) => h.ip)
+    expect(ips).toEqual(['192.168.7.7', '192.168.7.8'])
+    await repo.upsertHosts([])
+    expect((await repo.getTaskStatistics()).hosts).toBe(before + 1)
+  })
+
+  it('upsertHosts refuses bad input naming the field, and writes nothing', async () => {
+    const { repo } = seededRepository()
+    const before = (await repo.getTaskStatistics()).hosts
+    const good = { id: 'ok-host', ip: '10.1.1.1' }
+    await expect(repo.upsertHosts([good, { id: 'x', ip: 'not-an-ip' }])).rejects.toMatchObject({
+      code: 'E_INVALID_QUERY',
+      field: 'hosts.1.ip',
+      message: expect.stringMatching(/hosts\.1\.ip must be an IPv4 or IPv6 address/),
+    })
+    await expect(repo.upsertHosts([good, { id: 'bad id', ip: '10.1.1.2' }])).rejects.toMatchObject({ field: 'hosts.1.id' })
+    await expect(repo.upsertHosts([good, { ...good, ip: '10.1.1.3' }])).rejects.toMatchObject({
+      field: 'hosts.1.id',
+      message: expect.stringMatching(/ok-host is listed twice/),
+    })
+    await expect(repo.upsertHosts({ id: 'a', ip: '10.0.0.1' } as never)).rejects.toMatchObject({ field: 'hosts' })
+    await expect(repo.upsertHosts([{ id: 'a' } as never])).rejects.toMatchObject({ field: 'hosts.0.ip' })
+    expect((await repo.getTaskStatistics()).hosts).toBe(before)
+    await expect(repo.createTask({ name: 'n', command: 'c', hostIds: ['ok-host'] })).rejects.toBeInstanceOf(HostNotFoundError)
   })
 
   it('counts the statements it runs', async () => {

@@ -17,6 +17,7 @@ import { InvalidOptionsError } from '@tiercache/core'
 import { HostNotFoundError, InvalidTaskQueryError, InvalidTaskTransitionError, TaskNotFoundError } from '../errors.js'
 import {
   CommandResultSchema,
+  HostListSchema,
   MAX_OUTPUT_CHARS,
   NewTaskSchema,
   TERMINAL_EXECUTION_STATUSES,
@@ -25,6 +26,7 @@ import {
   progressOf,
   type CommandResult,
   type ExecutionStatus,
+  type Host,
   type HostCounts,
   type HostDetail,
   type HostExecution,
@@ -163,6 +165,7 @@ class SqliteRepository implements SqliteTaskRepository {
   readonly #now: () => number
   readonly #s
   readonly #listStatements = new Map<string, { ids: Statement; count: Statement }>()
+  readonly #upsertHostsTx
   readonly #createTx
   readonly #startTx
   readonly #cancelTx
@@ -177,6 +180,7 @@ class SqliteRepository implements SqliteTaskRepository {
     this.#s = {
       nextSeq: p('SELECT coalesce(max(seq), 0) + 1 AS n FROM tasks').pluck(),
       knownHosts: p('SELECT id FROM hosts WHERE id IN (SELECT value FROM json_each(?))').pluck(),
+      upsertHost: p('INSERT INTO hosts (id, ip) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET ip = excluded.ip'),
       insertTask: p(
         'INSERT INTO tasks (seq, id, name, command, status, created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -232,6 +236,10 @@ class SqliteRepository implements SqliteTaskRepository {
       ),
       runningIds: p("SELECT id FROM tasks WHERE status = 'running' ORDER BY started_at DESC, seq DESC LIMIT ?").pluck(),
     }
+
+    this.#upsertHostsTx = db.transaction((hosts: readonly Host[]): void => {
+      for (const host of hosts) this.#run(() => this.#s.upsertHost.run(host.id, host.ip))
+    })
 
     this.#createTx = db.transaction((input: NewTask): Task => {
       const known = new Set(this.#run(() => this.#s.knownHosts.all(JSON.stringify(input.hostIds))) as string[])
@@ -352,6 +360,11 @@ class SqliteRepository implements SqliteTaskRepository {
       startedAt: iso(row.started_at),
       finishedAt: iso(row.finished_at),
     }
+  }
+
+  async upsertHosts(hosts: readonly Host[]): Promise<void> {
+    const valid = validInput(HostsInputSchema, { hosts }, 'hosts').hosts
+    if (valid.length > 0) this.#upsertHostsTx.immediate(valid)
   }
 
   async createTask(input: NewTask): Promise<Task> {
@@ -556,6 +569,9 @@ function countsOf(rows: readonly CountRow[]): HostCounts {
   }
   return hosts
 }
+
+/** `upsertHosts()`'s argument under a name, so that errors name `hosts.<index>.<field>`. */
+const HostsInputSchema = z.object({ hosts: HostListSchema })
 
 /** Parses a write's input; a failure is an `InvalidTaskQueryError` naming the field. */
 function validInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
