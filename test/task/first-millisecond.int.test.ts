@@ -32,7 +32,9 @@ describe('a task service used in the tick its cache was created', () => {
     const sqlite = createSqliteTaskRepository({ filename: join(dir, 'tasks.db') })
     seedTasks(sqlite, { tasks: 0, hosts: 5, activeTasks: 0 })
     const { port } = sharedRedis()
-    const cache = createRedisCache({ redis: { host: '127.0.0.1', port }, namespace: uniqueNamespace('fh1') })
+    // `l2Timeout` bounds the wait for the first connection; a machine busy with the rest of the
+    // suite may take longer than the default 50 ms to connect, and this test is not about that.
+    const cache = createRedisCache({ redis: { host: '127.0.0.1', port }, namespace: uniqueNamespace('fh1'), l2Timeout: '5s' })
     onTestFinished(async () => {
       await cache.close()
       await sqlite.close()
