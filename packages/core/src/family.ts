@@ -1,7 +1,8 @@
 import { z } from 'zod'
 import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
-import type { GetOrSetOptions, SetOptions } from './options.js'
+import type { EntrySettings, GetOrSetOptions, SetOptions } from './options.js'
+import type { FamilyCounters } from './stats.js'
 
 /** What a loader receives. */
 export interface LoaderContext<V> {
@@ -88,4 +89,112 @@ export function validateFamilyDefinition<P, V>(definition: FamilyDefinition<P, V
   if (parsed.success) return
   const issue = parsed.error.issues[0] as z.core.$ZodIssue
   throw new InvalidOptionsError(['family', ...issue.path].join('.'), issue.message, { cause: parsed.error })
+}
+
+/** What the engine knows of one family: built once per `family()` call, read on every call. */
+export interface FamilyContext {
+  /** `<name>@<version>`. */
+  readonly id: string
+  readonly counters: FamilyCounters
+  readonly settings: EntrySettings
+  readonly schema: ValueSchema<unknown> | undefined
+  readonly generational: boolean
+  readonly group: ((params: never) => string) | undefined
+  /** The plain-key verbs' family: its L1 keys are the caller's keys, unchanged. */
+  readonly isDefault: boolean
+}
+
+/** One written entry, as the write path takes it. */
+export interface WriteItem {
+  readonly id: string
+  readonly params: unknown
+  readonly value: unknown
+  readonly options?: SetOptions | undefined
+}
+
+/** One deleted key. */
+export interface KeyItem {
+  readonly id: string
+  readonly params: unknown
+}
+
+/** The engine's verbs for a family, as the handle calls them (the cache implements them). */
+export interface FamilyOps {
+  getOrSet(fc: FamilyContext, id: string, params: unknown, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown>
+  get(fc: FamilyContext, id: string, params: unknown): Promise<unknown>
+  peek(fc: FamilyContext, id: string, params: unknown): unknown
+  getMany(fc: FamilyContext, ids: readonly string[], params: readonly unknown[]): Promise<unknown[]>
+  set(fc: FamilyContext, items: readonly WriteItem[]): Promise<void>
+  delete(fc: FamilyContext, items: readonly KeyItem[]): Promise<void>
+  bump(fc: FamilyContext, name: string): Promise<void>
+}
+
+/** The typed handle `cache.family()` returns: turns params into ids, and nothing else. */
+export class FamilyHandle<P, V> implements Family<P, V> {
+  readonly id: string
+  readonly #ops: FamilyOps
+  readonly #fc: FamilyContext
+  readonly #key: (params: P) => string
+
+  constructor(ops: FamilyOps, fc: FamilyContext, key: (params: P) => string) {
+    this.id = fc.id
+    this.#ops = ops
+    this.#fc = fc
+    this.#key = key
+  }
+
+  get(params: P): Promise<V | undefined> {
+    return this.#ops.get(this.#fc, this.#key(params), params) as Promise<V | undefined>
+  }
+
+  peek(params: P): V | undefined {
+    return this.#ops.peek(this.#fc, this.#key(params), params) as V | undefined
+  }
+
+  set(params: P, value: V, options?: SetOptions): Promise<void> {
+    return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options }])
+  }
+
+  getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V> {
+    return this.#ops.getOrSet(this.#fc, this.#key(params), params, loader as Loader<unknown>, options) as Promise<V>
+  }
+
+  getMany(params: readonly P[]): Promise<(V | undefined)[]> {
+    return this.#ops.getMany(
+      this.#fc,
+      params.map((p) => this.#key(p)),
+      params,
+    ) as Promise<(V | undefined)[]>
+  }
+
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[]): Promise<void> {
+    return this.#ops.set(
+      this.#fc,
+      entries.map((e) => ({ id: this.#key(e.params), params: e.params, value: e.value, options: e.options })),
+    )
+  }
+
+  delete(params: P | readonly P[]): Promise<void> {
+    const list = Array.isArray(params) ? (params as readonly P[]) : [params as P]
+    return this.#ops.delete(
+      this.#fc,
+      list.map((p) => ({ id: this.#key(p), params: p })),
+    )
+  }
+
+  invalidate(): Promise<void> {
+    if (!this.#fc.generational) {
+      return Promise.reject(new InvalidOptionsError('family.generational', `family ${this.id} is not generational: invalidate() needs generational: true`))
+    }
+    return this.#ops.bump(this.#fc, this.#fc.id)
+  }
+
+  invalidateGroup(group: string): Promise<void> {
+    if (this.#fc.group === undefined) {
+      return Promise.reject(
+        new InvalidOptionsError('family.generational', `family ${this.id} has no groups: invalidateGroup() needs generational: { group }`),
+      )
+    }
+    return this.#ops.bump(this.#fc, `${this.#fc.id}:${group}`)
+  }
 }

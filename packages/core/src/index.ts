@@ -1,5 +1,6 @@
-export { createTieredCache } from './tiered-cache.js'
-export type { ReadyOptions, ReadyState, TieredCache } from './tiered-cache.js'
+export { createTieredCache } from './cache.js'
+export { l1KeyOfStoreKey } from './keys.js'
+export type { ReadyOptions, ReadyState, TieredCache } from './cache.js'
 export type { Family, FamilyDefinition, Loader, LoaderContext, ValueSchema } from './family.js'
 export { DEFAULTS, defaultSizeOf } from './options.js'
 export type {

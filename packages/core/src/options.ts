@@ -139,6 +139,12 @@ export interface EntrySettings {
   readonly stampedeProtection: boolean
 }
 
+/** Times of an entry written at `now`: the jitter only ever shortens its TTL. */
+export function entryTimes(settings: EntrySettings, now: number): { expiresAt: number; graceUntil: number } {
+  const expiresAt = now + Math.max(1, Math.round(settings.ttl * (1 - settings.jitter * Math.random())))
+  return { expiresAt, graceUntil: expiresAt + settings.grace }
+}
+
 /** The fully resolved options: durations in milliseconds, every default applied. */
 export interface ResolvedOptions extends EntrySettings {
   readonly l2: RemoteStore | undefined

@@ -39,7 +39,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { z } from 'zod'
-import { parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
+import { l1KeyOfStoreKey, parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
 import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat } from './bus-message.js'
 import { decodeId, slotOf } from './keys.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, firstConnection, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
@@ -188,17 +188,15 @@ export function resolveRedisBusOptions(options: RedisBusOptions): ResolvedBusOpt
   })
 }
 
-const DEFAULT_FAMILY = 'default@1'
-const L1_SEPARATOR = '\u0001'
 // `<family>[:g<generation>]:{<id>}` after the namespace; a family is `<name>@<version>`.
 const VALUE_KEY = /^(.+@\d+)(?::g([^{}]*))?:\{([^{}]*)\}$/
 
 /**
  * The default tracked-key mapping: a value key `<namespace>:<family>[:g<generation>]:{<id>}` back
- * to the engine's L1 key (the id for the default family, else `\u0001<family>\u0001<tag>\u0001<id>`
- * where the tag is the generation without the namespace-generation part `n<N>-`). Leases change
- * on every miss and generations arrive as bus messages with their value: both are ignored, as is
- * anything that is not a value key. A service that lays out keys differently passes its own.
+ * to its store key, and that to the engine's L1 key (`l1KeyOfStoreKey`: the engine owns what the
+ * parts mean). Leases change on every miss and generations arrive as bus messages with their
+ * value: both are ignored, as is anything that is not a value key. A service that lays out keys
+ * differently passes its own.
  */
 export function defaultTrackedKeyMapper(namespace: string): (redisKey: string) => string | undefined {
   const prefix = `${namespace}:`
@@ -209,11 +207,7 @@ export function defaultTrackedKeyMapper(namespace: string): (redisKey: string) =
     if (redisKey.startsWith(generation) && (redisKey.length === generation.length || redisKey[generation.length] === ':')) return undefined
     const match = VALUE_KEY.exec(redisKey.slice(prefix.length))
     if (match === null) return undefined
-    const family = decodeId(match[1]!)
-    const id = decodeId(match[3]!)
-    if (family === DEFAULT_FAMILY) return id
-    const tag = decodeId(match[2] ?? '').replace(/^n\d+-?/, '')
-    return `${L1_SEPARATOR}${family}${L1_SEPARATOR}${tag}${L1_SEPARATOR}${id}`
+    return l1KeyOfStoreKey({ family: decodeId(match[1]!), generation: decodeId(match[2] ?? ''), id: decodeId(match[3]!) })
   }
 }
 

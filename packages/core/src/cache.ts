@@ -1,0 +1,351 @@
+/**
+ * The cache: wiring and the public facade (the default family's verbs, `family()`, `clear`,
+ * `stats`, `ready`, `close`). Each concern lives in its own module, and a call walks down them:
+ *
+ * - read: `family.ts` (params → id) → `keys.ts` → `l1/local-tier.ts` (hit) → `load/get-or-set.ts`
+ *   or `load/get.ts` (the miss) → `load/flights.ts` → `l2/remote-tier.ts` → `l2/stampede.ts` →
+ *   `load/loader-runner.ts` → `load/land.ts` (L1; L2 under the lease);
+ * - write: `write/write-path.ts` → L1, `l2/remote-tier.ts` (recovery queue), `coherence/coherence.ts`;
+ * - in from the bus: `coherence/coherence.ts` → L1, flights, `generations.ts`;
+ * - counts, events, logs: `telemetry.ts`; lifetime: `lifecycle.ts`.
+ *
+ * The default family's hit path is here, inline: one LRU lookup, one freshness test (whose cap
+ * coherence sets, `Infinity` while the bus is healthy) and the entry's settled promise. Nothing
+ * is swapped at run time: a caller may hold `cache.getOrSet` and it stays right.
+ */
+import { Coherence } from './coherence/coherence.js'
+import { noopStatsSink, systemClock } from './defaults.js'
+import { type Duration, parseDuration } from './duration.js'
+import { InvalidOptionsError, CacheClosedError } from './errors.js'
+import type { CacheEventListener, CacheEventName } from './events.js'
+import {
+  type Family,
+  type FamilyContext,
+  type FamilyDefinition,
+  FamilyHandle,
+  type FamilyOps,
+  type Loader,
+  type ValueSchema,
+  validateFamilyDefinition,
+} from './family.js'
+import { Generations } from './generations.js'
+import { DEFAULT_FAMILY, Keys } from './keys.js'
+import { coarseClock } from './l1/coarse-clock.js'
+import { LocalTier } from './l1/local-tier.js'
+import { type ValuePolicy, valuePolicy } from './l1/value-policy.js'
+import { L2Guard } from './l2/guard.js'
+import { RecoveryQueue } from './l2/recovery-queue.js'
+import { RemoteTier } from './l2/remote-tier.js'
+import { Stampede } from './l2/stampede.js'
+import { Lifecycle } from './lifecycle.js'
+import { Flights } from './load/flights.js'
+import { Get } from './load/get.js'
+import { GetOrSet } from './load/get-or-set.js'
+import { Lander } from './load/land.js'
+import { LoaderRunner } from './load/loader-runner.js'
+import {
+  type GetOrSetOptions,
+  type ResolvedOptions,
+  type SetOptions,
+  type TieredCacheOptions,
+  baseSettings,
+  resolveEntryOptions,
+  resolveOptions,
+} from './options.js'
+import type { StoreInfo } from './ports.js'
+import type { CacheStats, FamilyCounters } from './stats.js'
+import { Telemetry } from './telemetry.js'
+import { WritePath } from './write/write-path.js'
+
+/** The cache. Plain-key verbs use the default family (`default@1`). */
+export interface TieredCache {
+  get<T = unknown>(key: string): Promise<T | undefined>
+  /** L1 only, synchronous: the fresh L1 value or `undefined`. */
+  peek<T = unknown>(key: string): T | undefined
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void>
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T>
+  getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]>
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[]): Promise<void>
+  delete(key: string | readonly string[]): Promise<void>
+  /** Drops L1, clears the store's namespace, tells the other nodes. */
+  clear(): Promise<void>
+  stats(): CacheStats
+  on<E extends CacheEventName>(event: E, listener: CacheEventListener<E>): () => void
+  family<P, V>(definition: FamilyDefinition<P, V>): Family<P, V>
+  /** Deletes L2 keys whose part after the namespace matches `glob`; 0 without L2. */
+  deleteByPattern(glob: string): Promise<number>
+  /** The store's statistics, or `undefined` when there is no L2 or it reports none. */
+  l2Info(): Promise<StoreInfo | undefined>
+  /**
+   * Waits until L2 is connected and the bus healthy, or until `timeout` (default 5 s), and says
+   * which are: `{ l2, bus }`, false for a tier that is not configured. Never rejects (but for an
+   * invalid `timeout`). Optional to call: a cache serves correctly from its first call, with
+   * calls made during the first connection waiting for it within `l2Timeout`.
+   */
+  ready(options?: ReadyOptions): Promise<ReadyState>
+  close(): Promise<void>
+}
+
+export interface ReadyOptions {
+  /** How long to wait for L2 and the bus. @default '5s' */
+  readonly timeout?: Duration
+}
+
+export interface ReadyState {
+  /** L2 is configured and connected. */
+  readonly l2: boolean
+  /** A bus is configured and healthy: this node hears other nodes' invalidations. */
+  readonly bus: boolean
+}
+
+const READY_TIMEOUT_MS = 5_000
+const NO_LATENCY = Object.freeze({ count: 0, p50: 0, p99: 0 })
+
+/** Creates a cache. Throws `InvalidOptionsError` for invalid options. */
+export function createTieredCache(options?: TieredCacheOptions): TieredCache {
+  return new Cache(resolveOptions(options))
+}
+
+class Cache implements TieredCache {
+  readonly #o: ResolvedOptions
+  readonly #life = new Lifecycle()
+  readonly #telemetry: Telemetry
+  readonly #local: LocalTier
+  readonly #policy: ValuePolicy
+  readonly #flights = new Flights()
+  readonly #guard: L2Guard | undefined
+  readonly #remote: RemoteTier | undefined
+  readonly #coherence: Coherence
+  readonly #getOrSet: GetOrSet
+  readonly #get: Get
+  readonly #write: WritePath
+  readonly #ops: FamilyOps
+  readonly #default: FamilyContext
+  readonly #defaultCounters: FamilyCounters
+  /** Hits share L1's value and tell no sink: the hit path returns the entry's promise. */
+  readonly #plainHits: boolean
+
+  constructor(resolved: ResolvedOptions) {
+    const o = resolved.clock === systemClock ? Object.freeze({ ...resolved, clock: coarseClock() }) : resolved
+    this.#o = o
+    const { clock, name } = o
+    const life = this.#life
+    const flights = this.#flights
+    const telemetry = (this.#telemetry = new Telemetry(o.logger, o.stats, name))
+    const local = (this.#local = new LocalTier(o.l1, clock))
+    const policy = (this.#policy = valuePolicy(o.l1.immutability))
+    let remote: RemoteTier | undefined
+    let stampede: Stampede | undefined
+    const guard = (this.#guard =
+      o.l2 === undefined
+        ? undefined
+        : new L2Guard(
+            o.l2,
+            { timeout: o.l2Timeout, ...o.breaker },
+            {
+              onError: (operation, error) => telemetry.l2Failed(operation, error),
+              onStateChange: (state) => {
+                remote?.breakerChanged(state)
+                // Fills dropped while the breaker was open: other processes may be waiting on those leases.
+                if (state === 'closed') stampede?.refillOwn()
+              },
+            },
+          ))
+    const generations = new Generations(guard, clock, () => coherence.flush('namespace-generation', false))
+    const keys = new Keys(generations)
+    const coherence = (this.#coherence = new Coherence({
+      bus: o.bus,
+      local,
+      flights,
+      generations,
+      telemetry,
+      life,
+      unhealthyL1Cap: o.unhealthyL1Cap,
+      name,
+    }))
+    if (guard !== undefined) {
+      const recovery = new RecoveryQueue(o.recoveryQueue.maxSize)
+      remote = new RemoteTier({ guard, recovery, generations, coherence, telemetry, life, clock, name })
+      stampede = new Stampede({ remote, local, flights, telemetry, life, clock, lease: o.lease })
+    }
+    this.#remote = remote
+    const land = new Lander({ local, policy, remote, stampede, telemetry, life, clock })
+    const runner = new LoaderRunner(telemetry)
+    const getOrSet = (this.#getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, telemetry, life }))
+    const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, telemetry, life, clock }))
+    const write = (this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, telemetry, life, clock }))
+    this.#ops = {
+      getOrSet: (fc, id, params, loader, options) => getOrSet.getOrSet(fc, id, params, loader, options),
+      get: (fc, id, params) => get.get(fc, id, params),
+      peek: (fc, id, params) => get.peek(fc, id, params),
+      getMany: (fc, ids, params) => get.getMany(fc, ids, params),
+      set: (fc, items) => write.apply({ kind: 'set', fc, items }),
+      delete: (fc, items) => write.apply({ kind: 'delete', fc, items }),
+      bump: (fc, generation) => write.apply({ kind: 'bump', fc, name: generation }),
+    }
+    this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, true)
+    this.#defaultCounters = this.#default.counters
+    this.#plainHits = policy.shared && o.stats === noopStatsSink
+    coherence.start()
+    if (o.l2 !== undefined && o.bus === undefined && o.l1Ttl === undefined) {
+      // Legal, and right for a single process, but with several processes an L1 copy then
+      // outlives writes made elsewhere for its whole TTL.
+      o.logger.warn(
+        { code: 'TIERCACHE_L1_UNBOUNDED', cache: name },
+        'tiercache: l2 without a bus and without l1.ttl: other processes\' writes reach this L1 only when entries expire',
+      )
+    }
+  }
+
+  // ---------------------------------------------------------------- the default family's hits
+  // Fields, not methods: a caller may take them off the cache (`const { getOrSet } = cache`).
+
+  readonly getOrSet = <T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> => {
+    const entry = this.#local.entry(key)
+    if (entry !== undefined && this.#local.fresh(entry)) {
+      if (!this.#plainHits) return Promise.resolve(this.#observedHit(entry.value) as T)
+      this.#defaultCounters.l1Hits++
+      return entry.promise as Promise<T>
+    }
+    return this.#getOrSet.miss(this.#default, key, key, undefined, loader as Loader<unknown>, options, entry) as Promise<T>
+  }
+
+  readonly get = <T = unknown>(key: string): Promise<T | undefined> => {
+    const entry = this.#local.entry(key)
+    if (entry !== undefined && this.#local.fresh(entry)) {
+      if (!this.#plainHits) return Promise.resolve(this.#observedHit(entry.value) as T)
+      this.#defaultCounters.l1Hits++
+      return entry.promise as Promise<T>
+    }
+    return this.#get.miss(this.#default, key, key, undefined, entry) as Promise<T | undefined>
+  }
+
+  readonly peek = <T = unknown>(key: string): T | undefined => {
+    const entry = this.#local.entry(key)
+    if (entry !== undefined && this.#local.fresh(entry)) {
+      if (!this.#plainHits) return this.#observedHit(entry.value) as T
+      this.#defaultCounters.l1Hits++
+      return entry.value as T
+    }
+    // A closed cache's L1 is empty: only this branch needs to say so.
+    if (this.#life.closed) throw new CacheClosedError()
+    return undefined
+  }
+
+  #observedHit(value: unknown): unknown {
+    this.#telemetry.l1Hit(this.#default)
+    return this.#policy.out(value)
+  }
+
+  // ---------------------------------------------------------------- the other verbs
+
+  getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    return this.#get.getMany(this.#default, keys, undefined) as Promise<(T | undefined)[]>
+  }
+
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+    return this.#write.apply({ kind: 'set', fc: this.#default, items: [{ id: key, params: undefined, value, options }] })
+  }
+
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[]): Promise<void> {
+    const items = entries.map((e) => ({ id: e.key, params: undefined, value: e.value, options: e.options }))
+    return this.#write.apply({ kind: 'set', fc: this.#default, items })
+  }
+
+  delete(key: string | readonly string[]): Promise<void> {
+    const ids = typeof key === 'string' ? [key] : key
+    return this.#write.apply({ kind: 'delete', fc: this.#default, items: ids.map((id) => ({ id, params: undefined })) })
+  }
+
+  clear(): Promise<void> {
+    return this.#write.apply({ kind: 'clear' })
+  }
+
+  family<P, V>(definition: FamilyDefinition<P, V>): Family<P, V> {
+    validateFamilyDefinition(definition)
+    const id = `${definition.name}@${definition.version ?? 1}`
+    if (id === DEFAULT_FAMILY) throw new InvalidOptionsError('family.name', `"${id}" is the default family's id: choose another name`)
+    const gen = definition.generational
+    const fc = this.#declare(
+      id,
+      definition.ttl,
+      definition.grace,
+      definition.schema as ValueSchema<unknown> | undefined,
+      gen !== undefined && gen !== false,
+      typeof gen === 'object' ? (gen.group as (params: never) => string) : undefined,
+    )
+    return new FamilyHandle<P, V>(this.#ops, fc, definition.key)
+  }
+
+  stats(): CacheStats {
+    const guard = this.#guard
+    return this.#telemetry.snapshot({
+      breaker: { state: guard?.state ?? 'closed', transitions: guard?.transitions ?? 0 },
+      recoveryQueueDepth: this.#remote?.recoveryQueueDepth ?? 0,
+      busHealthy: this.#coherence.healthy,
+      l1: { entries: this.#local.size, bytes: this.#local.bytes },
+      l2Latency: guard?.latency.snapshot() ?? NO_LATENCY,
+    })
+  }
+
+  on<E extends CacheEventName>(event: E, listener: CacheEventListener<E>): () => void {
+    return this.#telemetry.events.on(event, listener)
+  }
+
+  async deleteByPattern(glob: string): Promise<number> {
+    if (this.#life.closed) throw new CacheClosedError()
+    return this.#remote === undefined ? 0 : this.#remote.deleteByPattern(glob)
+  }
+
+  async l2Info(): Promise<StoreInfo | undefined> {
+    if (this.#life.closed) throw new CacheClosedError()
+    return this.#remote?.info()
+  }
+
+  async ready(options?: ReadyOptions): Promise<ReadyState> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidOptionsError('ready', `expected an options object like { timeout: '5s' } (got ${options === null ? 'null' : typeof options})`)
+    }
+    const timeoutMs = options?.timeout === undefined ? READY_TIMEOUT_MS : parseDuration(options.timeout, 'ready.timeout')
+    const store = this.#o.l2
+    const bus = this.#o.bus
+    const [l2, busReady] = await Promise.all([
+      store === undefined ? false : store.ready === undefined ? true : store.ready(timeoutMs).catch(() => false),
+      bus === undefined ? false : bus.ready === undefined ? bus.healthy : bus.ready(timeoutMs).catch(() => false),
+    ])
+    // Coherence applies a health change synchronously when the bus reports it, so a healthy bus
+    // means the start-up L1 drop is behind us.
+    const open = !this.#life.closed
+    return { l2: l2 && open, bus: busReady && this.#coherence.healthy && open }
+  }
+
+  async close(): Promise<void> {
+    if (this.#life.closed) return
+    this.#life.close()
+    this.#local.close()
+    this.#flights.wakeAll()
+    await this.#life.drain()
+    await this.#coherence.flushOutgoing()
+    this.#guard?.shutdown()
+    const closing: Promise<void>[] = []
+    if (this.#o.bus !== undefined) closing.push(this.#o.bus.close())
+    if (this.#o.l2 !== undefined) closing.push(this.#o.l2.close())
+    for (const result of await Promise.allSettled(closing)) {
+      if (result.status === 'rejected') this.#telemetry.background('close', result.reason)
+    }
+  }
+
+  #declare(
+    id: string,
+    ttl: Duration | undefined,
+    grace: Duration | undefined,
+    schema: ValueSchema<unknown> | undefined,
+    generational: boolean,
+    group: ((params: never) => string) | undefined,
+    isDefault = false,
+  ): FamilyContext {
+    const base = baseSettings(this.#o)
+    const settings = ttl === undefined && grace === undefined ? base : resolveEntryOptions(base, { ttl, grace }, 'family')
+    return { id, counters: this.#telemetry.countersOf(id), settings, schema, generational, group, isDefault }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The in-process tier: an LRU (lru-cache) of entries and the one freshness rule.
+ *
+ * An entry keeps the promise it was filled with, settled once at fill, so that a hit allocates
+ * nothing and chains no promise. It is fresh before `freshUntil` (the entry's TTL, capped by
+ * `l1Ttl`) and, while the bus is unhealthy, only within `cap` of its fill: coherence sets `cap`
+ * (`Infinity` while healthy), so the one hit path reads a number instead of switching code.
+ * Entries past `freshUntil` but before `graceUntil` stay as stale copies for a failing loader.
+ */
+import { LRUCache } from 'lru-cache'
+import type { Clock } from '../ports.js'
+
+export interface L1Entry {
+  readonly value: unknown
+  /** Settled with `value` at fill: what a hit returns. */
+  readonly promise: Promise<unknown>
+  /** Served as fresh until here. */
+  readonly freshUntil: number
+  /** May stand in for a failing loader until here. */
+  readonly graceUntil: number
+  readonly filledAt: number
+}
+
+export interface LocalTierOptions {
+  readonly maxEntries: number
+  readonly maxBytes: number | undefined
+  readonly sizeOf: (value: unknown) => number
+}
+
+export class LocalTier {
+  /** Longest an entry is served after its fill: `Infinity` while the bus is healthy. */
+  cap = Infinity
+  readonly #lru: LRUCache<string, L1Entry>
+  readonly #clock: Clock
+  readonly #sizeOf: ((value: unknown) => number) | undefined
+  #closed = false
+
+  constructor(options: LocalTierOptions, clock: Clock) {
+    this.#clock = clock
+    this.#sizeOf = options.maxBytes === undefined ? undefined : options.sizeOf
+    this.#lru = new LRUCache<string, L1Entry>(
+      options.maxBytes === undefined ? { max: options.maxEntries } : { max: options.maxEntries, maxSize: options.maxBytes },
+    )
+  }
+
+  /** The entry, fresh or not (a lookup that counts as a use). */
+  entry(key: string): L1Entry | undefined {
+    return this.#lru.get(key)
+  }
+
+  fresh(entry: L1Entry): boolean {
+    const now = this.#clock.now()
+    return entry.freshUntil > now && now - entry.filledAt < this.cap
+  }
+
+  /** The fresh entry or `undefined`. */
+  hit(key: string): L1Entry | undefined {
+    const entry = this.#lru.get(key)
+    return entry !== undefined && this.fresh(entry) ? entry : undefined
+  }
+
+  /** The entry without counting a use (stale copies, late fills). */
+  peek(key: string): L1Entry | undefined {
+    return this.#lru.peek(key)
+  }
+
+  /** The entry as a stale copy while within grace; past it the entry is dropped. */
+  staleOf(key: string, entry: L1Entry | undefined): L1Entry | undefined {
+    if (entry === undefined) return undefined
+    if (entry.graceUntil > this.#clock.now()) return entry
+    this.#lru.delete(key)
+    return undefined
+  }
+
+  /** Fills with a value L1 keeps as is (see `ValuePolicy.keep`). Ignored once closed. */
+  fill(key: string, value: unknown, now: number, expiresAt: number, graceUntil: number, l1Ttl: number | undefined): void {
+    if (this.#closed) return
+    const freshUntil = l1Ttl === undefined ? expiresAt : Math.min(expiresAt, now + l1Ttl)
+    const entry: L1Entry = { value, promise: Promise.resolve(value), freshUntil, graceUntil: Math.max(graceUntil, freshUntil), filledAt: now }
+    if (this.#sizeOf === undefined) this.#lru.set(key, entry)
+    else this.#lru.set(key, entry, { size: Math.max(1, this.#sizeOf(value)) })
+  }
+
+  delete(key: string): void {
+    this.#lru.delete(key)
+  }
+
+  clear(): void {
+    this.#lru.clear()
+  }
+
+  /** Empties L1 for good: a closed cache has no hits, so the hit path needs no closed check. */
+  close(): void {
+    this.#closed = true
+    this.#lru.clear()
+  }
+
+  get size(): number {
+    return this.#lru.size
+  }
+
+  get bytes(): number {
+    return this.#sizeOf === undefined ? 0 : this.#lru.calculatedSize
+  }
+}

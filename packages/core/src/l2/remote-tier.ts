@@ -1,0 +1,182 @@
+/**
+ * The remote tier as the engine sees it: every call through the one guard (timeout + breaker),
+ * answers checked against the family schema, and the writes L2 missed kept for later.
+ *
+ * - `read()` answers `fresh | stale | miss | down`; `down` means "skip L2 for this call", and the
+ *   failure is already logged and counted (by the guard's hooks). A value that fails the family
+ *   schema is a miss, counted and deleted.
+ * - `write()` runs an L2 write or delete; when it cannot (breaker open, failure) the keys' L2
+ *   copies are wrong, so their deletes go to the recovery queue, replayed when the breaker closes
+ *   or a later call succeeds. Overflow turns into one namespace-generation bump, which reaches
+ *   every key at once. Writers never see L2 errors.
+ */
+import type { Coherence } from '../coherence/coherence.js'
+import { L2UnavailableError } from '../errors.js'
+import type { FamilyContext } from '../family.js'
+import type { Generations } from '../generations.js'
+import type { Lifecycle } from '../lifecycle.js'
+import type { Clock, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '../ports.js'
+import type { BreakerState } from '../stats.js'
+import type { Telemetry } from '../telemetry.js'
+import type { L2Guard } from './guard.js'
+import type { RecoveryQueue } from './recovery-queue.js'
+
+export type RemoteRead =
+  | { readonly kind: 'fresh' | 'stale'; readonly entry: RemoteEntry; readonly value: unknown }
+  | { readonly kind: 'miss' }
+  | { readonly kind: 'down' }
+
+export const MISS: RemoteRead = Object.freeze({ kind: 'miss' })
+export const DOWN: RemoteRead = Object.freeze({ kind: 'down' })
+
+export interface RemoteTierParts {
+  readonly guard: L2Guard
+  readonly recovery: RecoveryQueue
+  readonly generations: Generations
+  readonly coherence: Coherence
+  readonly telemetry: Telemetry
+  readonly life: Lifecycle
+  readonly clock: Clock
+  readonly name: string
+}
+
+const INVALID: unique symbol = Symbol('invalid')
+
+export class RemoteTier {
+  readonly guard: L2Guard
+  readonly #p: RemoteTierParts
+  #replaying = false
+
+  constructor(parts: RemoteTierParts) {
+    this.#p = parts
+    this.guard = parts.guard
+  }
+
+  /** The breaker refuses calls: skip L2 instead of queuing behind it. */
+  get isOpen(): boolean {
+    return this.guard.isOpen
+  }
+
+  // Not async: on the L2-hit path every await is one more promise and microtask per read.
+  read(fc: FamilyContext, key: StoreKey): Promise<RemoteRead> {
+    return this.guard.run('get', (store) => store.get(key)).then(
+      (entry) => this.#answered(fc, key, entry),
+      () => {
+        this.#p.telemetry.count(fc, 'l2Errors')
+        return DOWN
+      },
+    )
+  }
+
+  /** Reads several keys in one call; every answer `down` when the call failed. */
+  async readMany(fc: FamilyContext, keys: readonly StoreKey[]): Promise<RemoteRead[]> {
+    let entries: (RemoteEntry | undefined)[]
+    try {
+      entries = await this.guard.run('getMany', (store) => store.getMany(keys))
+    } catch {
+      this.#p.telemetry.count(fc, 'l2Errors')
+      return keys.map(() => DOWN)
+    }
+    return keys.map((key, i) => this.#check(fc, key, entries[i]))
+  }
+
+  /** Writes or deletes `keys` in L2 with `action`; what it cannot, it queues as deletes. */
+  async write(operation: string, keys: readonly StoreKey[], action: (store: RemoteStore) => Promise<void>): Promise<void> {
+    if (keys.length === 0) return
+    if (this.guard.isOpen) {
+      this.#p.recovery.add(keys)
+      return
+    }
+    try {
+      await this.guard.run(operation, action)
+      if (!this.#p.recovery.isEmpty) void this.replay()
+    } catch {
+      this.#p.recovery.add(keys)
+    }
+  }
+
+  /** The L2 copies of the whole namespace may be wrong: only a namespace bump reaches them now. */
+  invalidateAll(): void {
+    this.#p.recovery.invalidateAll()
+  }
+
+  /** Empties the store's namespace. Rejects (already counted) when L2 cannot. */
+  clear(): Promise<void> {
+    if (this.guard.isOpen) return Promise.reject(new L2UnavailableError('L2 clear skipped: circuit breaker open'))
+    return this.guard.run('clear', (store) => store.clear())
+  }
+
+  /** Bumps a generation in the store and says its new value. Rejects (already counted) when L2 cannot. */
+  bumpGeneration(name: string): Promise<number> {
+    if (this.guard.isOpen) return Promise.reject(new L2UnavailableError('L2 bumpGeneration skipped: circuit breaker open'))
+    return this.guard.run('bumpGeneration', (store) => store.bumpGeneration(name))
+  }
+
+  /** Runs the queued deletes (or the namespace bump). Never rejects; a failed replay is kept. */
+  async replay(): Promise<void> {
+    const { recovery, generations, coherence, telemetry, life } = this.#p
+    if (this.#replaying || recovery.isEmpty || this.guard.isOpen || life.closed) return
+    this.#replaying = true
+    const batch = recovery.take()
+    try {
+      if (batch.bumpNamespace) {
+        const value = await this.bumpGeneration('')
+        generations.apply('', value)
+        await coherence.publish({ op: 'generation', name: '', value })
+      } else if (batch.keys.length > 0) {
+        await this.guard.run('delete', (store) => store.delete(batch.keys))
+      }
+      telemetry.logger.info({ keys: batch.keys.length, generationBumped: batch.bumpNamespace }, 'tiercache recovery queue replayed')
+      telemetry.emit('recovery-replayed', { keys: batch.keys.length, generationBumped: batch.bumpNamespace })
+    } catch {
+      recovery.restore(batch)
+    } finally {
+      this.#replaying = false
+    }
+  }
+
+  /** The breaker moved: told, and once closed the queued writes are replayed. */
+  breakerChanged(state: BreakerState): void {
+    this.#p.telemetry.logger.warn({ state, cache: this.#p.name }, `tiercache L2 circuit breaker ${state}`)
+    this.#p.telemetry.emit('breaker', { state })
+    if (state === 'closed') void this.replay()
+  }
+
+  deleteByPattern(glob: string): Promise<number> {
+    const store = this.guard.store
+    if (store.deleteByPattern === undefined) return Promise.resolve(0)
+    return this.guard.run('deleteByPattern', (s) => (s.deleteByPattern as (g: string) => Promise<number>).call(s, glob))
+  }
+
+  info(): Promise<StoreInfo | undefined> {
+    if (this.guard.store.info === undefined) return Promise.resolve(undefined)
+    return this.guard.run('info', (s) => (s.info as () => Promise<StoreInfo>).call(s))
+  }
+
+  get recoveryQueueDepth(): number {
+    return this.#p.recovery.depth
+  }
+
+  #answered(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead {
+    // A store that answers again may take the deletes it missed (the breaker may never have opened).
+    if (!this.#p.recovery.isEmpty) void this.replay()
+    return this.#check(fc, key, entry)
+  }
+
+  #check(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead {
+    if (entry === undefined) return MISS
+    const value = this.#validate(fc, key, entry.value)
+    if (value === INVALID) return MISS
+    return { kind: entry.expiresAt > this.#p.clock.now() ? 'fresh' : 'stale', entry, value }
+  }
+
+  #validate(fc: FamilyContext, key: StoreKey, value: unknown): unknown {
+    if (fc.schema === undefined) return value
+    const result = fc.schema.safeParse(value)
+    if (result.success) return result.data
+    this.#p.telemetry.count(fc, 'schemaFailures')
+    this.#p.telemetry.logger.warn({ family: fc.id, key: key.id, err: result.error }, 'tiercache L2 value failed the family schema')
+    this.guard.run('delete', (store) => store.delete([key])).catch(() => this.#p.recovery.add([key]))
+    return INVALID
+  }
+}

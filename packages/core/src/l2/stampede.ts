@@ -1,0 +1,172 @@
+/**
+ * Distributed stampede protection: on an L2 miss one process in the cluster loads, under a lease
+ * (Facebook memcache leases); the others wait for its fill.
+ *
+ * `claim()` answers
+ * - `lease`: this process holds the key's lease: load and fill with its token (`fill`);
+ * - `filled`: another process filled while this one waited: serve that;
+ * - `alone`: L2 cannot coordinate (it failed, the wait timed out, or protection is off and
+ *   someone else holds the lease): load, and leave L2 alone.
+ *
+ * A waiter polls L2 every `lease.pollInterval` (a bus message about the key wakes it early) until
+ * the fill lands or `lease.waitTimeout` passes. A poll that misses asks for the lease again: when
+ * the holder died its lease expires, and exactly one waiter takes it over.
+ *
+ * Leases this process holds are remembered until filled. One it already holds (its fill was
+ * dropped by the open breaker or failed, or its load failed) is answered from memory: the store
+ * would refuse it, and this process would wait `lease.waitTimeout` for a fill only it can make. A
+ * request that timed out in the guard may still have run in the store; when the store answers
+ * late, its token is remembered the same way, and the value this process loaded meanwhile (its
+ * L1 copy) is filled with it, so that the other processes waiting on it get the value.
+ */
+import type { FamilyContext } from '../family.js'
+import { leaseId } from '../keys.js'
+import type { LocalTier } from '../l1/local-tier.js'
+import type { Flights } from '../load/flights.js'
+import type { Lifecycle } from '../lifecycle.js'
+import type { Clock, LeaseGrant, RemoteEntry, StoreKey } from '../ports.js'
+import type { Telemetry } from '../telemetry.js'
+import type { RemoteTier } from './remote-tier.js'
+
+export type Claim =
+  | { readonly kind: 'lease'; readonly token: string }
+  | { readonly kind: 'filled'; readonly entry: RemoteEntry; readonly value: unknown }
+  | { readonly kind: 'alone' }
+
+const ALONE: Claim = Object.freeze({ kind: 'alone' })
+
+interface OwnLease {
+  readonly token: string
+  readonly storeKey: StoreKey
+  readonly l1Key: string
+  /** Clock time before which the store still holds it (measured from the request: never later). */
+  readonly until: number
+}
+
+/** Above this many remembered leases, expired ones are swept on the next grant. */
+const OWN_LEASE_SWEEP = 1024
+
+export interface StampedeParts {
+  readonly remote: RemoteTier
+  readonly local: LocalTier
+  readonly flights: Flights
+  readonly telemetry: Telemetry
+  readonly life: Lifecycle
+  readonly clock: Clock
+  readonly lease: { readonly ttl: number; readonly waitTimeout: number; readonly pollInterval: number }
+}
+
+export class Stampede {
+  readonly #p: StampedeParts
+  readonly #own = new Map<string, OwnLease>()
+  #sweepAt = OWN_LEASE_SWEEP
+
+  constructor(parts: StampedeParts) {
+    this.#p = parts
+  }
+
+  async claim(fc: FamilyContext, storeKey: StoreKey, l1Key: string, wait: boolean): Promise<Claim> {
+    const grant = await this.#lease(storeKey, l1Key)
+    if (grant === undefined) return ALONE
+    if (grant !== false) return { kind: 'lease', token: grant }
+    if (!wait) return ALONE
+    this.#p.telemetry.count(fc, 'leaseWaits')
+    const waited = await this.#waitForFill(fc, l1Key, storeKey)
+    if (waited !== undefined) return waited
+    const again = await this.#lease(storeKey, l1Key)
+    return typeof again === 'string' ? { kind: 'lease', token: again } : ALONE
+  }
+
+  /** Fills L2 with a loaded value under the lease, in the background. */
+  fill(storeKey: StoreKey, token: string, entry: RemoteEntry): void {
+    // Landed or refused, the lease is no longer ours. A fill that failed may not have run: the
+    // lease stays remembered, so the next miss here fills with it instead of waiting.
+    this.#p.remote.guard.run('fillWithLease', (store) => store.fillWithLease(storeKey, token, entry)).then(
+      () => this.#forget(storeKey, token),
+      () => {},
+    )
+  }
+
+  /** The breaker closed: fills it dropped may be awaited by other processes. */
+  refillOwn(): void {
+    const now = this.#p.clock.now()
+    for (const lease of [...this.#own.values()]) {
+      if (lease.until > now) this.#fillLate(lease.l1Key, lease.storeKey, lease.token)
+    }
+  }
+
+  /** The lease token, `false` when someone else holds it, `undefined` when L2 failed. */
+  async #lease(storeKey: StoreKey, l1Key: string): Promise<string | false | undefined> {
+    const { clock, remote, life } = this.#p
+    const id = leaseId(storeKey)
+    const own = this.#own.get(id)
+    if (own !== undefined) {
+      if (own.until > clock.now()) return own.token
+      this.#own.delete(id)
+    }
+    const requestedAt = clock.now()
+    const ttl = this.#p.lease.ttl
+    let request: Promise<LeaseGrant> | undefined
+    try {
+      const grant = await remote.guard.run('acquireLease', (store) => (request = store.acquireLease(storeKey, ttl)))
+      if (!grant.granted) return false
+      this.#hold(id, storeKey, l1Key, grant.token, requestedAt + ttl)
+      return grant.token
+    } catch {
+      request?.then(
+        (grant) => {
+          if (!grant.granted || life.closed) return
+          this.#hold(id, storeKey, l1Key, grant.token, requestedAt + ttl)
+          this.#fillLate(l1Key, storeKey, grant.token)
+        },
+        () => {},
+      )
+      return undefined
+    }
+  }
+
+  #hold(id: string, storeKey: StoreKey, l1Key: string, token: string, until: number): void {
+    if (this.#own.size >= this.#sweepAt) {
+      const now = this.#p.clock.now()
+      for (const [key, lease] of this.#own) if (lease.until <= now) this.#own.delete(key)
+      this.#sweepAt = Math.max(OWN_LEASE_SWEEP, this.#own.size * 2)
+    }
+    this.#own.set(id, { token, storeKey, l1Key, until })
+  }
+
+  #forget(storeKey: StoreKey, token: string): void {
+    const id = leaseId(storeKey)
+    if (this.#own.get(id)?.token === token) this.#own.delete(id)
+  }
+
+  /** Fills L2 from the fresh L1 copy with a lease granted after its request timed out. */
+  #fillLate(l1Key: string, storeKey: StoreKey, token: string): void {
+    const entry = this.#p.local.peek(l1Key)
+    // No copy (not loaded yet, invalidated, evicted): the lease stays remembered for the next miss.
+    if (entry === undefined || entry.freshUntil <= this.#p.clock.now() || this.#p.remote.isOpen) return
+    this.fill(storeKey, token, { value: entry.value, expiresAt: entry.freshUntil, graceUntil: entry.graceUntil })
+  }
+
+  /** Polls for the holder's fill; resolves it, the lease taken over, or `undefined` (timeout, L2 down). */
+  async #waitForFill(fc: FamilyContext, l1Key: string, storeKey: StoreKey): Promise<Claim | undefined> {
+    const { remote, flights, life } = this.#p
+    const { waitTimeout, pollInterval } = this.#p.lease
+    // Bounded by count (deterministic under a fake clock) and by real time (slow L2 polls).
+    const polls = Math.max(1, Math.ceil(waitTimeout / pollInterval))
+    const deadline = performance.now() + waitTimeout
+    for (let i = 0; i < polls && !life.closed && (i === 0 || performance.now() < deadline); i++) {
+      await flights.sleepOrWake(l1Key, pollInterval)
+      const found = await remote.read(fc, storeKey)
+      if (found.kind === 'down') return undefined
+      if (found.kind === 'fresh') return { kind: 'filled', entry: found.entry, value: found.value }
+      const grant = await this.#lease(storeKey, l1Key)
+      if (grant === undefined) return undefined
+      if (grant === false) continue
+      // The holder may have filled (and released its lease) between the read and the grant.
+      const late = await remote.read(fc, storeKey)
+      if (late.kind === 'fresh') return { kind: 'filled', entry: late.entry, value: late.value }
+      return { kind: 'lease', token: grant }
+    }
+    return undefined
+  }
+}

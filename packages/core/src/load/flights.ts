@@ -1,0 +1,126 @@
+/**
+ * Single-flight and invalidation epochs.
+ *
+ * One load (`getOrSet` miss) and one L2 read (`get` miss) at most per L1 key and process: later
+ * callers join it. An invalidation of the key (a local write, a bus message, an L1 flush) voids
+ * the flights that started before it and takes them out of the maps: their result still answers
+ * the callers already waiting (they asked before the write), but lands neither in L1 nor, through
+ * the voided lease, in L2; callers after the write start a new flight. `epoch` counts
+ * invalidations, for batch reads that cannot hold one flight per key. Lease waiters sleep here
+ * too, so that an invalidation of their key wakes them early.
+ */
+
+/** One load (or L2 read) in progress for one L1 key. */
+export interface Flight {
+  /**
+   * What joiners get; dropped once the flight has left its map. Maps under churn were seen to keep
+   * removed entries reachable to scavenges until the next full GC: a settled flight must not
+   * hold its promise (and through it the value), or every scavenge copies those values again.
+   */
+  promise: Promise<unknown> | undefined
+  /** An invalidation of the key arrived after the flight started: its result must not land. */
+  void: boolean
+  /**
+   * Voided only by the start-up L1 drop (the first subscription): the result stays out of L1,
+   * but may still fill L2 through its lease, which any write made since has voided in L2.
+   */
+  voidedAtStart: boolean
+  /** A soft timeout answered with a stale value; the loader still runs and ends the flight. */
+  background: boolean
+}
+
+export function newFlight(): Flight {
+  return { promise: undefined, void: false, voidedAtStart: false, background: false }
+}
+
+export class Flights {
+  /** Bumped by every invalidation; batch reads compare it to decide whether they may fill. */
+  epoch = 0
+  readonly #loads = new Map<string, Flight>()
+  readonly #reads = new Map<string, Flight>()
+  readonly #waiters = new Map<string, Set<() => void>>()
+
+  /** The key's load in progress, to join. */
+  load(key: string): Promise<unknown> | undefined {
+    return this.#loads.get(key)?.promise
+  }
+
+  /** The key's load or L2 read in progress: a `get` joins either. */
+  any(key: string): Promise<unknown> | undefined {
+    return (this.#loads.get(key) ?? this.#reads.get(key))?.promise
+  }
+
+  startLoad(key: string): Flight {
+    const flight = newFlight()
+    this.#loads.set(key, flight)
+    return flight
+  }
+
+  startRead(key: string): Flight {
+    const flight = newFlight()
+    this.#reads.set(key, flight)
+    return flight
+  }
+
+  /** The flight is over: later callers start their own. */
+  endLoad(key: string, flight: Flight): void {
+    if (this.#loads.get(key) === flight) this.#loads.delete(key)
+    flight.promise = undefined
+  }
+
+  endRead(key: string, flight: Flight): void {
+    if (this.#reads.get(key) === flight) this.#reads.delete(key)
+    flight.promise = undefined
+  }
+
+  /** Voids the key's flights and wakes its lease waiters. */
+  invalidate(key: string): void {
+    this.epoch++
+    const load = this.#loads.get(key)
+    if (load !== undefined) {
+      load.void = true
+      this.#loads.delete(key)
+    }
+    const read = this.#reads.get(key)
+    if (read !== undefined) {
+      read.void = true
+      this.#reads.delete(key)
+    }
+    const waiters = this.#waiters.get(key)
+    if (waiters !== undefined) for (const wake of [...waiters]) wake()
+  }
+
+  /** Voids every flight (an L1 flush). `startup`: the first subscription's drop (see `Flight`). */
+  invalidateAll(startup: boolean): void {
+    this.epoch++
+    for (const flights of [this.#loads, this.#reads]) {
+      for (const flight of flights.values()) {
+        if (!flight.void) flight.voidedAtStart = startup
+        flight.void = true
+      }
+      flights.clear()
+    }
+  }
+
+  /** Sleeps `ms`, or less when the key is invalidated meanwhile. */
+  sleepOrWake(key: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.#waiters.get(key)
+      if (set === undefined) this.#waiters.set(key, (set = new Set()))
+      const waiters = set
+      const wake = () => {
+        clearTimeout(timer)
+        waiters.delete(wake)
+        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      waiters.add(wake)
+    })
+  }
+
+  /** Wakes every waiter (on close). */
+  wakeAll(): void {
+    for (const waiters of this.#waiters.values()) for (const wake of [...waiters]) wake()
+  }
+}

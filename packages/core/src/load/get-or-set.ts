@@ -1,0 +1,192 @@
+/**
+ * `getOrSet`: the miss pipeline. A call walks down, each step answering with a tagged result,
+ * and one `Miss` travels with it:
+ *
+ *   keys.l1Key → local hit → flights.load (join) ?? flights.startLoad
+ *     → remote.read: fresh → land from L2 | stale → keep as the stale copy | miss | down
+ *     → stampede.claim: filled → land from L2 | lease | alone
+ *     → loaderRunner.run: value → land (L1; L2 under the lease) | error, timeouts → the stale copy or throw
+ *
+ * L2 is skipped when it is absent, the breaker is open, or the key's generations cannot be read
+ * (then nothing is cached: the loader answers alone). A loader failure with a stale copy within
+ * grace serves the copy (fail-safe); a soft timeout serves it and lets the load finish behind.
+ */
+import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError } from '../errors.js'
+import type { FamilyContext, Loader } from '../family.js'
+import type { Generations } from '../generations.js'
+import type { Keys } from '../keys.js'
+import type { L1Entry, LocalTier } from '../l1/local-tier.js'
+import type { ValuePolicy } from '../l1/value-policy.js'
+import type { Stampede } from '../l2/stampede.js'
+import type { RemoteTier } from '../l2/remote-tier.js'
+import type { Lifecycle } from '../lifecycle.js'
+import { type EntrySettings, type GetOrSetOptions, resolveEntryOptions } from '../options.js'
+import type { Telemetry } from '../telemetry.js'
+import { type Flight, type Flights, newFlight } from './flights.js'
+import type { Fill, Lander } from './land.js'
+import type { LoaderRunner } from './loader-runner.js'
+
+export interface GetOrSetParts {
+  readonly local: LocalTier
+  readonly policy: ValuePolicy
+  readonly flights: Flights
+  readonly keys: Keys
+  readonly generations: Generations
+  readonly remote: RemoteTier | undefined
+  readonly stampede: Stampede | undefined
+  readonly runner: LoaderRunner
+  readonly land: Lander
+  readonly telemetry: Telemetry
+  readonly life: Lifecycle
+}
+
+/** One miss on its way down. */
+interface Miss {
+  readonly fc: FamilyContext
+  readonly id: string
+  readonly l1Key: string
+  readonly params: unknown
+  readonly loader: Loader<unknown>
+  readonly settings: EntrySettings
+  readonly flight: Flight
+  readonly release: () => void
+  /** The stale copy within grace (L1's first, else L2's). */
+  stale: { readonly value: unknown } | undefined
+  /** Where the loaded value fills L2 (a lease this process holds), if anywhere. */
+  fill: Fill | undefined
+}
+
+export class GetOrSet {
+  readonly #p: GetOrSetParts
+
+  constructor(parts: GetOrSetParts) {
+    this.#p = parts
+  }
+
+  /** A family's `getOrSet` (the default family's hit path is the cache's own). */
+  getOrSet(fc: FamilyContext, id: string, params: unknown, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> {
+    const { life, keys, local, telemetry, policy, generations } = this.#p
+    if (life.closed) return Promise.reject(new CacheClosedError())
+    const l1Key = keys.l1Key(fc, id, params)
+    if (l1Key === undefined) {
+      // The key's generations are not in memory yet: read them, then start over.
+      return generations.ensure(keys.allGenerationNames(fc, params)).then((ok) => {
+        if (ok && keys.l1Key(fc, id, params) !== undefined) return this.getOrSet(fc, id, params, loader, options)
+        return this.#uncached(fc, id, loader, options)
+      })
+    }
+    const entry = local.entry(l1Key)
+    if (entry !== undefined && local.fresh(entry)) {
+      telemetry.l1Hit(fc)
+      return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
+    }
+    return this.miss(fc, id, l1Key, params, loader, options, entry)
+  }
+
+  /** The L1 miss (`entry`: the key's L1 entry, not fresh, if any). */
+  miss(
+    fc: FamilyContext,
+    id: string,
+    l1Key: string,
+    params: unknown,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions | undefined,
+    entry: L1Entry | undefined,
+  ): Promise<unknown> {
+    const { life, flights, local } = this.#p
+    if (life.closed) return Promise.reject(new CacheClosedError())
+    if (typeof loader !== 'function') return Promise.reject(new InvalidOptionsError('loader', `expected a function (got ${typeof loader})`))
+    let settings: EntrySettings
+    try {
+      settings = options === undefined ? fc.settings : resolveEntryOptions(fc.settings, options)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const joined = flights.load(l1Key)
+    if (joined !== undefined) return joined
+    const stale = local.staleOf(l1Key, entry)
+    const flight = flights.startLoad(l1Key)
+    const release = () => flights.endLoad(l1Key, flight)
+    const miss: Miss = { fc, id, l1Key, params, loader, settings, flight, release, stale, fill: undefined }
+    // `finally` runs in a later microtask: the flight is still in the map when this assigns.
+    const promise = this.#run(miss).finally(() => {
+      if (!flight.background) release()
+    })
+    flight.promise = promise
+    return promise
+  }
+
+  async #run(m: Miss): Promise<unknown> {
+    const { remote, stampede, keys, telemetry, runner, land } = this.#p
+    if (remote !== undefined && stampede !== undefined && !remote.isOpen) {
+      const storeKey = keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
+      if (storeKey !== undefined) {
+        const found = await remote.read(m.fc, storeKey)
+        if (found.kind === 'fresh') return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings.l1Ttl)
+        if (found.kind === 'stale') m.stale ??= { value: found.value }
+        if (found.kind !== 'down') {
+          const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
+          if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings.l1Ttl)
+          if (claim.kind === 'lease') m.fill = { storeKey, token: claim.token }
+        }
+      }
+    }
+    telemetry.count(m.fc, 'misses')
+    const outcome = await runner.run({
+      fc: m.fc,
+      id: m.id,
+      loader: m.loader,
+      settings: m.settings,
+      stale: m.stale,
+      flight: m.flight,
+      release: m.release,
+      late: (value) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings),
+    })
+    switch (outcome.kind) {
+      case 'value':
+        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings)
+      case 'error':
+        this.#loaderFailed(m.fc, m.id, outcome.error)
+        if (m.stale !== undefined) return land.stale(m.fc, m.id, m.stale, 'loader-error')
+        throw new LoaderError(m.id, outcome.error)
+      case 'soft-timeout':
+        m.flight.background = true
+        return land.stale(m.fc, m.id, m.stale as { value: unknown }, 'soft-timeout')
+      case 'hard-timeout':
+        telemetry.count(m.fc, 'loaderTimeouts')
+        if (m.stale !== undefined) return land.stale(m.fc, m.id, m.stale, 'hard-timeout')
+        throw new LoaderTimeoutError(m.id, m.settings.hardTimeout as number)
+    }
+  }
+
+  #loaderFailed(fc: FamilyContext, id: string, error: unknown): void {
+    const { telemetry } = this.#p
+    telemetry.count(fc, 'loaderErrors')
+    telemetry.emit('loader-error', { key: id, family: fc.id, error })
+    telemetry.logger.warn({ err: error, key: id, family: fc.id }, 'tiercache loader failed')
+  }
+
+  /** Generations unreadable (L2 down): answer from the loader alone, cache nothing. */
+  #uncached(fc: FamilyContext, id: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined): Promise<unknown> {
+    const { telemetry, runner, policy } = this.#p
+    let settings: EntrySettings
+    try {
+      settings = options === undefined ? fc.settings : resolveEntryOptions(fc.settings, options)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const flight = newFlight()
+    flight.void = true
+    telemetry.count(fc, 'misses')
+    return runner.run({ fc, id, loader, settings, stale: undefined, flight, release: () => {}, late: () => {} }).then((outcome) => {
+      if (outcome.kind === 'value') return policy.seal(outcome.value)
+      if (outcome.kind === 'error') {
+        telemetry.count(fc, 'loaderErrors')
+        telemetry.emit('loader-error', { key: id, family: fc.id, error: outcome.error })
+        throw new LoaderError(id, outcome.error)
+      }
+      telemetry.count(fc, 'loaderTimeouts')
+      throw new LoaderTimeoutError(id, settings.hardTimeout as number)
+    })
+  }
+}

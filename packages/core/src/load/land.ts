@@ -1,0 +1,70 @@
+/**
+ * Where values enter the cache on the read side: from L2 (a hit) and from the loader (a miss).
+ * Sealed by the value policy, filled into L1 unless their flight was voided (an invalidation came
+ * after it started) or the cache closed, and, for a loaded value under a lease, into L2.
+ */
+import type { FamilyContext } from '../family.js'
+import type { L1Entry, LocalTier } from '../l1/local-tier.js'
+import type { ValuePolicy } from '../l1/value-policy.js'
+import type { Stampede } from '../l2/stampede.js'
+import type { RemoteTier } from '../l2/remote-tier.js'
+import type { Lifecycle } from '../lifecycle.js'
+import { type EntrySettings, entryTimes } from '../options.js'
+import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
+import type { Telemetry } from '../telemetry.js'
+import type { Flight } from './flights.js'
+
+export interface LandParts {
+  readonly local: LocalTier
+  readonly policy: ValuePolicy
+  readonly remote: RemoteTier | undefined
+  readonly stampede: Stampede | undefined
+  readonly telemetry: Telemetry
+  readonly life: Lifecycle
+  readonly clock: Clock
+}
+
+/** Where a loaded value goes in L2: under this lease, or nowhere. */
+export interface Fill {
+  readonly storeKey: StoreKey
+  readonly token: string
+}
+
+export class Lander {
+  readonly #p: LandParts
+
+  constructor(parts: LandParts) {
+    this.#p = parts
+  }
+
+  /** An L2 hit: counted, kept in L1 with the entry's own times, handed out. */
+  fromL2(fc: FamilyContext, l1Key: string, flight: Flight, entry: RemoteEntry, value: unknown, l1Ttl: number | undefined): unknown {
+    const { local, policy, telemetry, life, clock } = this.#p
+    telemetry.count(fc, 'l2Hits')
+    const stored = policy.seal(value)
+    if (!flight.void && !life.closed) local.fill(l1Key, policy.keep(stored), clock.now(), entry.expiresAt, entry.graceUntil, l1Ttl)
+    return policy.out(stored)
+  }
+
+  /** A loaded value: kept in L1, and filled into L2 under the lease when there is one. */
+  loaded(l1Key: string, flight: Flight, fill: Fill | undefined, loaded: unknown, settings: EntrySettings): unknown {
+    const { local, policy, remote, stampede, life, clock } = this.#p
+    const value = policy.seal(loaded)
+    if (value === undefined || (value === null && !settings.negativeCaching) || life.closed) return value
+    if (flight.void && !(flight.voidedAtStart && fill !== undefined)) return value
+    const now = clock.now()
+    const { expiresAt, graceUntil } = entryTimes(settings, now)
+    if (!flight.void) local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl)
+    if (fill !== undefined && stampede !== undefined && remote !== undefined && !remote.isOpen) {
+      stampede.fill(fill.storeKey, fill.token, { value, expiresAt, graceUntil })
+    }
+    return value
+  }
+
+  /** A stale copy standing in for a failing or slow loader. */
+  stale(fc: FamilyContext, id: string, stale: Pick<L1Entry, 'value'>, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout'): unknown {
+    this.#p.telemetry.count(fc, 'staleServed')
+    this.#p.telemetry.emit('stale-served', { key: id, family: fc.id, reason })
+    return this.#p.policy.out(stale.value)
+  }
+}
