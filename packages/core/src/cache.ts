@@ -6,7 +6,7 @@
  *   or `load/get.ts` (the miss) → `load/flights.ts` → `l2/remote-tier.ts` → `l2/stampede.ts` →
  *   `load/loader-runner.ts` → `load/land.ts` (L1; L2 under the lease);
  * - write: `write/write-path.ts` → L1, `l2/remote-tier.ts` (recovery queue), `coherence/coherence.ts`;
- * - in from the bus: `coherence/coherence.ts` → L1, flights, `generations.ts`;
+ * - in from the bus: `coherence/coherence.ts` → L1, flights, `l2/generations.ts`;
  * - counts, events, logs: `telemetry.ts`; lifetime: `lifecycle.ts`.
  *
  * The default family's hit path is here, inline: one LRU lookup, one freshness test (whose cap
@@ -28,11 +28,11 @@ import {
   type ValueSchema,
   validateFamilyDefinition,
 } from './family.js'
-import { Generations } from './generations.js'
 import { DEFAULT_FAMILY, Keys } from './keys.js'
 import { coarseClock } from './l1/coarse-clock.js'
 import { LocalTier } from './l1/local-tier.js'
 import { type ValuePolicy, valuePolicy } from './l1/value-policy.js'
+import { Generations } from './l2/generations.js'
 import { L2Guard } from './l2/guard.js'
 import { RecoveryQueue } from './l2/recovery-queue.js'
 import { RemoteTier } from './l2/remote-tier.js'
@@ -52,7 +52,7 @@ import {
   resolveEntryOptions,
   resolveOptions,
 } from './options.js'
-import type { StoreInfo } from './ports.js'
+import type { Invalidation, StoreInfo } from './ports.js'
 import type { CacheStats, FamilyCounters } from './stats.js'
 import { Telemetry } from './telemetry.js'
 import { WritePath } from './write/write-path.js'
@@ -115,6 +115,7 @@ class Cache implements TieredCache {
   readonly #flights = new Flights()
   readonly #guard: L2Guard | undefined
   readonly #remote: RemoteTier | undefined
+  readonly #stampede: Stampede | undefined
   readonly #coherence: Coherence
   readonly #getOrSet: GetOrSet
   readonly #get: Get
@@ -153,22 +154,25 @@ class Cache implements TieredCache {
           ))
     const generations = new Generations(guard, clock, () => coherence.flush('namespace-generation', false))
     const keys = new Keys(generations)
-    const coherence = (this.#coherence = new Coherence({
+    if (guard !== undefined) {
+      const recovery = new RecoveryQueue(o.recoveryQueue.maxSize)
+      const announce = (message: Invalidation): Promise<void> => coherence.publish(message)
+      remote = new RemoteTier({ guard, recovery, generations, announce, telemetry, life, clock, name })
+      stampede = new Stampede({ remote, local, telemetry, life, clock, lease: o.lease })
+    }
+    const coherence: Coherence = (this.#coherence = new Coherence({
       bus: o.bus,
       local,
       flights,
       generations,
+      stampede,
       telemetry,
       life,
       unhealthyL1Cap: o.unhealthyL1Cap,
       name,
     }))
-    if (guard !== undefined) {
-      const recovery = new RecoveryQueue(o.recoveryQueue.maxSize)
-      remote = new RemoteTier({ guard, recovery, generations, coherence, telemetry, life, clock, name })
-      stampede = new Stampede({ remote, local, flights, telemetry, life, clock, lease: o.lease })
-    }
     this.#remote = remote
+    this.#stampede = stampede
     const land = new Lander({ local, policy, remote, stampede, telemetry, life, clock })
     const runner = new LoaderRunner(telemetry)
     const getOrSet = (this.#getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, telemetry, life }))
@@ -323,7 +327,7 @@ class Cache implements TieredCache {
     if (this.#life.closed) return
     this.#life.close()
     this.#local.close()
-    this.#flights.wakeAll()
+    this.#stampede?.wakeAll()
     await this.#life.drain()
     await this.#coherence.flushOutgoing()
     this.#guard?.shutdown()

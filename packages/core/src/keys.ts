@@ -14,7 +14,7 @@
  * reads them first (`Generations.ensure`) or, when L2 cannot tell, skips the cache.
  */
 import type { FamilyContext } from './family.js'
-import type { Generations } from './generations.js'
+import type { Generations } from './l2/generations.js'
 import type { StoreKey } from './ports.js'
 
 /** The plain-key verbs' family. */
@@ -79,9 +79,4 @@ export function l1KeyOfStoreKey(key: StoreKey): string {
   if (key.family === DEFAULT_FAMILY) return key.id
   const tag = key.generation.replace(/^n\d+-?/, '')
   return `${SEP}${key.family}${SEP}${tag}${SEP}${key.id}`
-}
-
-/** One string per store key, for maps of leases. */
-export function leaseId(key: StoreKey): string {
-  return `${key.family}${SEP}${key.generation}${SEP}${key.id}`
 }

@@ -2,7 +2,7 @@
 // that buses use when they learn of changed store keys (Redis client tracking).
 import { describe, expect, it } from 'vitest'
 import type { FamilyContext } from '../src/family.js'
-import { Generations } from '../src/generations.js'
+import { Generations } from '../src/l2/generations.js'
 import { DEFAULT_FAMILY, Keys, l1KeyOfStoreKey } from '../src/keys.js'
 import { baseSettings, resolveOptions } from '../src/options.js'
 import { FamilyCounters } from '../src/stats.js'

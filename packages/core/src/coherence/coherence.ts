@@ -13,8 +13,9 @@
  *
  * Without a bus the cache is a single process's: always healthy, nothing goes out.
  */
-import type { Generations } from '../generations.js'
+import type { Generations } from '../l2/generations.js'
 import type { LocalTier } from '../l1/local-tier.js'
+import type { Stampede } from '../l2/stampede.js'
 import type { Flights } from '../load/flights.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { Invalidation, InvalidationBus, ReceivedInvalidation } from '../ports.js'
@@ -28,6 +29,8 @@ export interface CoherenceParts {
   readonly local: LocalTier
   readonly flights: Flights
   readonly generations: Generations
+  /** Lease waiters, woken when their key is invalidated; absent without L2. */
+  readonly stampede: Stampede | undefined
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly unhealthyL1Cap: number
@@ -66,6 +69,7 @@ export class Coherence {
   invalidateKey(l1Key: string): void {
     this.#p.local.delete(l1Key)
     this.#p.flights.invalidate(l1Key)
+    this.#p.stampede?.wake(l1Key)
   }
 
   /** Drops the whole L1 (and the generations with `generations`), counted and announced. */

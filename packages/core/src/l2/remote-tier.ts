@@ -10,14 +10,13 @@
  *   or a later call succeeds. Overflow turns into one namespace-generation bump, which reaches
  *   every key at once. Writers never see L2 errors.
  */
-import type { Coherence } from '../coherence/coherence.js'
 import { L2UnavailableError } from '../errors.js'
 import type { FamilyContext } from '../family.js'
-import type { Generations } from '../generations.js'
 import type { Lifecycle } from '../lifecycle.js'
-import type { Clock, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '../ports.js'
+import type { Clock, Invalidation, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '../ports.js'
 import type { BreakerState } from '../stats.js'
 import type { Telemetry } from '../telemetry.js'
+import type { Generations } from './generations.js'
 import type { L2Guard } from './guard.js'
 import type { RecoveryQueue } from './recovery-queue.js'
 
@@ -33,7 +32,8 @@ export interface RemoteTierParts {
   readonly guard: L2Guard
   readonly recovery: RecoveryQueue
   readonly generations: Generations
-  readonly coherence: Coherence
+  /** Tells the other processes (the bus), e.g. of the namespace bump a replay made. Never rejects. */
+  readonly announce: (message: Invalidation) => Promise<void>
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly clock: Clock
@@ -114,7 +114,7 @@ export class RemoteTier {
 
   /** Runs the queued deletes (or the namespace bump). Never rejects; a failed replay is kept. */
   async replay(): Promise<void> {
-    const { recovery, generations, coherence, telemetry, life } = this.#p
+    const { recovery, generations, announce, telemetry, life } = this.#p
     if (this.#replaying || recovery.isEmpty || this.guard.isOpen || life.closed) return
     this.#replaying = true
     const batch = recovery.take()
@@ -122,7 +122,7 @@ export class RemoteTier {
       if (batch.bumpNamespace) {
         const value = await this.bumpGeneration('')
         generations.apply('', value)
-        await coherence.publish({ op: 'generation', name: '', value })
+        await announce({ op: 'generation', name: '', value })
       } else if (batch.keys.length > 0) {
         await this.guard.run('delete', (store) => store.delete(batch.keys))
       }

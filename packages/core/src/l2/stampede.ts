@@ -20,9 +20,7 @@
  * L1 copy) is filled with it, so that the other processes waiting on it get the value.
  */
 import type { FamilyContext } from '../family.js'
-import { leaseId } from '../keys.js'
 import type { LocalTier } from '../l1/local-tier.js'
-import type { Flights } from '../load/flights.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { Clock, LeaseGrant, RemoteEntry, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
@@ -46,10 +44,14 @@ interface OwnLease {
 /** Above this many remembered leases, expired ones are swept on the next grant. */
 const OWN_LEASE_SWEEP = 1024
 
+/** One string per store key, for the map of leases. */
+function leaseId(key: StoreKey): string {
+  return `${key.family}\u0001${key.generation}\u0001${key.id}`
+}
+
 export interface StampedeParts {
   readonly remote: RemoteTier
   readonly local: LocalTier
-  readonly flights: Flights
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly clock: Clock
@@ -59,6 +61,8 @@ export interface StampedeParts {
 export class Stampede {
   readonly #p: StampedeParts
   readonly #own = new Map<string, OwnLease>()
+  /** Waiters by L1 key: an invalidation of the key wakes them early. */
+  readonly #waiters = new Map<string, Set<() => void>>()
   #sweepAt = OWN_LEASE_SWEEP
 
   constructor(parts: StampedeParts) {
@@ -85,6 +89,17 @@ export class Stampede {
       () => this.#forget(storeKey, token),
       () => {},
     )
+  }
+
+  /** The key was invalidated: its waiters poll now (the fill they wait for may have landed). */
+  wake(l1Key: string): void {
+    const waiters = this.#waiters.get(l1Key)
+    if (waiters !== undefined) for (const wake of [...waiters]) wake()
+  }
+
+  /** Wakes every waiter (on close). */
+  wakeAll(): void {
+    for (const waiters of this.#waiters.values()) for (const wake of [...waiters]) wake()
   }
 
   /** The breaker closed: fills it dropped may be awaited by other processes. */
@@ -149,13 +164,13 @@ export class Stampede {
 
   /** Polls for the holder's fill; resolves it, the lease taken over, or `undefined` (timeout, L2 down). */
   async #waitForFill(fc: FamilyContext, l1Key: string, storeKey: StoreKey): Promise<Claim | undefined> {
-    const { remote, flights, life } = this.#p
+    const { remote, life } = this.#p
     const { waitTimeout, pollInterval } = this.#p.lease
     // Bounded by count (deterministic under a fake clock) and by real time (slow L2 polls).
     const polls = Math.max(1, Math.ceil(waitTimeout / pollInterval))
     const deadline = performance.now() + waitTimeout
     for (let i = 0; i < polls && !life.closed && (i === 0 || performance.now() < deadline); i++) {
-      await flights.sleepOrWake(l1Key, pollInterval)
+      await this.#sleepOrWake(l1Key, pollInterval)
       const found = await remote.read(fc, storeKey)
       if (found.kind === 'down') return undefined
       if (found.kind === 'fresh') return { kind: 'filled', entry: found.entry, value: found.value }
@@ -168,5 +183,21 @@ export class Stampede {
       return { kind: 'lease', token: grant }
     }
     return undefined
+  }
+
+  #sleepOrWake(l1Key: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.#waiters.get(l1Key)
+      if (set === undefined) this.#waiters.set(l1Key, (set = new Set()))
+      const waiters = set
+      const wake = () => {
+        clearTimeout(timer)
+        waiters.delete(wake)
+        if (waiters.size === 0 && this.#waiters.get(l1Key) === waiters) this.#waiters.delete(l1Key)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      waiters.add(wake)
+    })
   }
 }

@@ -6,8 +6,7 @@
  * the flights that started before it and takes them out of the maps: their result still answers
  * the callers already waiting (they asked before the write), but lands neither in L1 nor, through
  * the voided lease, in L2; callers after the write start a new flight. `epoch` counts
- * invalidations, for batch reads that cannot hold one flight per key. Lease waiters sleep here
- * too, so that an invalidation of their key wakes them early.
+ * invalidations, for batch reads that cannot hold one flight per key.
  */
 
 /** One load (or L2 read) in progress for one L1 key. */
@@ -38,7 +37,6 @@ export class Flights {
   epoch = 0
   readonly #loads = new Map<string, Flight>()
   readonly #reads = new Map<string, Flight>()
-  readonly #waiters = new Map<string, Set<() => void>>()
 
   /** The key's load in progress, to join. */
   load(key: string): Promise<unknown> | undefined {
@@ -73,7 +71,7 @@ export class Flights {
     flight.promise = undefined
   }
 
-  /** Voids the key's flights and wakes its lease waiters. */
+  /** Voids the key's flights. */
   invalidate(key: string): void {
     this.epoch++
     const load = this.#loads.get(key)
@@ -86,8 +84,6 @@ export class Flights {
       read.void = true
       this.#reads.delete(key)
     }
-    const waiters = this.#waiters.get(key)
-    if (waiters !== undefined) for (const wake of [...waiters]) wake()
   }
 
   /** Voids every flight (an L1 flush). `startup`: the first subscription's drop (see `Flight`). */
@@ -100,27 +96,5 @@ export class Flights {
       }
       flights.clear()
     }
-  }
-
-  /** Sleeps `ms`, or less when the key is invalidated meanwhile. */
-  sleepOrWake(key: string, ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let set = this.#waiters.get(key)
-      if (set === undefined) this.#waiters.set(key, (set = new Set()))
-      const waiters = set
-      const wake = () => {
-        clearTimeout(timer)
-        waiters.delete(wake)
-        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key)
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      waiters.add(wake)
-    })
-  }
-
-  /** Wakes every waiter (on close). */
-  wakeAll(): void {
-    for (const waiters of this.#waiters.values()) for (const wake of [...waiters]) wake()
   }
 }

@@ -13,7 +13,7 @@
  */
 import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError } from '../errors.js'
 import type { FamilyContext, Loader } from '../family.js'
-import type { Generations } from '../generations.js'
+import type { Generations } from '../l2/generations.js'
 import type { Keys } from '../keys.js'
 import type { L1Entry, LocalTier } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'

@@ -12,7 +12,7 @@
 import type { Coherence } from '../coherence/coherence.js'
 import { CacheClosedError } from '../errors.js'
 import type { FamilyContext, KeyItem, WriteItem } from '../family.js'
-import type { Generations } from '../generations.js'
+import type { Generations } from '../l2/generations.js'
 import type { Keys } from '../keys.js'
 import type { LocalTier } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'

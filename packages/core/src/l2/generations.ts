@@ -7,8 +7,8 @@
  * unknown and is read again. A moved namespace generation drops the whole L1 (`onNamespaceMoved`):
  * the default family's L1 keys carry none. Without L2 they live here alone, starting at 0.
  */
-import type { L2Guard } from './l2/guard.js'
-import type { Clock } from './ports.js'
+import type { Clock } from '../ports.js'
+import type { L2Guard } from './guard.js'
 
 interface Known {
   readonly value: number
