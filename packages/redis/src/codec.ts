@@ -114,6 +114,11 @@ export interface CodecOptions {
   readonly compressionThreshold?: number
   /** Largest value (msgpack bytes, before compression) written or accepted. @default 8 MiB */
   readonly maxValueBytes?: number
+  /**
+   * Decode values deep-frozen (msgpackr `freezeData`: each object and array is frozen as it is
+   * built), for an engine whose L1 freezes them anyway: no second walk over the value. @default false
+   */
+  readonly freeze?: boolean
 }
 
 export interface Codec {
@@ -224,7 +229,8 @@ export function createCodec(options: CodecOptions = {}): Codec {
   // Every record shape of a value becomes a shared structure of that value alone: `structures` is
   // emptied before each pack, and the list msgpackr fills is written as the record section.
   const valuePackr: Packr & { structures: string[][] } = Object.assign(new Packr({ ...PACKR_OPTIONS, structures: [], saveStructures: () => true }), { structures: [] })
-  const plainUnpackr = new Unpackr({ ...PACKR_OPTIONS })
+  const unpackrOptions = options.freeze === true ? { ...PACKR_OPTIONS, freezeData: true } : { ...PACKR_OPTIONS }
+  const plainUnpackr = new Unpackr(unpackrOptions)
   const sectionUnpackr = new Unpackr({ useRecords: false })
   const sectionDecoders = new Map<string, Unpackr>()
 
@@ -282,7 +288,7 @@ export function createCodec(options: CodecOptions = {}): Codec {
     // Marked shared, msgpackr undoes an inline definition that reuses one of their ids when the
     // message ends: untrusted bytes cannot redefine a record for the messages decoded after them.
     for (const keys of structures) (keys as string[] & { isShared?: boolean }).isShared = true
-    const decoder = new Unpackr({ ...PACKR_OPTIONS, structures })
+    const decoder = new Unpackr({ ...unpackrOptions, structures })
     if (sectionDecoders.size >= SECTION_CACHE_ENTRIES) sectionDecoders.delete(sectionDecoders.keys().next().value!)
     sectionDecoders.set(key, decoder)
     return decoder

@@ -8,7 +8,7 @@ export interface RedisCacheOptions extends Omit<TieredCacheOptions, 'l2' | 'bus'
   /** Prefix of every key and of the bus channel. */
   readonly namespace: string
   /** Store settings beyond the connection (compression, size limit, timeouts). */
-  readonly store?: Omit<RedisStoreOptions, 'redis' | 'namespace' | 'logger' | 'clock'>
+  readonly store?: Omit<RedisStoreOptions, 'redis' | 'namespace' | 'logger' | 'clock' | 'freezeValues'>
   /**
    * Bus settings, or `false` for a cache without a bus (one process, or L1s that may lag until
    * their TTL). @default {}
@@ -34,6 +34,9 @@ export function createRedisCache(options: RedisCacheOptions): RedisCache {
     ...storeOptions,
     redis,
     namespace,
+    // The engine deep-freezes every L2 value it keeps (immutability 'freeze', the default): let the
+    // decoder build them frozen, so deepFreeze finds a frozen root and does not walk them again.
+    freezeValues: (cacheOptions.l1?.immutability ?? 'freeze') === 'freeze',
     ...(cacheOptions.logger ? { logger: cacheOptions.logger } : {}),
     ...(cacheOptions.clock ? { clock: cacheOptions.clock } : {}),
   })

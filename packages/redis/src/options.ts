@@ -31,6 +31,8 @@ export interface RedisStoreOptions {
   readonly coalesceGets?: boolean
   /** SCAN COUNT hint for pattern deletion, clear() and info(). @default 1000 */
   readonly scanCount?: number
+  /** Values come out of `get`/`getMany` deep-frozen (see `CodecOptions.freeze`). @default false */
+  readonly freezeValues?: boolean
   /** pino-compatible; silent by default. */
   readonly logger?: Logger
   /** Time source for the Redis TTLs (graceUntil − now). @default Date.now */
@@ -45,6 +47,7 @@ export const STORE_DEFAULTS = Object.freeze({
   maxRetriesPerRequest: 1,
   coalesceGets: true,
   scanCount: 1000,
+  freezeValues: false,
 })
 
 export interface ResolvedRedisStoreOptions {
@@ -57,6 +60,7 @@ export interface ResolvedRedisStoreOptions {
   readonly maxRetriesPerRequest: number
   readonly coalesceGets: boolean
   readonly scanCount: number
+  readonly freezeValues: boolean
   readonly logger: Logger
   readonly clock: Clock
 }
@@ -81,6 +85,7 @@ const schema = z.strictObject({
   maxRetriesPerRequest: z.number().int().min(0).max(20).default(STORE_DEFAULTS.maxRetriesPerRequest),
   coalesceGets: z.boolean().default(STORE_DEFAULTS.coalesceGets),
   scanCount: z.number().int().min(1).default(STORE_DEFAULTS.scanCount),
+  freezeValues: z.boolean().default(STORE_DEFAULTS.freezeValues),
   logger: z
     .custom<Logger>(
       (value) =>

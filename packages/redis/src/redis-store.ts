@@ -90,7 +90,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const cluster = isCluster(client)
   const monitor = monitorConnection(client, logger)
   const keys = keyBuilder(resolved.namespace)
-  const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes })
+  const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes, freeze: resolved.freezeValues })
   const counters = { corrupt: 0, tooLarge: 0 }
 
   const decodeReply = (redisKey: string, bytes: Buffer | null | undefined): RemoteEntry | undefined => {

@@ -48,6 +48,14 @@ const { tree } = fc.letrec((tie) => ({
   set: fc.array(fc.oneof(fc.string(), fc.integer()), { maxLength: 4 }).map((items) => new Set(items)),
 }))
 
+/** Every object and array inside `value` (itself included). */
+const nodesOf = (value: unknown, out: object[] = []): object[] => {
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return out
+  out.push(value)
+  for (const child of Object.values(value)) nodesOf(child, out)
+  return out
+}
+
 describe('codec', () => {
   const codec = createCodec()
 
@@ -271,5 +279,22 @@ describe('codec', () => {
       const again = reader.decode(bytes)
       expect(again.ok && again.entry.value).toStrictEqual(value)
     })
+  })
+
+  it('decodes values deep-frozen with `freeze`, equal to the written ones; without it, mutable', () => {
+    const value = fixture('task-progress')
+    const frozen = createCodec({ freeze: true })
+    const plain = createCodec()
+    for (const bytes of [frozen.encode(entry(value)), plain.encode(entry(value))]) {
+      const result = frozen.decode(bytes)
+      const decoded = result.ok ? result.entry.value : undefined
+      expect(decoded).toEqual(value)
+      const nodes = nodesOf(decoded)
+      expect(nodes.length).toBeGreaterThan(10)
+      expect(nodes.filter((node) => !Object.isFrozen(node))).toEqual([])
+      const again = plain.decode(bytes)
+      expect(again.ok).toBe(true)
+      expect(again.ok && nodesOf(again.entry.value).some((node) => Object.isFrozen(node))).toBe(false)
+    }
   })
 })

@@ -85,4 +85,22 @@ describe('createRedisCache', () => {
     await ended
     expect(cache.store.client.status).toBe('end')
   }, 20_000)
+
+  it('hands out L2 values deep-frozen with the default immutability, mutable with none', async () => {
+    const { url } = sharedRedis()
+    const namespace = uniqueNamespace('cache')
+    const value = { task: { id: 't-1', hosts: [{ id: 'h-1', ip: '10.0.0.1' }] } }
+    const writer = createRedisCache({ redis: url, namespace, ttl: '1m', bus: false })
+    const frozen = createRedisCache({ redis: url, namespace, ttl: '1m', bus: false })
+    const mutable = createRedisCache({ redis: url, namespace, ttl: '1m', bus: false, l1: { immutability: 'none' } })
+    onTestFinished(() => Promise.all([writer, frozen, mutable].map((cache) => cache.close())).then(() => {}))
+    await writer.set('k', value)
+    const a = await frozen.get<typeof value>('k')
+    const b = await mutable.get<typeof value>('k')
+    expect(frozen.stats().total.l2Hits).toBe(1)
+    expect(a).toStrictEqual(value)
+    expect([a, a?.task, a?.task.hosts, a?.task.hosts[0]].every((node) => Object.isFrozen(node))).toBe(true)
+    expect(b).toStrictEqual(value)
+    expect([b, b?.task, b?.task.hosts, b?.task.hosts[0]].some((node) => Object.isFrozen(node))).toBe(false)
+  })
 })
