@@ -226,6 +226,20 @@ describe('bus health', () => {
     expect(c.calls.getGenerations).toBe(reads + 1)
   })
 
+  it('with a cap of 0, an unhealthy node reads a generational family as a miss (once), not in a loop', async () => {
+    const c = chaos(memoryStore())
+    const bus = memoryBus({ network: memoryBusNetwork() })
+    const cache = cacheFor({ l2: c.store, bus, unhealthyL1Cap: 0 })
+    await started({ bus })
+    const list = cache.family<number, string>({ name: 'list', generational: true, key: (p) => `${p}` })
+    await list.set(1, 'x')
+    bus.setHealthy(false)
+    const reads = c.calls.getGenerations ?? 0
+    expect(await list.get(1)).toBeUndefined()
+    expect(c.calls.getGenerations).toBe(reads + 1)
+    expect(await list.getOrSet(1, () => 'loaded')).toBe('loaded')
+  })
+
   it('after recovery a node reads every write acknowledged while its bus was down', async () => {
     const { nodes } = cluster(2)
     await started(...nodes)

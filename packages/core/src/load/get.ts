@@ -43,8 +43,10 @@ export class Get {
     if (life.closed) return Promise.reject(new CacheClosedError())
     const l1Key = keys.l1Key(fc, id, params)
     if (l1Key === undefined) {
+      // Start over only with the key known: a generation trusted for no time at all (a cap of 0
+      // while the bus is unhealthy) is read, and unknown again at once.
       return generations.ensure(keys.allGenerationNames(fc, params)).then((ok) => {
-        if (ok) return this.get(fc, id, params)
+        if (ok && keys.l1Key(fc, id, params) !== undefined) return this.get(fc, id, params)
         telemetry.count(fc, 'misses')
         return undefined
       })
