@@ -16,7 +16,7 @@
 import { Coherence } from './coherence/coherence.js'
 import { noopStatsSink, systemClock } from './defaults.js'
 import { type Duration, parseDuration } from './duration.js'
-import { InvalidOptionsError, CacheClosedError } from './errors.js'
+import { CacheClosedError, InvalidOptionsError } from './errors.js'
 import type { CacheEventListener, CacheEventName } from './events.js'
 import {
   type Family,
@@ -28,7 +28,7 @@ import {
   type ValueSchema,
   validateFamilyDefinition,
 } from './family.js'
-import { DEFAULT_FAMILY, Keys } from './keys.js'
+import { DEFAULT_FAMILY, familyStoreGeneration, Keys } from './keys.js'
 import { coarseClock } from './l1/coarse-clock.js'
 import { LocalTier } from './l1/local-tier.js'
 import { type ValuePolicy, valuePolicy } from './l1/value-policy.js'
@@ -186,6 +186,7 @@ class Cache implements TieredCache {
       set: (fc, items) => write.apply({ kind: 'set', fc, items }),
       delete: (fc, items) => write.apply({ kind: 'delete', fc, items }),
       bump: (fc, generation) => write.apply({ kind: 'bump', fc, name: generation }),
+      purge: (fc) => (this.#life.closed ? Promise.reject(new CacheClosedError()) : this.#life.track(this.#purge(fc))),
     }
     this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, true)
     this.#defaultCounters = this.#default.counters
@@ -337,6 +338,14 @@ class Cache implements TieredCache {
     for (const result of await Promise.allSettled(closing)) {
       if (result.status === 'rejected') this.#telemetry.background('close', result.reason)
     }
+  }
+
+  /** Read from L2, not memory: a generation bumped elsewhere and not heard of yet must not be purged. */
+  async #purge(fc: FamilyContext): Promise<number> {
+    const remote = this.#remote
+    if (remote === undefined) return 0
+    const [namespace = 0, family = 0] = await remote.generations(['', fc.id])
+    return remote.purgeFamily(fc.id, familyStoreGeneration(fc, namespace, family))
   }
 
   #declare(

@@ -88,10 +88,10 @@ export class ValueTooLargeError extends TierCacheError {
   }
 }
 
-/** The cache was closed. */
+/** The cache (or another closable part, e.g. a memory bus) was closed: create a new one. */
 export class CacheClosedError extends TierCacheError {
-  constructor() {
-    super('E_CLOSED', 'the cache is closed')
+  constructor(what = 'the cache') {
+    super('E_CLOSED', `${what} is closed`)
   }
 }
 

@@ -59,6 +59,14 @@ export interface Family<P, V> {
   invalidate(): Promise<void>
   /** Invalidates every key of one group (families with `generational: { group }`). */
   invalidateGroup(group: string): Promise<void>
+  /**
+   * Deletes the family's values in L2 that older generations left (after `invalidate()`, or a
+   * namespace bump): they can no longer be read and would only wait for their TTL. Values of an
+   * older group generation under the current family generation are not told apart by the store
+   * and expire with their TTL. Resolves the number deleted; 0 without L2 or a store that cannot.
+   * L2 trouble rejects (an operator's call, not a reader's).
+   */
+  purge(): Promise<number>
 }
 
 const definitionSchema = z.object({
@@ -127,6 +135,7 @@ export interface FamilyOps {
   set(fc: FamilyContext, items: readonly WriteItem[]): Promise<void>
   delete(fc: FamilyContext, items: readonly KeyItem[]): Promise<void>
   bump(fc: FamilyContext, name: string): Promise<void>
+  purge(fc: FamilyContext): Promise<number>
 }
 
 /** The typed handle `cache.family()` returns: turns params into ids, and nothing else. */
@@ -187,6 +196,10 @@ export class FamilyHandle<P, V> implements Family<P, V> {
       return Promise.reject(new InvalidOptionsError('family.generational', `family ${this.id} is not generational: invalidate() needs generational: true`))
     }
     return this.#ops.bump(this.#fc, this.#fc.id)
+  }
+
+  purge(): Promise<number> {
+    return this.#ops.purge(this.#fc)
   }
 
   invalidateGroup(group: string): Promise<void> {

@@ -39,8 +39,7 @@ export class Keys {
     const namespace = this.#generations.value('')
     const tag = this.#tag(fc, params)
     if (namespace === undefined || tag === undefined) return undefined
-    const generation = namespace === 0 ? tag : tag === '' ? `n${namespace}` : `n${namespace}-${tag}`
-    return { family: fc.id, generation, id }
+    return { family: fc.id, generation: storeGeneration(namespace, tag), id }
   }
 
   /** The store key, reading the generations it needs first; `undefined` when L2 cannot tell them. */
@@ -72,6 +71,19 @@ export class Keys {
     const group = this.#generations.value(`${fc.id}:${fc.group(params as never)}`)
     return group === undefined ? undefined : `${family}.${group}`
   }
+}
+
+/** A store key's generation: the namespace part (absent while it is 0) and the tag. */
+function storeGeneration(namespace: number, tag: string): string {
+  return namespace === 0 ? tag : tag === '' ? `n${namespace}` : `n${namespace}-${tag}`
+}
+
+/**
+ * The generation the family's store keys carry at these generation values, without a group part:
+ * what `family.purge()` keeps (an older one can no longer be read).
+ */
+export function familyStoreGeneration(fc: FamilyContext, namespace: number, family: number): string {
+  return storeGeneration(namespace, fc.generational ? `${family}` : '')
 }
 
 /** The L1 key of a store key: what a bus applies when it learns that a store key changed. */

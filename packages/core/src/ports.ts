@@ -78,6 +78,12 @@ export interface RemoteStore {
    * UNLINK in batches, every master in a cluster). Resolves the number deleted. Optional.
    */
   deleteByPattern?(glob: string): Promise<number>
+  /**
+   * Deletes the values of `family` (`<name>@<version>`) left by older generations: every one whose
+   * generation is neither `keep` nor `keep.<group generation>`. Resolves the number deleted.
+   * Scans this namespace alone. Optional: without it, such values simply expire.
+   */
+  purgeFamily?(family: string, keep: string): Promise<number>
   /** Memory, key counts and connection state, for statistics. Optional. */
   info?(): Promise<StoreInfo>
   /**

@@ -92,4 +92,32 @@ describe('families', () => {
     const typed = other.family({ name: 't', key: (id: string) => id, schema })
     expect(await typed.get('1')).toEqual({ id: '1', status: 'ok' })
   })
+
+  it('purge() deletes in L2 what older generations left, and keeps the current entries', async () => {
+    const store = memoryStore({ namespace: 'purge' })
+    const cache = cacheFor({ l2: store, l2Timeout: '1s' })
+    const pages = cache.family<{ host: string; page: number }, string>({
+      name: 'pages',
+      key: (p) => `${p.host}:${p.page}`,
+      generational: { group: (p) => p.host },
+    })
+    const plain = cache.family<string, string>({ name: 'plain', key: (id) => id })
+    await pages.set({ host: 'h1', page: 1 }, 'first generation')
+    await pages.set({ host: 'h2', page: 1 }, 'first generation')
+    await plain.set('a', 'plain')
+    await pages.invalidate()
+    await pages.set({ host: 'h1', page: 1 }, 'second generation')
+    await pages.invalidateGroup('h1') // the older group generation under the current family one stays
+    await pages.set({ host: 'h1', page: 1 }, 'second generation, group bumped')
+    expect(store.keys().filter((k) => k.includes(':pages@1'))).toHaveLength(4)
+
+    expect(await pages.purge()).toBe(2)
+    expect(store.keys().filter((k) => k.includes(':pages@1'))).toHaveLength(2)
+    expect(await pages.get({ host: 'h1', page: 1 })).toBe('second generation, group bumped')
+    expect(await plain.purge()).toBe(0)
+    expect(await plain.get('a')).toBe('plain')
+
+    // Without L2 there is nothing to purge.
+    expect(await cacheFor().family({ name: 'l1-only', key: (k: string) => k }).purge()).toBe(0)
+  })
 })

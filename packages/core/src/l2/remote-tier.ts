@@ -148,6 +148,19 @@ export class RemoteTier {
     return this.guard.run('deleteByPattern', (s) => (s.deleteByPattern as (g: string) => Promise<number>).call(s, glob))
   }
 
+  /** Current values of generations, read from the store (not memory). Rejects when L2 cannot. */
+  generations(names: readonly string[]): Promise<number[]> {
+    if (this.guard.isOpen) return Promise.reject(new L2UnavailableError('L2 getGenerations skipped: circuit breaker open'))
+    return this.guard.run('getGenerations', (store) => store.getGenerations(names))
+  }
+
+  /** Deletes the family's values of older generations; 0 when the store cannot. */
+  purgeFamily(family: string, keep: string): Promise<number> {
+    const store = this.guard.store
+    if (store.purgeFamily === undefined) return Promise.resolve(0)
+    return this.guard.run('purgeFamily', (s) => (s.purgeFamily as (f: string, k: string) => Promise<number>).call(s, family, keep))
+  }
+
   info(): Promise<StoreInfo | undefined> {
     if (this.guard.store.info === undefined) return Promise.resolve(undefined)
     return this.guard.run('info', (s) => (s.info as () => Promise<StoreInfo>).call(s))

@@ -1,3 +1,4 @@
+import { CacheClosedError } from '../errors.js'
 import type { Invalidation, InvalidationBus, ReceivedInvalidation } from '../ports.js'
 
 /** The medium memory buses talk over, with knobs for tests. */
@@ -116,7 +117,7 @@ export function memoryBus(options: MemoryBusOptions = {}): MemoryBus {
     },
     published,
     async publish(message: Invalidation) {
-      if (closed) throw new Error('memory bus closed')
+      if (closed) throw new CacheClosedError('the memory bus')
       const stamped = { ...message, source: instanceId, seq: ++seq, ts: Date.now() } as ReceivedInvalidation
       published.push(stamped)
       network.send(stamped)
@@ -128,7 +129,7 @@ export function memoryBus(options: MemoryBusOptions = {}): MemoryBus {
       healthListeners.push(listener)
     },
     async start() {
-      if (closed) throw new Error('memory bus closed')
+      if (closed) throw new CacheClosedError('the memory bus')
       network.join(member)
       setHealth(true)
     },

@@ -125,6 +125,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       generations.set(full, next)
       return next
     },
+    async purgeFamily(family, keep) {
+      const head = `${prefix}${family}`
+      let deleted = 0
+      for (const key of [...values.keys()]) {
+        if (!key.startsWith(head)) continue
+        const rest = key.slice(head.length)
+        // `:{id}` (no generation) or `:g<generation>:{id}`.
+        const generation = rest.startsWith(':{') ? '' : rest.startsWith(':g') ? rest.slice(2, rest.indexOf(':{')) : undefined
+        if (generation === undefined || generation === keep || generation.startsWith(`${keep}.`)) continue
+        values.delete(key)
+        deleted++
+      }
+      return deleted
+    },
     async deleteByPattern(glob) {
       const pattern = globToRegExp(glob)
       let deleted = 0

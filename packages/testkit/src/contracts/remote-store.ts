@@ -232,6 +232,50 @@ export function defineRemoteStoreContract(name: string, factory: () => Promise<R
         expect((await store.getMany([key('p1', 'pat@1'), key('p1', 'keep@1')])).map((e) => e?.value)).toEqual([undefined, 3])
       })
 
+      it('purgeFamily deletes the family\'s values of other generations, keeping the current one and its groups', async (context) => {
+        if (store.purgeFamily === undefined) return context.skip()
+        await store.setMany([
+          { key: key('a', 'pg@1', ''), entry: entry('no generation') },
+          { key: key('a', 'pg@1', '3'), entry: entry('old family generation') },
+          { key: key('a', 'pg@1', '5'), entry: entry('current') },
+          { key: key('b', 'pg@1', '5.2'), entry: entry('current, group 2') },
+          { key: key('c', 'pg@1', '50.1'), entry: entry('another generation that starts alike') },
+          { key: key('a', 'pg@1', 'n2-5'), entry: entry('old namespace generation') },
+          { key: key('a', 'pg@2', '3'), entry: entry('another version') },
+          { key: key('a', 'other@1', '3'), entry: entry('another family') },
+          { key: key('a', 'pg@10', '3'), entry: entry('a family whose id starts alike') },
+        ])
+        expect(await store.purgeFamily('pg@1', '5')).toBe(4)
+        const left = await store.getMany([
+          key('a', 'pg@1', '5'),
+          key('b', 'pg@1', '5.2'),
+          key('a', 'pg@2', '3'),
+          key('a', 'other@1', '3'),
+          key('a', 'pg@10', '3'),
+          key('a', 'pg@1', ''),
+          key('a', 'pg@1', '3'),
+          key('c', 'pg@1', '50.1'),
+          key('a', 'pg@1', 'n2-5'),
+        ])
+        expect(left.map((e) => e?.value)).toEqual([
+          'current',
+          'current, group 2',
+          'another version',
+          'another family',
+          'a family whose id starts alike',
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+        ])
+        expect(await store.purgeFamily('pg@1', '5')).toBe(0)
+        // Under a bumped namespace the current generation carries it, and the unbumped ones go.
+        await store.set(key('n', 'pg@1', 'n4'), entry('current under namespace 4'))
+        await store.set(key('o', 'pg@1', 'n4-1'), entry('a generational tag under it'))
+        expect(await store.purgeFamily('pg@1', 'n4')).toBe(3)
+        expect((await store.get(key('n', 'pg@1', 'n4')))?.value).toBe('current under namespace 4')
+      })
+
       it('info reports keys per family and the connection', async (context) => {
         if (store.info === undefined) return context.skip()
         await store.setMany([
