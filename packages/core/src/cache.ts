@@ -30,8 +30,8 @@ import {
 } from './family.js'
 import { DEFAULT_FAMILY, familyStoreGeneration, Keys } from './keys.js'
 import { coarseClock } from './l1/coarse-clock.js'
-import { LocalTier } from './l1/local-tier.js'
-import { type ValuePolicy, valuePolicy } from './l1/value-policy.js'
+import { type L1Entry, LocalTier } from './l1/local-tier.js'
+import { valuePolicy } from './l1/value-policy.js'
 import { Generations } from './l2/generations.js'
 import { L2Guard } from './l2/guard.js'
 import { RecoveryQueue } from './l2/recovery-queue.js'
@@ -52,7 +52,7 @@ import {
   resolveEntryOptions,
   resolveOptions,
 } from './options.js'
-import type { Invalidation, StoreInfo } from './ports.js'
+import type { Clock, Invalidation, StoreInfo } from './ports.js'
 import type { CacheStats, FamilyCounters } from './stats.js'
 import { Telemetry } from './telemetry.js'
 import { WritePath } from './write/write-path.js'
@@ -111,20 +111,15 @@ class Cache implements TieredCache {
   readonly #life = new Lifecycle()
   readonly #telemetry: Telemetry
   readonly #local: LocalTier
-  readonly #policy: ValuePolicy
   readonly #flights = new Flights()
   readonly #guard: L2Guard | undefined
   readonly #remote: RemoteTier | undefined
   readonly #stampede: Stampede | undefined
   readonly #coherence: Coherence
-  readonly #getOrSet: GetOrSet
   readonly #get: Get
   readonly #write: WritePath
   readonly #ops: FamilyOps
   readonly #default: FamilyContext
-  readonly #defaultCounters: FamilyCounters
-  /** Hits share L1's value and tell no sink: the hit path returns the entry's promise. */
-  readonly #plainHits: boolean
 
   constructor(resolved: ResolvedOptions) {
     const o = resolved.clock === systemClock ? Object.freeze({ ...resolved, clock: coarseClock() }) : resolved
@@ -134,7 +129,7 @@ class Cache implements TieredCache {
     const flights = this.#flights
     const telemetry = (this.#telemetry = new Telemetry(o.logger, o.stats, name))
     const local = (this.#local = new LocalTier(o.l1, clock))
-    const policy = (this.#policy = valuePolicy(o.l1.immutability))
+    const policy = valuePolicy(o.l1.immutability)
     let remote: RemoteTier | undefined
     let stampede: Stampede | undefined
     const guard = (this.#guard =
@@ -175,7 +170,7 @@ class Cache implements TieredCache {
     this.#stampede = stampede
     const land = new Lander({ local, policy, remote, stampede, telemetry, life, clock })
     const runner = new LoaderRunner(telemetry)
-    const getOrSet = (this.#getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, telemetry, life }))
+    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, telemetry, life })
     const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, telemetry, life, clock }))
     const write = (this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, telemetry, life, clock }))
     this.#ops = {
@@ -189,8 +184,22 @@ class Cache implements TieredCache {
       purge: (fc) => (this.#life.closed ? Promise.reject(new CacheClosedError()) : this.#life.track(this.#purge(fc))),
     }
     this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, true)
-    this.#defaultCounters = this.#default.counters
-    this.#plainHits = policy.shared && o.stats === noopStatsSink
+    const hits = hitPaths({
+      lru: local.lru,
+      local,
+      clock,
+      counters: this.#default.counters,
+      observed: policy.shared && o.stats === noopStatsSink ? undefined : (value) => {
+        telemetry.l1Hit(this.#default)
+        return policy.out(value)
+      },
+      miss: (key, loader, options, entry) => getOrSet.miss(this.#default, key, key, undefined, loader, options, entry),
+      read: (key, entry) => get.miss(this.#default, key, key, undefined, entry),
+      closed: () => life.closed,
+    })
+    this.getOrSet = hits.getOrSet as TieredCache['getOrSet']
+    this.get = hits.get as TieredCache['get']
+    this.peek = hits.peek as TieredCache['peek']
     coherence.start()
     if (o.l2 !== undefined && o.bus === undefined && o.l1Ttl === undefined) {
       // Legal, and right for a single process, but with several processes an L1 copy then
@@ -203,44 +212,11 @@ class Cache implements TieredCache {
   }
 
   // ---------------------------------------------------------------- the default family's hits
-  // Fields, not methods: a caller may take them off the cache (`const { getOrSet } = cache`).
-
-  readonly getOrSet = <T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> => {
-    const entry = this.#local.entry(key)
-    if (entry !== undefined && this.#local.fresh(entry)) {
-      if (!this.#plainHits) return Promise.resolve(this.#observedHit(entry.value) as T)
-      this.#defaultCounters.l1Hits++
-      return entry.promise as Promise<T>
-    }
-    return this.#getOrSet.miss(this.#default, key, key, undefined, loader as Loader<unknown>, options, entry) as Promise<T>
-  }
-
-  readonly get = <T = unknown>(key: string): Promise<T | undefined> => {
-    const entry = this.#local.entry(key)
-    if (entry !== undefined && this.#local.fresh(entry)) {
-      if (!this.#plainHits) return Promise.resolve(this.#observedHit(entry.value) as T)
-      this.#defaultCounters.l1Hits++
-      return entry.promise as Promise<T>
-    }
-    return this.#get.miss(this.#default, key, key, undefined, entry) as Promise<T | undefined>
-  }
-
-  readonly peek = <T = unknown>(key: string): T | undefined => {
-    const entry = this.#local.entry(key)
-    if (entry !== undefined && this.#local.fresh(entry)) {
-      if (!this.#plainHits) return this.#observedHit(entry.value) as T
-      this.#defaultCounters.l1Hits++
-      return entry.value as T
-    }
-    // A closed cache's L1 is empty: only this branch needs to say so.
-    if (this.#life.closed) throw new CacheClosedError()
-    return undefined
-  }
-
-  #observedHit(value: unknown): unknown {
-    this.#telemetry.l1Hit(this.#default)
-    return this.#policy.out(value)
-  }
+  // Fields set once in the constructor (see `hitPaths`), never reassigned: a caller may take them
+  // off the cache (`const { getOrSet } = cache`) and they stay right.
+  readonly getOrSet: TieredCache['getOrSet']
+  readonly get: TieredCache['get']
+  readonly peek: TieredCache['peek']
 
   // ---------------------------------------------------------------- the other verbs
 
@@ -360,5 +336,87 @@ class Cache implements TieredCache {
     const base = baseSettings(this.#o)
     const settings = ttl === undefined && grace === undefined ? base : resolveEntryOptions(base, { ttl, grace }, 'family')
     return { id, counters: this.#telemetry.countersOf(id), settings, schema, generational, group, isDefault }
+  }
+}
+
+interface HitParts {
+  readonly lru: LocalTier['lru']
+  readonly local: LocalTier
+  readonly clock: Clock
+  readonly counters: FamilyCounters
+  /** Counts a hit and hands out the value when hits tell a sink or copy (else `undefined`). */
+  readonly observed: ((value: unknown) => unknown) | undefined
+  readonly miss: (key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined, entry: L1Entry | undefined) => Promise<unknown>
+  readonly read: (key: string, entry: L1Entry | undefined) => Promise<unknown>
+  readonly closed: () => boolean
+}
+
+/**
+ * The default family's hit path: one LRU lookup, one freshness test, the entry's settled promise.
+ * Closures over locals (a hit reads no field of the cache), chosen once: with a stats sink or
+ * `clone` a hit also counts into the sink or copies. The L1 cap is `local.cap`, which coherence
+ * sets: `Infinity` while the bus is healthy. A closed cache's L1 is empty, so only misses check it.
+ */
+function hitPaths(p: HitParts) {
+  const { lru, local, clock, counters, observed, miss, read, closed } = p
+  if (observed === undefined) {
+    return {
+      getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
+        const entry = lru.get(key)
+        if (entry !== undefined) {
+          const now = clock.now()
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+            counters.l1Hits++
+            return entry.promise
+          }
+        }
+        return miss(key, loader, options, entry)
+      },
+      get: (key: string): Promise<unknown> => {
+        const entry = lru.get(key)
+        if (entry !== undefined) {
+          const now = clock.now()
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+            counters.l1Hits++
+            return entry.promise
+          }
+        }
+        return read(key, entry)
+      },
+      peek: (key: string): unknown => {
+        const entry = lru.get(key)
+        if (entry !== undefined) {
+          const now = clock.now()
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+            counters.l1Hits++
+            return entry.value
+          }
+        }
+        if (closed()) throw new CacheClosedError()
+        return undefined
+      },
+    }
+  }
+  const hit = (entry: L1Entry): boolean => {
+    const now = clock.now()
+    return entry.freshUntil > now && now - entry.filledAt < local.cap
+  }
+  return {
+    getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
+      const entry = lru.get(key)
+      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
+      return miss(key, loader, options, entry)
+    },
+    get: (key: string): Promise<unknown> => {
+      const entry = lru.get(key)
+      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
+      return read(key, entry)
+    },
+    peek: (key: string): unknown => {
+      const entry = lru.get(key)
+      if (entry !== undefined && hit(entry)) return observed(entry.value)
+      if (closed()) throw new CacheClosedError()
+      return undefined
+    },
   }
 }
