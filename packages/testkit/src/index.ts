@@ -16,3 +16,5 @@ export type { InvalidationBusFixture, RemoteStoreFixture } from './contracts/ind
 export { seededRandom } from './random.js'
 export { taskFixture, taskFixturePath, taskFixtures } from './fixtures.js'
 export type { Json, JsonObject, TaskFixtureName, TaskFixtures } from './fixtures.js'
+export { TestkitError } from './errors.js'
+export type { TestkitErrorCode } from './errors.js'

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
+import { TestkitError } from './errors.js'
 
 const INSTALL_HINT =
   'Install it with `sudo apt-get install -y redis-server` (Debian/Ubuntu) or `brew install redis` (macOS), ' +
@@ -28,11 +29,11 @@ export function redisServerBinary(): string {
       accessSync(configured, constants.X_OK)
       return configured
     } catch {
-      throw new Error(`REDIS_SERVER_BIN=${configured} is not an executable file. ${INSTALL_HINT}`)
+      throw new TestkitError('E_REDIS_BINARY', `REDIS_SERVER_BIN=${configured} is not an executable file. ${INSTALL_HINT}`)
     }
   }
   const found = onPath('redis-server') ?? ['/usr/sbin/redis-server', '/usr/local/bin/redis-server'].find(isExecutable)
-  if (!found) throw new Error(`redis-server was not found on PATH. ${INSTALL_HINT}`)
+  if (!found) throw new TestkitError('E_REDIS_BINARY', `redis-server was not found on PATH. ${INSTALL_HINT}`)
   return found
 }
 

@@ -1,4 +1,5 @@
 import { startRedis, type RedisServer } from './redis-server.js'
+import { TestkitError } from './errors.js'
 
 /** A Redis Cluster of masters without replicas, all on loopback. */
 export interface RedisCluster {
@@ -67,7 +68,7 @@ async function waitForClusterOk(nodes: readonly RedisServer[], masters: number, 
     )
     if (ready) return
     if (Date.now() > deadline) {
-      throw new Error(`redis cluster did not reach cluster_state:ok within ${timeoutMs} ms:\n${infos.join('\n---\n')}`)
+      throw new TestkitError('E_REDIS_START', `redis cluster did not reach cluster_state:ok within ${timeoutMs} ms:\n${infos.join('\n---\n')}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }

@@ -6,6 +6,7 @@ import { redisServerBinary } from './redis-binary.js'
 import { startRedis, type RedisServer } from './redis-server.js'
 import { sendCommand } from './resp.js'
 import { spawnWatched } from './watchdog.js'
+import { TestkitError } from './errors.js'
 
 /** A Sentinel setup on loopback: a primary, a replica of it, and one sentinel monitoring them. */
 export interface RedisSentinel {
@@ -93,7 +94,7 @@ async function launchSentinel(name: string, primaryPort: number, timeoutMs: numb
       // no log yet
     }
     await stop()
-    throw new Error(`${(error as Error).message}${log ? `\nsentinel log:\n${log}` : ''}`)
+    throw new TestkitError('E_REDIS_START', `${(error as Error).message}${log ? `\nsentinel log:\n${log}` : ''}`, { cause: error })
   }
   return { port, stop }
 }
@@ -106,7 +107,7 @@ async function waitFor(timeoutMs: number, what: string, condition: () => Promise
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new TestkitError('E_REDIS_START', `timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }

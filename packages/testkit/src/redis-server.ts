@@ -5,6 +5,7 @@ import { freePort } from './free-port.js'
 import { redisServerBinary } from './redis-binary.js'
 import { sendCommand } from './resp.js'
 import { isAlive, spawnWatched, type WatchedProcess } from './watchdog.js'
+import { TestkitError } from './errors.js'
 
 /**
  * A real redis-server on a loopback port.
@@ -60,7 +61,7 @@ async function launch(port: number, args: readonly string[], timeoutMs: number):
   } catch (error) {
     const log = readLog(dir)
     incarnation.destroy()
-    throw new Error(`${(error as Error).message}${log ? `\nredis-server log:\n${log}` : ''}`)
+    throw new TestkitError('E_REDIS_START', `${(error as Error).message}${log ? `\nredis-server log:\n${log}` : ''}`, { cause: error })
   }
   return incarnation
 }
@@ -76,13 +77,13 @@ function readLog(dir: string): string {
 async function waitForPong(port: number, pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (!isAlive(pid)) throw new Error(`redis-server on port ${port} exited during start-up`)
+    if (!isAlive(pid)) throw new TestkitError('E_REDIS_START', `redis-server on port ${port} exited during start-up`)
     try {
       if ((await sendCommand(port, ['PING'], { timeoutMs: 500 })) === 'PONG') return
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
+    if (Date.now() > deadline) throw new TestkitError('E_REDIS_START', `redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
@@ -135,7 +136,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       if (current) process.kill(current.pid, 'SIGCONT')
     },
     async restart() {
-      if (stopped) throw new Error(`redis-server on port ${port} was stopped; start a new one`)
+      if (stopped) throw new TestkitError('E_REDIS_STOPPED', `redis-server on port ${port} was stopped; start a new one`)
       await killCurrent()
       // The old socket may linger briefly; retry binding the same port for a moment.
       for (let attempt = 0; ; attempt++) {

@@ -1,6 +1,7 @@
 import { inject } from 'vitest'
 import { startRedis } from './redis-server.js'
 import { uniqueNamespace } from './namespace.js'
+import { TestkitError } from './errors.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -39,7 +40,7 @@ export interface SharedRedis {
 /** The run's shared Redis, with a fresh namespace for the calling test. */
 export function sharedRedis(label?: string): SharedRedis {
   const url = inject('tiercacheRedisUrl')
-  if (!url) throw new Error('no shared Redis: add "@tiercache/testkit/vitest" to vitest globalSetup')
+  if (!url) throw new TestkitError('E_NO_SHARED_REDIS', 'no shared Redis: add "@tiercache/testkit/vitest" to vitest globalSetup')
   const parsed = new URL(url)
   return {
     url,

@@ -1,4 +1,4 @@
-import type { RemoteEntry, RemoteStore, StoreKey } from '@tiercache/core'
+import type { LeaseGrant, RemoteEntry, RemoteStore, StoreKey } from '@tiercache/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 /** What a remote-store contract run needs from the implementation under test. */
@@ -19,6 +19,12 @@ const key = (id: string, family = 'contract@1', generation = ''): StoreKey => ({
 function entry<T>(value: T, ttlMs = 60_000, graceMs = 0): RemoteEntry<T> {
   const expiresAt = Date.now() + ttlMs
   return { value, expiresAt, graceUntil: expiresAt + graceMs }
+}
+
+/** The grant, asserted granted (a refusal fails the test here, with the grant shown). */
+function granted(grant: LeaseGrant): { granted: true; token: string } {
+  expect(grant).toMatchObject({ granted: true })
+  return grant as { granted: true; token: string }
 }
 
 const VALUES: readonly [string, unknown][] = [
@@ -158,24 +164,21 @@ export function defineRemoteStoreContract(name: string, factory: () => Promise<R
       })
 
       it('a fill with the valid token lands and releases the lease', async () => {
-        const grant = await store.acquireLease(key('l'), 10_000)
-        if (!grant.granted) throw new Error('lease not granted')
+        const grant = granted(await store.acquireLease(key('l'), 10_000))
         const filled = entry({ loaded: true })
         expect(await store.fillWithLease(key('l'), grant.token, filled)).toBe(true)
         expect(await store.get(key('l'))).toEqual(filled)
       })
 
       it('a fill after a delete of the key does not land', async () => {
-        const grant = await store.acquireLease(key('l'), 10_000)
-        if (!grant.granted) throw new Error('lease not granted')
+        const grant = granted(await store.acquireLease(key('l'), 10_000))
         await store.delete([key('l')])
         expect(await store.fillWithLease(key('l'), grant.token, entry('old'))).toBe(false)
         expect(await store.get(key('l'))).toBeUndefined()
       })
 
       it('a fill after a set of the key does not land (the newer value wins)', async () => {
-        const grant = await store.acquireLease(key('l'), 10_000)
-        if (!grant.granted) throw new Error('lease not granted')
+        const grant = granted(await store.acquireLease(key('l'), 10_000))
         await store.set(key('l'), entry('new'))
         expect(await store.fillWithLease(key('l'), grant.token, entry('old'))).toBe(false)
         expect((await store.get(key('l')))?.value).toBe('new')
