@@ -14,6 +14,7 @@
  * is swapped at run time: a caller may hold `cache.getOrSet` and it stays right.
  */
 import { Coherence } from './coherence/coherence.js'
+import type { Transport } from './coherence/publisher.js'
 import { noopStatsSink, systemClock } from './defaults.js'
 import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionsError } from './errors.js'
@@ -142,8 +143,10 @@ class Cache implements TieredCache {
               onError: (operation, error) => telemetry.l2Failed(operation, error),
               onStateChange: (state) => {
                 remote?.breakerChanged(state)
+                if (state !== 'closed') return
                 // Fills dropped while the breaker was open: other processes may be waiting on those leases.
-                if (state === 'closed') stampede?.refillOwn()
+                stampede?.refillOwn()
+                coherence.resendHeld()
               },
             },
           ))
@@ -155,8 +158,31 @@ class Cache implements TieredCache {
       remote = new RemoteTier({ guard, recovery, generations, announce, telemetry, life, clock, name })
       stampede = new Stampede({ remote, local, telemetry, life, clock, lease: o.lease })
     }
+    const bus = o.bus
+    // With L2, a message is remote work of the write like its L2 changes: bounded by the guard's
+    // timeout, counted by its breaker, held while the breaker is open (writers never wait on a
+    // client's own command timeout). Without L2 the bus alone carries it; its failures are reported.
+    const transport: Transport | undefined =
+      bus === undefined
+        ? undefined
+        : guard === undefined
+          ? {
+              down: false,
+              send: (message) =>
+                bus.publish(message).catch((error: unknown) => {
+                  telemetry.background('bus publish', error)
+                  throw error
+                }),
+            }
+          : {
+              get down() {
+                return guard.isOpen
+              },
+              send: (message) => guard.run('publish', () => bus.publish(message)),
+            }
     const coherence: Coherence = (this.#coherence = new Coherence({
-      bus: o.bus,
+      bus,
+      transport,
       local,
       flights,
       generations,

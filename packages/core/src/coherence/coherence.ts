@@ -2,7 +2,9 @@
  * Coherence between the L1s of the processes sharing an L2.
  *
  * - Out: every local invalidation goes out on the bus, the keys of one event-loop turn in one
- *   message (`Publisher`); a writer's promise settles once it was handed to the transport.
+ *   message (`Publisher`); a writer's promise settles once it was handed to the transport, or
+ *   the transport's bound (`l2Timeout`) passed: a message it could not take is held and sent
+ *   once it is back (the breaker closed, the bus healthy again).
  * - In: a message from another process drops the L1 copies it names (voiding their flights), moves
  *   a generation forward, or drops the whole L1. A process ignores its own messages.
  * - Health: while the bus is unhealthy every L1 entry (and every generation read from L2) is
@@ -20,12 +22,14 @@ import type { Flights } from '../load/flights.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { Invalidation, InvalidationBus, ReceivedInvalidation } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
-import { Publisher } from './publisher.js'
+import { Publisher, type Transport } from './publisher.js'
 
 export type FlushReason = 'bus-recovered' | 'namespace-generation' | 'clear'
 
 export interface CoherenceParts {
   readonly bus: InvalidationBus | undefined
+  /** How messages reach the bus (through the guard when there is L2); absent without a bus. */
+  readonly transport: Transport | undefined
   readonly local: LocalTier
   readonly flights: Flights
   readonly generations: Generations
@@ -49,7 +53,7 @@ export class Coherence {
     this.#healthy = bus === undefined ? true : bus.healthy
     this.#everHealthy = this.#healthy
     this.#applyCap()
-    this.#publisher = bus === undefined ? undefined : new Publisher(bus, (error) => parts.telemetry.background('bus publish', error), parts.telemetry.logger)
+    this.#publisher = parts.transport === undefined ? undefined : new Publisher(parts.transport)
   }
 
   /** Subscribes to the bus (in the background: serving does not wait for it). */
@@ -87,6 +91,16 @@ export class Coherence {
   /** Sends a generation or clear message now. Never rejects. */
   publish(message: Invalidation): Promise<void> {
     return this.#publisher === undefined ? Promise.resolve() : this.#publisher.send(message)
+  }
+
+  /** Sends the messages the transport could not take before (it is back). */
+  resendHeld(): void {
+    this.#publisher?.resend()
+  }
+
+  /** Messages waiting for the transport to come back. */
+  get heldMessages(): number {
+    return this.#publisher?.heldCount ?? 0
   }
 
   /** Hands the pending batch to the transport (on close). */
@@ -142,6 +156,7 @@ export class Coherence {
       else if (healthy) this.#clear(true, true)
       this.#everHealthy ||= healthy
       this.#applyCap()
+      if (healthy) this.resendHeld()
       if (healthy && !wasEverHealthy) telemetry.logger.info({ healthy, cache: name }, 'tiercache bus subscribed')
       else telemetry.logger.warn({ healthy, cache: name }, `tiercache bus ${healthy ? 'healthy: L1 flushed' : 'unhealthy: L1 capped'}`)
       telemetry.emit('bus-health', { healthy })

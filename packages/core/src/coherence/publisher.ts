@@ -1,21 +1,39 @@
-import type { Invalidation, InvalidationBus, Logger } from '../ports.js'
+import type { Invalidation } from '../ports.js'
+
+/** How a message reaches the bus: with L2, through the guard (its timeout and breaker). */
+export interface Transport {
+  /** Hands a message over; rejects when it could not be (already counted and logged). */
+  send(message: Invalidation): Promise<void>
+  /** The transport is known to be down (the breaker is open): do not try now. */
+  readonly down: boolean
+}
+
+/** Messages kept for later beyond this many collapse into one `clear`. */
+const MAX_HELD = 1000
 
 /**
- * Coalesces the key invalidations issued within one turn of the event loop into one bus
- * message. Writers wait for the batch to be handed to the transport; a failed publish is
- * reported, never thrown at them (the bus's health signal covers a transport that drops).
+ * The one batcher of outgoing messages. The key invalidations issued within one turn of the
+ * event loop go out as one message; writers wait for the batch to be handed to the transport,
+ * never longer than the transport's own bound (the guard's `l2Timeout`). A message the transport
+ * could not take is held, not lost: `resend()` (the breaker closed, the bus healthy again, a
+ * later send went through) sends it then. Receivers apply messages idempotently, so a message
+ * that in fact arrived before its timeout costs only a second, harmless delivery.
  */
 export class Publisher {
-  readonly #bus: InvalidationBus
-  readonly #onError: (error: unknown) => void
+  readonly #transport: Transport
   #keys: string[] = []
   #batch: Promise<void> | undefined
   #fire: (() => void) | undefined
   #timer: ReturnType<typeof setImmediate> | undefined
+  #held: Invalidation[] = []
+  #resending = false
 
-  constructor(bus: InvalidationBus, onError: (error: unknown) => void, _logger: Logger) {
-    this.#bus = bus
-    this.#onError = onError
+  constructor(transport: Transport) {
+    this.#transport = transport
+  }
+
+  get heldCount(): number {
+    return this.#held.length
   }
 
   deleteKeys(keys: readonly string[]): Promise<void> {
@@ -36,15 +54,42 @@ export class Publisher {
     return this.#batch
   }
 
-  /** Sends a message now, outside any batch. Never rejects. */
+  /** Sends a message now, outside any batch. Never rejects; what cannot go now is held. */
   send(message: Invalidation): Promise<void> {
+    if (this.#transport.down) {
+      this.#hold(message)
+      return Promise.resolve()
+    }
     let sent: Promise<void>
     try {
-      sent = this.#bus.publish(message)
+      sent = this.#transport.send(message)
     } catch (error) {
       sent = Promise.reject(error)
     }
-    return sent.catch(this.#onError)
+    return sent.then(
+      () => {
+        if (this.#held.length > 0) this.resend()
+      },
+      () => this.#hold(message),
+    )
+  }
+
+  /** Sends the held messages, oldest first; what fails again stays held. */
+  resend(): void {
+    if (this.#resending || this.#held.length === 0 || this.#transport.down) return
+    this.#resending = true
+    const held = this.#held
+    this.#held = []
+    const next = (i: number): Promise<void> => {
+      if (i >= held.length) return Promise.resolve()
+      return this.#transport.send(held[i] as Invalidation).then(
+        () => next(i + 1),
+        () => {
+          for (const message of held.slice(i)) this.#hold(message)
+        },
+      )
+    }
+    void next(0).finally(() => (this.#resending = false))
   }
 
   /** Sends the pending batch now (on close); resolves once it was handed over. */
@@ -53,5 +98,10 @@ export class Publisher {
     if (this.#timer !== undefined) clearImmediate(this.#timer)
     this.#fire?.()
     return batch ?? Promise.resolve()
+  }
+
+  #hold(message: Invalidation): void {
+    if (this.#held.length >= MAX_HELD || message.op === 'clear') this.#held = [{ op: 'clear' }]
+    else if (!(this.#held.length === 1 && this.#held[0]?.op === 'clear')) this.#held.push(message)
   }
 }
