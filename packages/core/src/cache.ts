@@ -31,7 +31,8 @@ import {
 } from './family.js'
 import { DEFAULT_FAMILY, familyStoreGeneration, Keys } from './keys.js'
 import { coarseClock } from './l1/coarse-clock.js'
-import { type L1Entry, LocalTier } from './l1/local-tier.js'
+import { hitPaths } from './l1/hit-path.js'
+import { LocalTier } from './l1/local-tier.js'
 import { valuePolicy } from './l1/value-policy.js'
 import { Generations } from './l2/generations.js'
 import { L2Guard } from './l2/guard.js'
@@ -49,27 +50,32 @@ import {
   type ResolvedOptions,
   type SetOptions,
   type TieredCacheOptions,
+  type WriteOptions,
   baseSettings,
+  resolveBackground,
+  splitSetOptions,
   resolveEntryOptions,
   resolveOptions,
 } from './options.js'
-import type { Clock, Invalidation, StoreInfo } from './ports.js'
-import type { CacheStats, FamilyCounters } from './stats.js'
+import type { Invalidation, StoreInfo } from './ports.js'
+import type { CacheStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
-import { WritePath } from './write/write-path.js'
+import { type Mutation, WritePath } from './write/write-path.js'
+import { PendingWrites } from './pending-writes.js'
 
 /** The cache. Plain-key verbs use the default family (`default@1`). */
 export interface TieredCache {
   get<T = unknown>(key: string): Promise<T | undefined>
   /** L1 only, synchronous: the fresh L1 value or `undefined`. */
   peek<T = unknown>(key: string): T | undefined
-  set<T>(key: string, value: T, options?: SetOptions): Promise<void>
+  /** `options.background`: resolve once L1 changed and the remote work is queued (see `WriteOptions`). */
+  set<T>(key: string, value: T, options?: SetOptions & WriteOptions): Promise<void>
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T>
   getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]>
-  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[]): Promise<void>
-  delete(key: string | readonly string[]): Promise<void>
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[], options?: WriteOptions): Promise<void>
+  delete(key: string | readonly string[], options?: WriteOptions): Promise<void>
   /** Drops L1, clears the store's namespace, tells the other nodes. */
-  clear(): Promise<void>
+  clear(options?: WriteOptions): Promise<void>
   stats(): CacheStats
   on<E extends CacheEventName>(event: E, listener: CacheEventListener<E>): () => void
   family<P, V>(definition: FamilyDefinition<P, V>): Family<P, V>
@@ -113,6 +119,7 @@ class Cache implements TieredCache {
   readonly #telemetry: Telemetry
   readonly #local: LocalTier
   readonly #flights = new Flights()
+  readonly #pending = new PendingWrites()
   readonly #guard: L2Guard | undefined
   readonly #remote: RemoteTier | undefined
   readonly #stampede: Stampede | undefined
@@ -128,6 +135,7 @@ class Cache implements TieredCache {
     const { clock, name } = o
     const life = this.#life
     const flights = this.#flights
+    const pending = this.#pending
     const telemetry = (this.#telemetry = new Telemetry(o.logger, o.stats, name))
     const local = (this.#local = new LocalTier(o.l1, clock))
     const policy = valuePolicy(o.l1.immutability)
@@ -155,7 +163,7 @@ class Cache implements TieredCache {
     if (guard !== undefined) {
       const recovery = new RecoveryQueue(o.recoveryQueue.maxSize)
       const announce = (message: Invalidation): Promise<void> => coherence.publish(message)
-      remote = new RemoteTier({ guard, recovery, generations, announce, telemetry, life, clock, name })
+      remote = new RemoteTier({ guard, recovery, generations, announce, pending, telemetry, life, clock, name })
       stampede = new Stampede({ remote, local, telemetry, life, clock, lease: o.lease })
     }
     const bus = o.bus
@@ -196,17 +204,19 @@ class Cache implements TieredCache {
     this.#stampede = stampede
     const land = new Lander({ local, policy, remote, stampede, telemetry, life, clock })
     const runner = new LoaderRunner(telemetry)
-    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, telemetry, life })
-    const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, telemetry, life, clock }))
-    const write = (this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, telemetry, life, clock }))
+    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, pending, telemetry, life })
+    const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, pending, telemetry, life, clock }))
+    const writeQueueSize = o.writeQueue.maxSize
+    this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, pending, telemetry, life, clock, writeQueueSize })
+    const background = (options: WriteOptions | undefined) => () => resolveBackground(options, o.backgroundWrites)
     this.#ops = {
       getOrSet: (fc, id, params, loader, options) => getOrSet.getOrSet(fc, id, params, loader, options),
       get: (fc, id, params) => get.get(fc, id, params),
       peek: (fc, id, params) => get.peek(fc, id, params),
       getMany: (fc, ids, params) => get.getMany(fc, ids, params),
-      set: (fc, items) => write.apply({ kind: 'set', fc, items }),
-      delete: (fc, items) => write.apply({ kind: 'delete', fc, items }),
-      bump: (fc, generation) => write.apply({ kind: 'bump', fc, name: generation }),
+      set: (fc, items, options) => this.#apply({ kind: 'set', fc, items }, background(options)),
+      delete: (fc, items, options) => this.#apply({ kind: 'delete', fc, items }, background(options)),
+      bump: (fc, generation, options) => this.#apply({ kind: 'bump', fc, name: generation }, background(options)),
       purge: (fc) => (this.#life.closed ? Promise.reject(new CacheClosedError()) : this.#life.track(this.#purge(fc))),
     }
     this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, true)
@@ -250,22 +260,41 @@ class Cache implements TieredCache {
     return this.#get.getMany(this.#default, keys, undefined) as Promise<(T | undefined)[]>
   }
 
-  set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
-    return this.#write.apply({ kind: 'set', fc: this.#default, items: [{ id: key, params: undefined, value, options }] })
+  set<T>(key: string, value: T, options?: SetOptions & WriteOptions): Promise<void> {
+    let split: ReturnType<typeof splitSetOptions>
+    try {
+      split = splitSetOptions(options, this.#o.backgroundWrites)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const items = [{ id: key, params: undefined, value, options: split.entry }]
+    return this.#write.apply({ kind: 'set', fc: this.#default, items }, split.background)
   }
 
-  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[]): Promise<void> {
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[], options?: WriteOptions): Promise<void> {
     const items = entries.map((e) => ({ id: e.key, params: undefined, value: e.value, options: e.options }))
-    return this.#write.apply({ kind: 'set', fc: this.#default, items })
+    return this.#apply({ kind: 'set', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
 
-  delete(key: string | readonly string[]): Promise<void> {
+  delete(key: string | readonly string[], options?: WriteOptions): Promise<void> {
     const ids = typeof key === 'string' ? [key] : key
-    return this.#write.apply({ kind: 'delete', fc: this.#default, items: ids.map((id) => ({ id, params: undefined })) })
+    const items = ids.map((id) => ({ id, params: undefined }))
+    return this.#apply({ kind: 'delete', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
 
-  clear(): Promise<void> {
-    return this.#write.apply({ kind: 'clear' })
+  clear(options?: WriteOptions): Promise<void> {
+    return this.#apply({ kind: 'clear' }, () => resolveBackground(options, this.#o.backgroundWrites))
+  }
+
+  /** A write whose `background` option is resolved first (a bad one rejects the write). */
+  #apply(mutation: Mutation, background: () => boolean): Promise<void> {
+    let inBackground: boolean
+    try {
+      inBackground = background()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.#write.apply(mutation, inBackground)
   }
 
   family<P, V>(definition: FamilyDefinition<P, V>): Family<P, V> {
@@ -289,6 +318,7 @@ class Cache implements TieredCache {
     return this.#telemetry.snapshot({
       breaker: { state: guard?.state ?? 'closed', transitions: guard?.transitions ?? 0 },
       recoveryQueueDepth: this.#remote?.recoveryQueueDepth ?? 0,
+      writeQueueDepth: this.#write.queued,
       busHealthy: this.#coherence.healthy,
       l1: { entries: this.#local.size, bytes: this.#local.bytes },
       l2Latency: guard?.latency.snapshot() ?? NO_LATENCY,
@@ -362,87 +392,5 @@ class Cache implements TieredCache {
     const base = baseSettings(this.#o)
     const settings = ttl === undefined && grace === undefined ? base : resolveEntryOptions(base, { ttl, grace }, 'family')
     return { id, counters: this.#telemetry.countersOf(id), settings, schema, generational, group, isDefault }
-  }
-}
-
-interface HitParts {
-  readonly lru: LocalTier['lru']
-  readonly local: LocalTier
-  readonly clock: Clock
-  readonly counters: FamilyCounters
-  /** Counts a hit and hands out the value when hits tell a sink or copy (else `undefined`). */
-  readonly observed: ((value: unknown) => unknown) | undefined
-  readonly miss: (key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined, entry: L1Entry | undefined) => Promise<unknown>
-  readonly read: (key: string, entry: L1Entry | undefined) => Promise<unknown>
-  readonly closed: () => boolean
-}
-
-/**
- * The default family's hit path: one LRU lookup, one freshness test, the entry's settled promise.
- * Closures over locals (a hit reads no field of the cache), chosen once: with a stats sink or
- * `clone` a hit also counts into the sink or copies. The L1 cap is `local.cap`, which coherence
- * sets: `Infinity` while the bus is healthy. A closed cache's L1 is empty, so only misses check it.
- */
-function hitPaths(p: HitParts) {
-  const { lru, local, clock, counters, observed, miss, read, closed } = p
-  if (observed === undefined) {
-    return {
-      getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
-        const entry = lru.get(key)
-        if (entry !== undefined) {
-          const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
-            counters.l1Hits++
-            return entry.promise
-          }
-        }
-        return miss(key, loader, options, entry)
-      },
-      get: (key: string): Promise<unknown> => {
-        const entry = lru.get(key)
-        if (entry !== undefined) {
-          const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
-            counters.l1Hits++
-            return entry.promise
-          }
-        }
-        return read(key, entry)
-      },
-      peek: (key: string): unknown => {
-        const entry = lru.get(key)
-        if (entry !== undefined) {
-          const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
-            counters.l1Hits++
-            return entry.value
-          }
-        }
-        if (closed()) throw new CacheClosedError()
-        return undefined
-      },
-    }
-  }
-  const hit = (entry: L1Entry): boolean => {
-    const now = clock.now()
-    return entry.freshUntil > now && now - entry.filledAt < local.cap
-  }
-  return {
-    getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
-      const entry = lru.get(key)
-      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
-      return miss(key, loader, options, entry)
-    },
-    get: (key: string): Promise<unknown> => {
-      const entry = lru.get(key)
-      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
-      return read(key, entry)
-    },
-    peek: (key: string): unknown => {
-      const entry = lru.get(key)
-      if (entry !== undefined && hit(entry)) return observed(entry.value)
-      if (closed()) throw new CacheClosedError()
-      return undefined
-    },
   }
 }

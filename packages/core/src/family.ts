@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
-import type { EntrySettings, GetOrSetOptions, SetOptions } from './options.js'
+import type { EntrySettings, GetOrSetOptions, SetOptions, WriteOptions } from './options.js'
 import type { FamilyCounters } from './stats.js'
 
 /** What a loader receives. */
@@ -50,15 +50,16 @@ export interface Family<P, V> {
   get(params: P): Promise<V | undefined>
   /** L1 only, synchronous. */
   peek(params: P): V | undefined
-  set(params: P, value: V, options?: SetOptions): Promise<void>
+  /** `options.background`: see `WriteOptions`. */
+  set(params: P, value: V, options?: SetOptions & WriteOptions): Promise<void>
   getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
   getMany(params: readonly P[]): Promise<(V | undefined)[]>
-  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[]): Promise<void>
-  delete(params: P | readonly P[]): Promise<void>
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[], options?: WriteOptions): Promise<void>
+  delete(params: P | readonly P[], options?: WriteOptions): Promise<void>
   /** Invalidates every key of the family at once (generational families). */
-  invalidate(): Promise<void>
+  invalidate(options?: WriteOptions): Promise<void>
   /** Invalidates every key of one group (families with `generational: { group }`). */
-  invalidateGroup(group: string): Promise<void>
+  invalidateGroup(group: string, options?: WriteOptions): Promise<void>
   /**
    * Deletes the family's values in L2 that older generations left (after `invalidate()`, or a
    * namespace bump): they can no longer be read and would only wait for their TTL. Values of an
@@ -132,9 +133,9 @@ export interface FamilyOps {
   get(fc: FamilyContext, id: string, params: unknown): Promise<unknown>
   peek(fc: FamilyContext, id: string, params: unknown): unknown
   getMany(fc: FamilyContext, ids: readonly string[], params: readonly unknown[]): Promise<unknown[]>
-  set(fc: FamilyContext, items: readonly WriteItem[]): Promise<void>
-  delete(fc: FamilyContext, items: readonly KeyItem[]): Promise<void>
-  bump(fc: FamilyContext, name: string): Promise<void>
+  set(fc: FamilyContext, items: readonly WriteItem[], options?: WriteOptions): Promise<void>
+  delete(fc: FamilyContext, items: readonly KeyItem[], options?: WriteOptions): Promise<void>
+  bump(fc: FamilyContext, name: string, options?: WriteOptions): Promise<void>
   purge(fc: FamilyContext): Promise<number>
 }
 
@@ -160,8 +161,10 @@ export class FamilyHandle<P, V> implements Family<P, V> {
     return this.#ops.peek(this.#fc, this.#key(params), params) as V | undefined
   }
 
-  set(params: P, value: V, options?: SetOptions): Promise<void> {
-    return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options }])
+  set(params: P, value: V, options?: SetOptions & WriteOptions): Promise<void> {
+    if (options === undefined || options === null || !('background' in options)) return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options }])
+    const { background, ...entry } = options
+    return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options: Object.keys(entry).length === 0 ? undefined : entry }], { background })
   }
 
   getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V> {
@@ -176,38 +179,40 @@ export class FamilyHandle<P, V> implements Family<P, V> {
     ) as Promise<(V | undefined)[]>
   }
 
-  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[]): Promise<void> {
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[], options?: WriteOptions): Promise<void> {
     return this.#ops.set(
       this.#fc,
       entries.map((e) => ({ id: this.#key(e.params), params: e.params, value: e.value, options: e.options })),
+      options,
     )
   }
 
-  delete(params: P | readonly P[]): Promise<void> {
+  delete(params: P | readonly P[], options?: WriteOptions): Promise<void> {
     const list = Array.isArray(params) ? (params as readonly P[]) : [params as P]
     return this.#ops.delete(
       this.#fc,
       list.map((p) => ({ id: this.#key(p), params: p })),
+      options,
     )
   }
 
-  invalidate(): Promise<void> {
+  invalidate(options?: WriteOptions): Promise<void> {
     if (!this.#fc.generational) {
       return Promise.reject(new InvalidOptionsError('family.generational', `family ${this.id} is not generational: invalidate() needs generational: true`))
     }
-    return this.#ops.bump(this.#fc, this.#fc.id)
+    return this.#ops.bump(this.#fc, this.#fc.id, options)
   }
 
   purge(): Promise<number> {
     return this.#ops.purge(this.#fc)
   }
 
-  invalidateGroup(group: string): Promise<void> {
+  invalidateGroup(group: string, options?: WriteOptions): Promise<void> {
     if (this.#fc.group === undefined) {
       return Promise.reject(
         new InvalidOptionsError('family.generational', `family ${this.id} has no groups: invalidateGroup() needs generational: { group }`),
       )
     }
-    return this.#ops.bump(this.#fc, `${this.#fc.id}:${group}`)
+    return this.#ops.bump(this.#fc, `${this.#fc.id}:${group}`, options)
   }
 }

@@ -11,6 +11,7 @@ export type {
   L1Options,
   LeaseOptions,
   SetOptions,
+  WriteOptions,
   TieredCacheOptions,
 } from './options.js'
 export { parseDuration } from './duration.js'

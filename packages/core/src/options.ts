@@ -86,6 +86,15 @@ export interface EntryOptions extends SetOptions {
   hardTimeout?: Duration
 }
 
+/** How a write (`set`, `delete`, an invalidation, `clear`) waits for its remote work. */
+export interface WriteOptions {
+  /**
+   * Resolve once L1 changed and the remote work is queued, instead of once L2 changed and the bus
+   * message was handed over. @default the cache's `backgroundWrites`
+   */
+  background?: boolean
+}
+
 /** Options of `getOrSet`. */
 export interface GetOrSetOptions extends EntryOptions {
   /** Cache a `null` result. @default the cache's `negativeCaching` */
@@ -108,6 +117,18 @@ export interface TieredCacheOptions extends EntryOptions {
   /** Failed L2 deletes waiting for the store to come back. */
   recoveryQueue?: {
     /** Keys kept; beyond it, recovery bumps the namespace generation instead. @default 10_000 */
+    maxSize?: number
+  }
+  /**
+   * Writes (`set`, `delete`, invalidations, `clear`) resolve once L1 changed and their remote work
+   * (L2 changes and the bus message) is queued; the queue runs in order in the background, and
+   * until a key's queued work has run this process reads the key from the loader, not L2.
+   * Per call: `{ background }`. @default false
+   */
+  backgroundWrites?: boolean
+  /** Queued background writes. */
+  writeQueue?: {
+    /** Writes kept; beyond it, queued work is dropped for one namespace-generation bump. @default 10_000 */
     maxSize?: number
   }
   /** Cache `null` loader results. @default false */
@@ -163,6 +184,8 @@ export interface ResolvedOptions extends EntrySettings {
     readonly rollingCountTimeout: number
   }
   readonly recoveryQueue: { readonly maxSize: number }
+  readonly backgroundWrites: boolean
+  readonly writeQueue: { readonly maxSize: number }
   readonly unhealthyL1Cap: number
   readonly lease: { readonly ttl: number; readonly waitTimeout: number; readonly pollInterval: number }
   readonly clock: Clock
@@ -194,6 +217,8 @@ export const DEFAULTS = Object.freeze({
   l2Timeout: '50ms',
   breaker: Object.freeze({ volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: '1s', rollingCountTimeout: '10s' }),
   recoveryQueue: Object.freeze({ maxSize: 10_000 }),
+  backgroundWrites: false,
+  writeQueue: Object.freeze({ maxSize: 10_000 }),
   unhealthyL1Cap: '1s',
   lease: Object.freeze({ ttl: '10s', waitTimeout: '2s', pollInterval: '20ms' }),
   stampedeProtection: true,
@@ -250,6 +275,8 @@ const optionsSchema = z.strictObject({
     })
     .optional(),
   recoveryQueue: z.strictObject({ maxSize: positiveInt.optional() }).optional(),
+  backgroundWrites: z.boolean({ error: 'expected a boolean' }).optional(),
+  writeQueue: z.strictObject({ maxSize: positiveInt.optional() }).optional(),
   negativeCaching: z.boolean({ error: 'expected a boolean' }).optional(),
   unhealthyL1Cap: durationSchema.optional(),
   lease: z
@@ -313,6 +340,8 @@ export function resolveOptions(options: TieredCacheOptions = {}): ResolvedOption
       rollingCountTimeout: parseDuration(o.breaker?.rollingCountTimeout ?? d.breaker.rollingCountTimeout, 'breaker.rollingCountTimeout'),
     }),
     recoveryQueue: Object.freeze({ maxSize: o.recoveryQueue?.maxSize ?? d.recoveryQueue.maxSize }),
+    backgroundWrites: o.backgroundWrites ?? d.backgroundWrites,
+    writeQueue: Object.freeze({ maxSize: o.writeQueue?.maxSize ?? d.writeQueue.maxSize }),
     unhealthyL1Cap: parseDuration(o.unhealthyL1Cap ?? d.unhealthyL1Cap, 'unhealthyL1Cap'),
     lease: Object.freeze({
       ttl: parseDuration(o.lease?.ttl ?? d.lease.ttl, 'lease.ttl'),
@@ -379,6 +408,28 @@ export function resolveSetOptions(base: EntrySettings, options: SetOptions | und
   const parsed = setSchema.safeParse(options)
   if (!parsed.success) failEntry(parsed.error, path)
   return layer(base, parsed.data, path)
+}
+
+const writeSchema = z.strictObject({ background: z.boolean({ error: 'expected a boolean' }).optional() })
+
+/** Whether a write runs in the background: its `background` option, else the cache's default. */
+export function resolveBackground(options: WriteOptions | undefined, fallback: boolean, path = 'options'): boolean {
+  if (options === undefined) return fallback
+  const parsed = writeSchema.safeParse(options)
+  if (!parsed.success) failEntry(parsed.error, path)
+  return parsed.data.background ?? fallback
+}
+
+/**
+ * Splits the options of `set` into the entry's lifetime and whether it runs in the background;
+ * throws `InvalidOptionsError` for a bad `background`.
+ */
+export function splitSetOptions(options: (SetOptions & WriteOptions) | undefined, fallback: boolean): { entry: SetOptions | undefined; background: boolean } {
+  if (options === undefined || typeof options !== 'object' || options === null || !('background' in options)) {
+    return { entry: options, background: fallback }
+  }
+  const { background, ...entry } = options
+  return { entry: Object.keys(entry).length === 0 ? undefined : entry, background: resolveBackground({ background }, fallback) }
 }
 
 /** Options `getOrSet` reads and writes do not: named when a write is given one. */

@@ -57,6 +57,8 @@ export interface CacheStats {
   readonly l1Flushes: number
   readonly breaker: { readonly state: BreakerState; readonly transitions: number }
   readonly recoveryQueueDepth: number
+  /** Background writes queued and not yet run. */
+  readonly writeQueueDepth: number
   readonly busHealthy: boolean
   readonly l1: { readonly entries: number; readonly bytes: number }
   readonly latency: { readonly load: LatencySnapshot; readonly l2: LatencySnapshot }

@@ -13,6 +13,7 @@ import { type BreakerState, type CacheStats, type CounterName, FamilyCounters, L
 export interface StatsParts {
   readonly breaker: { readonly state: BreakerState; readonly transitions: number }
   readonly recoveryQueueDepth: number
+  readonly writeQueueDepth: number
   readonly busHealthy: boolean
   readonly l1: { readonly entries: number; readonly bytes: number }
   readonly l2Latency: LatencySnapshot
@@ -90,6 +91,7 @@ export class Telemetry {
       l1Flushes: this.l1Flushes,
       breaker: Object.freeze({ ...parts.breaker }),
       recoveryQueueDepth: parts.recoveryQueueDepth,
+      writeQueueDepth: parts.writeQueueDepth,
       busHealthy: parts.busHealthy,
       l1: Object.freeze({ ...parts.l1 }),
       latency: Object.freeze({ load: this.#loadLatency.snapshot(), l2: parts.l2Latency }),

@@ -4,6 +4,7 @@ import {
   type GetOrSetOptions,
   InvalidOptionsError,
   type SetOptions,
+  type WriteOptions,
   type TieredCache,
   memoryStore,
 } from '../src/index.js'
@@ -18,10 +19,13 @@ describe('per-call option types', () => {
     expectTypeOf<keyof GetOrSetOptions>().toEqualTypeOf<
       'ttl' | 'grace' | 'jitter' | 'l1Ttl' | 'timeout' | 'hardTimeout' | 'negativeCaching' | 'stampedeProtection'
     >()
-    expectTypeOf<TieredCache['set']>().parameter(2).toEqualTypeOf<SetOptions | undefined>()
+    expectTypeOf<TieredCache['set']>().parameter(2).toEqualTypeOf<(SetOptions & WriteOptions) | undefined>()
+    expectTypeOf<TieredCache['setMany']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
+    expectTypeOf<TieredCache['delete']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
     expectTypeOf<TieredCache['setMany']>().parameter(0).toEqualTypeOf<readonly { key: string; value: unknown; options?: SetOptions }[]>()
     expectTypeOf<TieredCache['getOrSet']>().parameter(2).toEqualTypeOf<GetOrSetOptions | undefined>()
-    expectTypeOf<Family<string, number>['set']>().parameter(2).toEqualTypeOf<SetOptions | undefined>()
+    expectTypeOf<Family<string, number>['set']>().parameter(2).toEqualTypeOf<(SetOptions & WriteOptions) | undefined>()
+    expectTypeOf<Family<string, number>['invalidate']>().parameter(0).toEqualTypeOf<WriteOptions | undefined>()
     expectTypeOf<Family<string, number>['setMany']>().parameter(0).toEqualTypeOf<readonly { params: string; value: number; options?: SetOptions }[]>()
     expectTypeOf<Family<string, number>['getOrSet']>().parameter(2).toEqualTypeOf<GetOrSetOptions | undefined>()
     expectTypeOf<{ timeout: number }>().not.toExtend<SetOptions>()

@@ -13,6 +13,7 @@
 import { L2UnavailableError } from '../errors.js'
 import type { FamilyContext } from '../family.js'
 import type { Lifecycle } from '../lifecycle.js'
+import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, Invalidation, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '../ports.js'
 import type { BreakerState } from '../stats.js'
 import type { Telemetry } from '../telemetry.js'
@@ -34,6 +35,7 @@ export interface RemoteTierParts {
   readonly generations: Generations
   /** Tells the other processes (the bus), e.g. of the namespace bump a replay made. Never rejects. */
   readonly announce: (message: Invalidation) => Promise<void>
+  readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly clock: Clock
@@ -122,6 +124,8 @@ export class RemoteTier {
       if (batch.bumpNamespace) {
         const value = await this.bumpGeneration('')
         generations.apply('', value)
+        // Background writes dropped for this bump are covered now.
+        this.#p.pending.releaseAll()
         await announce({ op: 'generation', name: '', value })
       } else if (batch.keys.length > 0) {
         await this.guard.run('delete', (store) => store.delete(batch.keys))

@@ -20,6 +20,7 @@ import type { ValuePolicy } from '../l1/value-policy.js'
 import type { Stampede } from '../l2/stampede.js'
 import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
+import type { PendingWrites } from '../pending-writes.js'
 import { type EntrySettings, type GetOrSetOptions, resolveEntryOptions } from '../options.js'
 import type { Telemetry } from '../telemetry.js'
 import { type Flight, type Flights, newFlight } from './flights.js'
@@ -36,6 +37,7 @@ export interface GetOrSetParts {
   readonly stampede: Stampede | undefined
   readonly runner: LoaderRunner
   readonly land: Lander
+  readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
 }
@@ -117,8 +119,9 @@ export class GetOrSet {
   }
 
   async #run(m: Miss): Promise<unknown> {
-    const { remote, stampede, keys, telemetry, runner, land } = this.#p
-    if (remote !== undefined && stampede !== undefined && !remote.isOpen) {
+    const { remote, stampede, keys, telemetry, runner, land, pending } = this.#p
+    // A key with a background write still queued: L2 holds what the write replaced.
+    if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
       const storeKey = keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
       if (storeKey !== undefined) {
         const found = await remote.read(m.fc, storeKey)

@@ -12,6 +12,7 @@ import type { L1Entry, LocalTier } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'
 import { MISS, type RemoteRead, type RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
+import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Flight, Flights } from './flights.js'
@@ -25,6 +26,7 @@ export interface GetParts {
   readonly generations: Generations
   readonly remote: RemoteTier | undefined
   readonly land: Lander
+  readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly clock: Clock
@@ -71,12 +73,13 @@ export class Get {
 
   /** The L1 miss of a `get` (`entry`: the key's L1 entry, not fresh, if any). */
   miss(fc: FamilyContext, id: string, l1Key: string, params: unknown, entry: L1Entry | undefined): Promise<unknown> {
-    const { life, flights, local, remote, keys, telemetry, clock } = this.#p
+    const { life, flights, local, remote, keys, telemetry, clock, pending } = this.#p
     if (life.closed) return Promise.reject(new CacheClosedError())
     const loading = flights.any(l1Key)
     if (loading !== undefined) return loading
     if (entry !== undefined && entry.graceUntil <= clock.now()) local.delete(l1Key)
-    if (remote === undefined || remote.isOpen) {
+    // A key with a background write still queued: L2 holds what the write replaced.
+    if (remote === undefined || remote.isOpen || pending.holds(l1Key)) {
       telemetry.count(fc, 'misses')
       return Promise.resolve(undefined)
     }
@@ -105,7 +108,7 @@ export class Get {
   }
 
   async getMany(fc: FamilyContext, ids: readonly string[], params: readonly unknown[] | undefined): Promise<unknown[]> {
-    const { life, keys, local, telemetry, policy, generations, remote, flights, clock } = this.#p
+    const { life, keys, local, telemetry, policy, generations, remote, flights, clock, pending } = this.#p
     if (life.closed) throw new CacheClosedError()
     const results = new Array<unknown>(ids.length)
     if (!fc.isDefault && fc.generational) {
@@ -116,14 +119,18 @@ export class Get {
     }
     const l1Keys = ids.map((id, i) => keys.l1Key(fc, id, params?.[i]) as string)
     const missing: number[] = []
+    let held = 0
     for (let i = 0; i < ids.length; i++) {
       const entry = local.hit(l1Keys[i] as string)
-      if (entry === undefined) missing.push(i)
-      else {
+      if (entry === undefined) {
+        if (pending.holds(l1Keys[i] as string)) held++
+        else missing.push(i)
+      } else {
         telemetry.l1Hit(fc)
         results[i] = policy.out(entry.value)
       }
     }
+    if (held > 0) telemetry.count(fc, 'misses', held)
     if (missing.length === 0) return results
     if (remote === undefined || remote.isOpen || !(await generations.ensure(['']))) {
       telemetry.count(fc, 'misses', missing.length)

@@ -1,26 +1,35 @@
 /**
- * Every mutation takes one path: `apply({ kind: 'set' | 'delete' | 'clear' | 'bump' })`.
+ * Every mutation takes one path: `apply({ kind: 'set' | 'delete' | 'clear' | 'bump' })`, in two
+ * halves.
  *
- * A write changes L1 first (voiding the flights of its keys, so that no load that started before
- * it lands), then L2 through the guard, then tells the other processes on the bus. What L2 could
- * not take goes to the recovery queue (a failed `set` or delete leaves a wrong L2 copy, so its
- * key's delete is queued); the bus message still goes out, so that healthy L1s drop the value
- * now. A writer never sees an L2 error. Its promise settles once the message is handed to the
- * transport. A bump that L2 cannot take falls back to what always works once L2 is back: a
- * queued namespace bump, the local L1 dropped, a `clear` on the bus.
+ * - Local: L1 changes first (voiding the flights of the written keys, so that no load that
+ *   started before the write lands).
+ * - Remote: the L2 changes through the guard, then the bus message. What L2 could not take goes
+ *   to the recovery queue (a failed `set` or delete leaves a wrong L2 copy, so its key's delete
+ *   is queued); the bus message still goes out (or is held until it can), so that healthy L1s
+ *   drop the value. A writer never sees an L2 error, nor waits longer than the guard's bound.
+ *
+ * Awaited (the default), a write resolves once both halves are done. In the background
+ * (`background: true`, or the cache's `backgroundWrites`), it resolves after the local half; the
+ * remote half joins the write queue, and until it has run this process reads the written keys
+ * (and the bumped generations) from the loader, never from the older L2 copy. A bump that L2
+ * cannot take falls back to what always works once L2 is back: a queued namespace bump, the
+ * local L1 dropped, a `clear` on the bus.
  */
 import type { Coherence } from '../coherence/coherence.js'
 import { CacheClosedError } from '../errors.js'
 import type { FamilyContext, KeyItem, WriteItem } from '../family.js'
-import type { Generations } from '../l2/generations.js'
 import type { Keys } from '../keys.js'
 import type { LocalTier } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'
+import type { Generations } from '../l2/generations.js'
 import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import { type EntrySettings, entryTimes, resolveSetOptions } from '../options.js'
+import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
+import { WriteQueue } from './write-queue.js'
 
 export type Mutation =
   | { readonly kind: 'set'; readonly fc: FamilyContext; readonly items: readonly WriteItem[] }
@@ -36,98 +45,179 @@ export interface WritePathParts {
   readonly keys: Keys
   readonly generations: Generations
   readonly remote: RemoteTier | undefined
+  readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly clock: Clock
+  readonly writeQueueSize: number
+}
+
+/** A written (or deleted) entry after the local half: what the remote half writes. */
+interface Written {
+  readonly item: KeyItem
+  /** Its L1 key, when the local half could name it. */
+  readonly l1Key: string | undefined
+  readonly entry: RemoteEntry | undefined
+}
+
+/** The remote half's keys: L2 keys of `items`, L1 keys to announce. */
+interface Located {
+  readonly items: Written[]
+  readonly stored: StoreKey[]
+  readonly l1Keys: string[]
+  unkeyed: boolean
 }
 
 export class WritePath {
   readonly #p: WritePathParts
+  readonly #queue: WriteQueue
 
   constructor(parts: WritePathParts) {
     this.#p = parts
+    this.#queue = new WriteQueue({
+      pending: parts.pending,
+      telemetry: parts.telemetry,
+      life: parts.life,
+      maxSize: parts.writeQueueSize,
+      onOverflow: () => {
+        // The dropped work is covered by one namespace bump; until it lands, L2 may serve what
+        // the dropped writes replaced, so every key is read from the loader.
+        parts.pending.holdAll()
+        parts.remote?.invalidateAll()
+        void parts.remote?.replay()
+      },
+    })
   }
 
-  apply(mutation: Mutation): Promise<void> {
+  /** Background writes queued and not yet run. */
+  get queued(): number {
+    return this.#queue.depth
+  }
+
+  apply(mutation: Mutation, background = false): Promise<void> {
     if (this.#p.life.closed) return Promise.reject(new CacheClosedError())
-    return this.#p.life.track(this.#run(mutation))
+    return this.#p.life.track(this.#run(mutation, background))
   }
 
-  #run(m: Mutation): Promise<void> {
+  #run(m: Mutation, background: boolean): Promise<void> {
     switch (m.kind) {
       case 'set':
-        return this.#set(m.fc, m.items)
+        return this.#set(m.fc, m.items, background)
       case 'delete':
-        return this.#delete(m.fc, m.items)
+        return this.#delete(m.fc, m.items, background)
       case 'clear':
-        return this.#clear()
+        return this.#clear(background)
       case 'bump':
-        return this.#bump(m.fc, m.name)
+        return this.#bump(m.fc, m.name, background)
     }
   }
 
-  async #set(fc: FamilyContext, items: readonly WriteItem[]): Promise<void> {
-    const { policy, keys, local, coherence, remote, clock } = this.#p
+  /** Runs the remote half now, or queues it (marking `l1Keys` as pending). */
+  #remote(background: boolean, l1Keys: readonly string[], run: () => Promise<void>, done?: () => void): Promise<void> {
+    if (!background) return run()
+    this.#queue.push(done === undefined ? { run, l1Keys } : { run, l1Keys, done })
+    return Promise.resolve()
+  }
+
+  async #set(fc: FamilyContext, items: readonly WriteItem[], background: boolean): Promise<void> {
+    const { policy, keys, local, coherence, clock } = this.#p
     // Every entry's options are checked before anything changes: a bad one later in a batch must
     // not leave the earlier ones in L1 but never in L2 nor announced on the bus.
     const resolved = items.map((item) => (item.options === undefined ? fc.settings : resolveSetOptions(fc.settings, item.options)))
     await this.#generationsOf(fc, items)
     const now = clock.now()
     const l1Keys: string[] = []
-    const writes: { key: StoreKey; entry: RemoteEntry }[] = []
-    let unkeyed = false
-    items.forEach((item, i) => {
+    const written = items.map((item, i): Written => {
       const settings = resolved[i] as EntrySettings
       const value = policy.seal(item.value)
       const { expiresAt, graceUntil } = entryTimes(settings, now)
       const l1Key = keys.l1Key(fc, item.id, item.params)
-      if (l1Key === undefined) {
-        unkeyed = true
-        return
+      if (l1Key !== undefined) {
+        coherence.invalidateKey(l1Key)
+        local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl)
+        l1Keys.push(l1Key)
       }
-      coherence.invalidateKey(l1Key)
-      local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl)
-      l1Keys.push(l1Key)
-      const storeKey = remote === undefined ? undefined : keys.storeKey(fc, item.id, item.params)
-      if (storeKey === undefined) unkeyed ||= remote !== undefined
-      else writes.push({ key: storeKey, entry: { value, expiresAt, graceUntil } })
+      return { item, l1Key, entry: { value, expiresAt, graceUntil } }
     })
+    await this.#remote(background, l1Keys, () => this.#setRemote(fc, written, background))
+  }
+
+  async #setRemote(fc: FamilyContext, written: readonly Written[], later: boolean): Promise<void> {
+    const { remote } = this.#p
+    const located = await this.#locate(fc, written, later)
+    const writes = located.stored.map((key, i) => ({ key, entry: (located.items[i] as Written).entry as RemoteEntry }))
     await remote?.write(
       'setMany',
-      writes.map((w) => w.key),
+      located.stored,
       (store) => (writes.length === 1 ? store.set((writes[0] as (typeof writes)[0]).key, (writes[0] as (typeof writes)[0]).entry) : store.setMany(writes)),
     )
-    // Without the generations the key in L2 is unknown: only a namespace bump reaches it.
-    if (unkeyed) remote?.invalidateAll()
-    await coherence.publishDelete(l1Keys)
+    await this.#settle(located)
   }
 
-  async #delete(fc: FamilyContext, items: readonly KeyItem[]): Promise<void> {
-    const { keys, coherence, remote } = this.#p
+  async #delete(fc: FamilyContext, items: readonly KeyItem[], background: boolean): Promise<void> {
+    const { keys, coherence } = this.#p
     await this.#generationsOf(fc, items)
     const l1Keys: string[] = []
-    const storeKeys: StoreKey[] = []
-    let unkeyed = false
-    for (const item of items) {
+    const deleted = items.map((item): Written => {
       const l1Key = keys.l1Key(fc, item.id, item.params)
-      if (l1Key === undefined) {
-        unkeyed = true
-        continue
+      if (l1Key !== undefined) {
+        coherence.invalidateKey(l1Key)
+        l1Keys.push(l1Key)
       }
-      coherence.invalidateKey(l1Key)
-      l1Keys.push(l1Key)
-      const storeKey = remote === undefined ? undefined : keys.storeKey(fc, item.id, item.params)
-      if (storeKey === undefined) unkeyed ||= remote !== undefined
-      else storeKeys.push(storeKey)
-    }
-    await remote?.write('delete', storeKeys, (store) => store.delete(storeKeys))
-    if (unkeyed) remote?.invalidateAll()
-    await coherence.publishDelete(l1Keys)
+      return { item, l1Key, entry: undefined }
+    })
+    await this.#remote(background, l1Keys, () => this.#deleteRemote(fc, deleted, background))
   }
 
-  async #clear(): Promise<void> {
-    const { coherence, remote } = this.#p
+  async #deleteRemote(fc: FamilyContext, deleted: readonly Written[], later: boolean): Promise<void> {
+    const located = await this.#locate(fc, deleted, later)
+    await this.#p.remote?.write('delete', located.stored, (store) => store.delete(located.stored))
+    await this.#settle(located)
+  }
+
+  /**
+   * Where the written keys are in L2 and which L1 keys to announce. Run later (in the background),
+   * it reads the generations again: a bump queued before the write has landed by then, and the
+   * keys the local half could not name (their generation was held) are named now.
+   */
+  async #locate(fc: FamilyContext, written: readonly Written[], later: boolean): Promise<Located> {
+    const { keys, remote } = this.#p
+    if (later) await this.#generationsOf(fc, written.map((w) => w.item))
+    const located: Located = { items: [], stored: [], l1Keys: [], unkeyed: false }
+    for (const w of written) {
+      const l1Key = w.l1Key ?? (later ? keys.l1Key(fc, w.item.id, w.item.params) : undefined)
+      if (l1Key === undefined) {
+        located.unkeyed = true
+        continue
+      }
+      located.l1Keys.push(l1Key)
+      if (remote === undefined) continue
+      const storeKey = keys.storeKey(fc, w.item.id, w.item.params)
+      if (storeKey === undefined) located.unkeyed = true
+      else {
+        located.items.push(w)
+        located.stored.push(storeKey)
+      }
+    }
+    return located
+  }
+
+  /** After the L2 changes: what has no known key is reached by a namespace bump; then the message. */
+  async #settle(located: Located): Promise<void> {
+    if (located.unkeyed) this.#p.remote?.invalidateAll()
+    await this.#p.coherence.publishDelete(located.l1Keys)
+  }
+
+  async #clear(background: boolean): Promise<void> {
+    const { coherence, generations } = this.#p
     coherence.flush('clear', true)
+    // Until the store is cleared, its namespace generation would lead reads to the old values.
+    if (background) generations.hold('')
+    await this.#remote(background, [], () => this.#clearRemote(), background ? () => generations.release('') : undefined)
+  }
+
+  async #clearRemote(): Promise<void> {
+    const { coherence, remote } = this.#p
     if (remote !== undefined) {
       try {
         await remote.clear()
@@ -138,14 +228,22 @@ export class WritePath {
     await coherence.publish({ op: 'clear' })
   }
 
-  async #bump(fc: FamilyContext, name: string): Promise<void> {
-    const { remote, generations, coherence, telemetry } = this.#p
+  async #bump(fc: FamilyContext, name: string, background: boolean): Promise<void> {
+    const { remote, generations, coherence } = this.#p
     if (remote === undefined) {
       const value = (generations.value(name) ?? 0) + 1
       generations.apply(name, value)
       await coherence.publish({ op: 'generation', name, value })
       return
     }
+    // Until the bump is in L2, its older generation would still lead reads to the old entries.
+    if (background) generations.hold(name)
+    await this.#remote(background, [], () => this.#bumpRemote(fc, name), background ? () => generations.release(name) : undefined)
+  }
+
+  async #bumpRemote(fc: FamilyContext, name: string): Promise<void> {
+    const { remote, generations, coherence, telemetry } = this.#p
+    if (remote === undefined) return
     try {
       const value = await remote.bumpGeneration(name)
       generations.apply(name, value)

@@ -1,0 +1,88 @@
+import { CacheClosedError } from '../errors.js'
+import type { Loader } from '../family.js'
+import type { GetOrSetOptions } from '../options.js'
+import type { Clock } from '../ports.js'
+import type { FamilyCounters } from '../stats.js'
+import type { L1Entry, LocalTier } from './local-tier.js'
+
+export interface HitParts {
+  readonly lru: LocalTier['lru']
+  readonly local: LocalTier
+  readonly clock: Clock
+  readonly counters: FamilyCounters
+  /** Counts a hit and hands out the value when hits tell a sink or copy (else `undefined`). */
+  readonly observed: ((value: unknown) => unknown) | undefined
+  readonly miss: (key: string, loader: Loader<unknown>, options: GetOrSetOptions | undefined, entry: L1Entry | undefined) => Promise<unknown>
+  readonly read: (key: string, entry: L1Entry | undefined) => Promise<unknown>
+  readonly closed: () => boolean
+}
+
+/**
+ * The default family's hit path: one LRU lookup, one freshness test, the entry's settled promise.
+ * Closures over locals (a hit reads no field of the cache), chosen once: with a stats sink or
+ * `clone` a hit also counts into the sink or copies. The L1 cap is `local.cap`, which coherence
+ * sets: `Infinity` while the bus is healthy. A closed cache's L1 is empty, so only misses check it.
+ */
+export function hitPaths(p: HitParts) {
+  const { lru, local, clock, counters, observed, miss, read, closed } = p
+  if (observed === undefined) {
+    return {
+      getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
+        const entry = lru.get(key)
+        if (entry !== undefined) {
+          const now = clock.now()
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+            counters.l1Hits++
+            return entry.promise
+          }
+        }
+        return miss(key, loader, options, entry)
+      },
+      get: (key: string): Promise<unknown> => {
+        const entry = lru.get(key)
+        if (entry !== undefined) {
+          const now = clock.now()
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+            counters.l1Hits++
+            return entry.promise
+          }
+        }
+        return read(key, entry)
+      },
+      peek: (key: string): unknown => {
+        const entry = lru.get(key)
+        if (entry !== undefined) {
+          const now = clock.now()
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+            counters.l1Hits++
+            return entry.value
+          }
+        }
+        if (closed()) throw new CacheClosedError()
+        return undefined
+      },
+    }
+  }
+  const hit = (entry: L1Entry): boolean => {
+    const now = clock.now()
+    return entry.freshUntil > now && now - entry.filledAt < local.cap
+  }
+  return {
+    getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
+      const entry = lru.get(key)
+      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
+      return miss(key, loader, options, entry)
+    },
+    get: (key: string): Promise<unknown> => {
+      const entry = lru.get(key)
+      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
+      return read(key, entry)
+    },
+    peek: (key: string): unknown => {
+      const entry = lru.get(key)
+      if (entry !== undefined && hit(entry)) return observed(entry.value)
+      if (closed()) throw new CacheClosedError()
+      return undefined
+    },
+  }
+}

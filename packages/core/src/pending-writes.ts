@@ -1,0 +1,42 @@
+/**
+ * The keys whose background writes this process has queued and not yet run. Until a key's
+ * queued work has reached L2, L2 still holds what the write replaced: reads of the key in this
+ * process then skip L2 (a `get` misses, a `getOrSet` loads), so a writer always reads its own
+ * write. Counted per key: two queued writes of a key release it once both have run.
+ */
+export class PendingWrites {
+  readonly #keys = new Map<string, number>()
+  /** Queued work was dropped for a namespace bump not made yet: every key is held until it is. */
+  #all = false
+
+  get size(): number {
+    return this.#keys.size
+  }
+
+  holds(l1Key: string): boolean {
+    return this.#all || (this.#keys.size !== 0 && this.#keys.has(l1Key))
+  }
+
+  holdAll(): void {
+    this.#all = true
+  }
+
+  /** The namespace generation moved: nothing L2 served before can be read any more. */
+  releaseAll(): void {
+    this.#all = false
+  }
+
+  mark(l1Keys: readonly string[]): void {
+    for (const key of l1Keys) this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1)
+  }
+
+  release(l1Keys: readonly string[]): void {
+    for (const key of l1Keys) {
+      const count = this.#keys.get(key)
+      if (count === undefined) continue
+      if (count <= 1) this.#keys.delete(key)
+      else this.#keys.set(key, count - 1)
+    }
+  }
+
+}
