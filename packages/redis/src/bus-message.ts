@@ -119,32 +119,3 @@ function decodeOps(wireOps: readonly unknown[]): Invalidation[] | undefined {
 }
 
 const CLEAR: Invalidation = Object.freeze({ op: 'clear' })
-
-/**
- * Coalesces the invalidations issued within one tick into the ops of one message: every delete
- * joins the first delete op (keys deduplicated), generations and clears keep their order. All
- * ops only ever drop L1 entries, so moving a delete earlier never lets a stale entry survive.
- */
-export function coalesce(pending: readonly Invalidation[]): Invalidation[] {
-  if (pending.length === 1) return [pending[0]!]
-  const ops: Invalidation[] = []
-  let keys: Set<string> | undefined
-  let deleteIndex = -1
-  for (const op of pending) {
-    if (op.op === 'delete') {
-      if (keys === undefined) {
-        keys = new Set(op.keys)
-        deleteIndex = ops.length
-        ops.push(op)
-      } else {
-        for (const key of op.keys) keys.add(key)
-      }
-    } else if (op.op === 'clear' && ops.length > 0 && ops[ops.length - 1]!.op === 'clear') {
-      // Two clears in a row are one.
-    } else {
-      ops.push(op)
-    }
-  }
-  if (keys !== undefined) ops[deleteIndex] = { op: 'delete', keys: [...keys] }
-  return ops
-}

@@ -217,6 +217,29 @@ export function firstConnection(client: RedisClient): Promise<boolean> | undefin
   })
 }
 
+/** Resolves true once the client is ready, false if it is not within `timeoutMs`; never rejects. */
+export function waitReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true)
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      client.off('ready', done)
+      resolve(false)
+    }, timeoutMs)
+    timer.unref()
+    const done = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    client.once('ready', done)
+  })
+}
+
+/** `waitReady`, first connecting a lazy client (status `wait`), which would otherwise never be ready. */
+export function connectReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'wait') client.connect().catch(() => {})
+  return waitReady(client, timeoutMs)
+}
+
 const ignoreError = () => {}
 
 export function monitorConnection(client: RedisClient, logger: Logger): ConnectionMonitor {
@@ -249,21 +272,7 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
           return failing ? 'error' : 'connecting'
       }
     },
-    ready(timeoutMs) {
-      if (client.status === 'ready') return Promise.resolve(true)
-      return new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          client.off('ready', done)
-          resolve(false)
-        }, timeoutMs)
-        timer.unref()
-        const done = () => {
-          clearTimeout(timer)
-          resolve(true)
-        }
-        client.once('ready', done)
-      })
-    },
+    ready: (timeoutMs) => waitReady(client, timeoutMs),
     connecting: () => opening,
     detach() {
       client.off('ready', onReady)

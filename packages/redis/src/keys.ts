@@ -50,9 +50,14 @@ export interface KeyBuilder {
   familyOf(redisKey: string): string | undefined
 }
 
+/** What every key of `namespace` starts with: the namespace as it stands in keys, then `:`. */
+export function namespacePrefix(namespace: string): string {
+  return `${escapePart(namespace)}:`
+}
+
 export function keyBuilder(namespace: string): KeyBuilder {
   const ns = escapePart(namespace)
-  const valuePrefix = `${ns}:`
+  const valuePrefix = namespacePrefix(namespace)
   const leasePrefix = `${ns}:lease:`
   const genKey = `${ns}:gen`
   const genPrefix = `${ns}:gen:`
@@ -76,18 +81,46 @@ export function keyBuilder(namespace: string): KeyBuilder {
       return `${globNs}:${glob}`
     },
     familyOf(redisKey) {
-      if (!redisKey.startsWith(valuePrefix)) return undefined
-      if (redisKey.startsWith(leasePrefix) || redisKey === genKey || redisKey.startsWith(genPrefix)) return undefined
-      const tagStart = redisKey.indexOf(':{', valuePrefix.length)
-      if (tagStart < 0) return undefined
-      const head = redisKey.slice(valuePrefix.length, tagStart)
-      // `<name>@<version>` then an optional `:g<generation>`; the version holds no colon.
-      const at = head.lastIndexOf('@')
-      if (at < 0) return undefined
-      const colon = head.indexOf(':', at)
-      return unescapePart(colon < 0 ? head : head.slice(0, colon))
+      return parseValueKey(valuePrefix, redisKey)?.family
     },
   }
+}
+
+/**
+ * The store key of a value key `<prefix><family>[:g<generation>]:{<id>}` (`prefix`: see
+ * `namespacePrefix`). Undefined for leases, generation keys and
+ * anything else this layout does not write. Family names hold no `@` and versions are digits, so
+ * the last `@` ends the name; escaped parts hold no brace, so the only `{…}` is the tag.
+ */
+export function parseValueKey(prefix: string, redisKey: string): StoreKey | undefined {
+  if (!redisKey.startsWith(prefix) || redisKey.charCodeAt(redisKey.length - 1) !== CLOSE_BRACE) return undefined
+  const rest = redisKey.slice(prefix.length)
+  if (rest.startsWith('lease:') || rest === 'gen' || rest.startsWith('gen:')) return undefined
+  const tag = rest.indexOf(':{')
+  if (tag < 0 || rest.indexOf('{', tag + 2) >= 0 || rest.indexOf('}', tag + 2) !== rest.length - 1) return undefined
+  const head = rest.slice(0, tag)
+  const at = head.lastIndexOf('@')
+  if (at < 1) return undefined
+  let end = at + 1
+  while (end < head.length && isDigit(head.charCodeAt(end))) end++
+  if (end === at + 1) return undefined
+  let generation = ''
+  if (end < head.length) {
+    if (!head.startsWith(':g', end)) return undefined
+    generation = unescapePart(head.slice(end + 2))
+  }
+  return { family: unescapePart(head.slice(0, end)), generation, id: decodeId(rest.slice(tag + 2, -1)) }
+}
+
+const CLOSE_BRACE = 0x7d
+
+function isDigit(code: number): boolean {
+  return code >= 0x30 && code <= 0x39
+}
+
+/** The glob, after the namespace, of every value key of `family` (some other family's may match too: parse to be sure). */
+export function familyGlob(family: string): string {
+  return `${escapeGlob(escapePart(family))}:*`
 }
 
 /** Escapes the glob metacharacters of Redis MATCH (`* ? [ ] \`) in a user-supplied key part. */
@@ -128,14 +161,24 @@ export function slotOf(key: string): number {
   return crc16(bytes, start, end) & 16383
 }
 
-/** Groups item indexes by the slot of their key (insertion order kept within a group). */
-export function groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): Map<number, number[]> {
+/**
+ * Sends one command per cluster slot of `redisKeys` (a multi-key command must not cross slots),
+ * all at once, and resolves their results, one per slot in no set order. `send` gets the keys of
+ * one slot and their indexes in `redisKeys`, both in input order.
+ */
+export function bySlot<R>(redisKeys: readonly string[], send: (keys: readonly string[], indexes: readonly number[]) => Promise<R>): Promise<R[]> {
   const groups = new Map<number, number[]>()
-  for (let i = 0; i < items.length; i++) {
-    const slot = slotOf(keyOf(items[i]!))
+  for (let i = 0; i < redisKeys.length; i++) {
+    const slot = slotOf(redisKeys[i]!)
     const group = groups.get(slot)
     if (group) group.push(i)
     else groups.set(slot, [i])
   }
-  return groups
+  if (groups.size === 1) {
+    const [indexes] = groups.values()
+    return Promise.all([send(redisKeys, indexes!)])
+  }
+  const sends: Promise<R>[] = []
+  for (const indexes of groups.values()) sends.push(send(indexes.map((i) => redisKeys[i]!), indexes))
+  return Promise.all(sends)
 }

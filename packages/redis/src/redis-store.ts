@@ -22,6 +22,10 @@
  * until their TTL). Resetting generation counters is safe because the values they tagged are
  * removed in the same sweep; a write racing the sweep may survive it, as with any clear. The
  * engine publishes a 'clear' on the bus so that every L1 drops its entries and cached generations.
+ *
+ * purgeFamily(): the same sweep over `<ns>:<family>:*`, unlinking only the value keys of exactly
+ * that family (the glob also matches `<family>:…` names that merely start alike) whose generation
+ * is not the one kept or one of its groups. Leases and generation keys never parse as values.
  */
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
@@ -29,7 +33,7 @@ import type { LeaseGrant, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '
 import { createCodec, type Codec, type CorruptReason } from './codec.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
 import { ValueTooLargeError } from './errors.js'
-import { groupBySlot, keyBuilder } from './keys.js'
+import { bySlot, familyGlob, keyBuilder, namespacePrefix, parseValueKey } from './keys.js'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
 import { FILL_WITH_LEASE, luaScript } from './scripts.js'
 
@@ -57,6 +61,7 @@ export interface RedisStore extends RemoteStore {
   ready(timeoutMs?: number): Promise<boolean>
   connecting(): Promise<boolean> | undefined
   deleteByPattern(glob: string): Promise<number>
+  purgeFamily(family: string, keep: string): Promise<number>
   info(): Promise<StoreInfo>
 }
 
@@ -75,6 +80,8 @@ interface PendingGet {
 
 const UNLINK_BATCH = 500
 
+const sum = (counts: readonly number[]): number => counts.reduce((total, count) => total + count, 0)
+
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const resolved = resolveRedisStoreOptions(options)
   const { logger, clock, scanCount } = resolved
@@ -90,6 +97,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const cluster = isCluster(client)
   const monitor = monitorConnection(client, logger)
   const keys = keyBuilder(resolved.namespace)
+  const prefix = namespacePrefix(resolved.namespace)
   const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes, freeze: resolved.freezeValues })
   const counters = { corrupt: 0, tooLarge: 0 }
 
@@ -125,21 +133,22 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
   // ---- reads -------------------------------------------------------------------------------
 
+  /** A cluster's MGET: one per slot, the replies put back in input order. */
+  const mgetBySlot = async <T>(redisKeys: readonly string[], mget: (slotKeys: readonly string[]) => Promise<(T | null)[]>): Promise<(T | null)[]> => {
+    const out = new Array<T | null>(redisKeys.length)
+    await bySlot(redisKeys, async (slotKeys, indexes) => {
+      const replies = await mget(slotKeys)
+      for (let j = 0; j < indexes.length; j++) out[indexes[j]!] = replies[j] ?? null
+    })
+    return out
+  }
+  const mgetBuffers = (slotKeys: readonly string[]) => client.mgetBuffer(...slotKeys)
+  const mgetStrings = (slotKeys: readonly string[]) => client.mget(...slotKeys)
+
   /** MGET of raw bytes in input order, one command per slot in a cluster. */
   const mgetBytes = async (redisKeys: readonly string[]): Promise<(Buffer | null)[]> => {
-    if (!cluster || redisKeys.length === 1) {
-      return redisKeys.length === 1 ? [await client.getBuffer(redisKeys[0]!)] : client.mgetBuffer(...redisKeys)
-    }
-    const groups = groupBySlot(redisKeys, (key) => key)
-    if (groups.size === 1) return client.mgetBuffer(...redisKeys)
-    const out = new Array<Buffer | null>(redisKeys.length)
-    await Promise.all(
-      [...groups.values()].map(async (indexes) => {
-        const replies = await client.mgetBuffer(...indexes.map((i) => redisKeys[i]!))
-        for (let j = 0; j < indexes.length; j++) out[indexes[j]!] = replies[j] ?? null
-      }),
-    )
-    return out
+    if (redisKeys.length === 1) return [await client.getBuffer(redisKeys[0]!)]
+    return cluster ? mgetBySlot(redisKeys, mgetBuffers) : client.mgetBuffer(...redisKeys)
   }
 
   const directGet = async (key: StoreKey): Promise<RemoteEntry | undefined> => {
@@ -198,9 +207,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const unlinkGrouped = async (redisKeys: readonly string[]): Promise<number> => {
     if (redisKeys.length === 0) return 0
     if (!cluster) return client.unlink(...redisKeys)
-    const groups = groupBySlot(redisKeys, (key) => key)
-    const counts = await Promise.all([...groups.values()].map((indexes) => client.unlink(...indexes.map((i) => redisKeys[i]!))))
-    return counts.reduce((sum, count) => sum + count, 0)
+    return sum(await bySlot(redisKeys, (slotKeys) => client.unlink(...slotKeys)))
   }
 
   const execChecked = async (pipeline: ReturnType<RedisClient['pipeline']>): Promise<void> => {
@@ -227,7 +234,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       const ttl = ttlOf(entry)
       return { redisKey, lease: keys.lease(key), ttl, bytes: ttl > 0 ? encode(redisKey, entry) : undefined }
     })
-    const send = (indexes: Iterable<number>) => {
+    const send = (indexes: Iterable<number>): Promise<void> => {
       const pipeline = client.pipeline()
       for (const i of indexes) {
         const write = writes[i]!
@@ -237,8 +244,10 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       return execChecked(pipeline)
     }
     if (!cluster) return send(writes.keys())
-    const groups = groupBySlot(writes, (write) => write.redisKey)
-    await Promise.all([...groups.values()].map(send))
+    await bySlot(
+      writes.map((write) => write.redisKey),
+      (_slotKeys, indexes) => send(indexes),
+    )
   }
 
   const deleteKeys = async (storeKeys: readonly StoreKey[]): Promise<void> => {
@@ -269,19 +278,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const getGenerations = async (names: readonly string[]): Promise<number[]> => {
     if (names.length === 0) return []
     const redisKeys = names.map((name) => keys.generation(name))
-    let replies: (string | null)[]
-    if (!cluster) {
-      replies = await client.mget(...redisKeys)
-    } else {
-      replies = new Array<string | null>(redisKeys.length)
-      const groups = groupBySlot(redisKeys, (key) => key)
-      await Promise.all(
-        [...groups.values()].map(async (indexes) => {
-          const values = await client.mget(...indexes.map((i) => redisKeys[i]!))
-          for (let j = 0; j < indexes.length; j++) replies[indexes[j]!] = values[j] ?? null
-        }),
-      )
-    }
+    const replies = cluster ? await mgetBySlot(redisKeys, mgetStrings) : await client.mget(...redisKeys)
     return replies.map((value) => {
       const parsed = value === null ? 0 : Number(value)
       return Number.isFinite(parsed) ? parsed : 0
@@ -308,25 +305,37 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     )
   }
 
-  const unlinkOnNode = async (node: Redis, redisKeys: readonly string[]): Promise<number> => {
+  const unlinkInBatches = async (node: Redis, redisKeys: readonly string[]): Promise<number> => {
     let removed = 0
-    const groups: string[][] = cluster
-      ? [...groupBySlot(redisKeys, (key) => key).values()].map((indexes) => indexes.map((i) => redisKeys[i]!))
-      : [[...redisKeys]]
-    for (const group of groups) {
-      for (let i = 0; i < group.length; i += UNLINK_BATCH) removed += await node.unlink(...group.slice(i, i + UNLINK_BATCH))
-    }
+    for (let i = 0; i < redisKeys.length; i += UNLINK_BATCH) removed += await node.unlink(...redisKeys.slice(i, i + UNLINK_BATCH))
     return removed
   }
 
-  const deleteByPattern = async (glob: string): Promise<number> => {
+  const unlinkOnNode = async (node: Redis, redisKeys: readonly string[]): Promise<number> => {
+    if (redisKeys.length === 0) return 0
+    if (!cluster) return unlinkInBatches(node, redisKeys)
+    return sum(await bySlot(redisKeys, (slotKeys) => unlinkInBatches(node, slotKeys)))
+  }
+
+  /** UNLINKs the keys of `pattern` (those `select` accepts, when given) on every master; resolves how many went. */
+  const unlinkScanned = async (pattern: string, select?: (redisKey: string) => boolean): Promise<number> => {
     let removed = 0
-    await scanAll(keys.pattern(glob), async (node, page) => {
+    await scanAll(pattern, async (node, page) => {
       // Not `removed += await …`: that reads `removed` before the await, and masters run concurrently.
-      const count = await unlinkOnNode(node, page)
+      const count = await unlinkOnNode(node, select === undefined ? page : page.filter(select))
       removed += count
     })
     return removed
+  }
+
+  const deleteByPattern = (glob: string): Promise<number> => unlinkScanned(keys.pattern(glob))
+
+  const purgeFamily = (family: string, keep: string): Promise<number> => {
+    const groupOfKept = `${keep}.`
+    return unlinkScanned(keys.pattern(familyGlob(family)), (redisKey) => {
+      const key = parseValueKey(prefix, redisKey)
+      return key !== undefined && key.family === family && key.generation !== keep && !key.generation.startsWith(groupOfKept)
+    })
   }
 
   const info = async (): Promise<StoreInfo> => {
@@ -378,6 +387,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     getGenerations,
     bumpGeneration,
     deleteByPattern,
+    purgeFamily,
     info,
     close,
     ready: (timeoutMs = resolved.connectTimeout) => monitor.ready(timeoutMs),

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeId, encodeId, escapeGlob, keyBuilder, slotOf } from '../src/keys.js'
+import { bySlot, decodeId, encodeId, escapeGlob, familyGlob, keyBuilder, namespacePrefix, parseValueKey, slotOf } from '../src/keys.js'
 
 /** The hash tag Redis Cluster would hash for a key: first `{` to the first `}` after it, if non-empty. */
 function hashTag(key: string): string {
@@ -71,6 +71,45 @@ describe('key layout', () => {
     expect(keys.familyOf('jobs:gen')).toBeUndefined()
     expect(keys.familyOf('jobs:gen:task:list@2')).toBeUndefined()
     expect(keys.familyOf('other:task:status@1:{t1}')).toBeUndefined()
+  })
+
+  it('parses value keys back to the store key they were built from, and nothing else', () => {
+    const prefix = namespacePrefix('jobs')
+    fc.assert(
+      fc.property(
+        fc.string(),
+        fc.constantFrom('', '3', 'n4', 'n4-3.7', '{x}', '%'),
+        fc.constantFrom('a@1', 'task:status@12', 'odd{name}%@3', 'lease:x@1', 'gen:x@1'),
+        (id, generation, family) => {
+          const key = { family, generation, id }
+          const parsed = parseValueKey(prefix, keys.value(key))
+          // A family named `lease:…` or `gen:…` would write keys shaped like leases or generation keys.
+          if (family.startsWith('lease:') || family.startsWith('gen:')) expect(parsed).toBeUndefined()
+          else expect(parsed).toEqual(key)
+        },
+      ),
+    )
+    for (const redisKey of ['jobs:lease:task:list@2:{p=1}', 'jobs:gen', 'jobs:gen:task:list@2', 'other:a@1:{x}', 'jobs:a@1:{x', 'jobs:a@x:{x}', 'jobs:@1:{x}', 'jobs:a@1x:{x}', 'jobs:a@1:{x}{y}', 'jobs:a@1']) {
+      expect(parseValueKey(prefix, redisKey), redisKey).toBeUndefined()
+    }
+    expect(namespacePrefix('n{1}')).toBe('n%7B1%7D:')
+  })
+
+  it('globs the value keys of a family, its parts escaped for the key and for MATCH', () => {
+    expect(familyGlob('pg@1')).toBe('pg@1:*')
+    expect(familyGlob('a*{b}@2')).toBe('a\\*%7Bb%7D@2:*')
+  })
+
+  it('groups keys by cluster slot, keys and indexes in input order', async () => {
+    const redisKeys = ['a:{1}', 'b:{2}', 'c:{1}', 'd:{3}', 'e:{2}']
+    const groups = await bySlot(redisKeys, async (slotKeys, indexes) => ({ slotKeys: [...slotKeys], indexes: [...indexes] }))
+    expect(groups.map((g) => g.slotKeys).sort()).toEqual([['a:{1}', 'c:{1}'], ['b:{2}', 'e:{2}'], ['d:{3}']])
+    for (const { slotKeys, indexes } of groups) {
+      expect(indexes.map((i) => redisKeys[i])).toEqual(slotKeys)
+      expect(new Set(slotKeys.map(slotOf)).size).toBe(1)
+    }
+    expect(await bySlot(['x:{1}', 'y:{1}'], async (slotKeys) => slotKeys.length)).toEqual([2])
+    expect(await bySlot([], async () => 1)).toEqual([])
   })
 
   it('escapes glob metacharacters in user-supplied parts', () => {

@@ -1,7 +1,7 @@
 import { pack } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { defaultTrackedKeyMapper } from '../src/redis-bus.js'
-import { coalesce, decodeBusMessage, encodeBusMessage, encodeHeartbeat, MAX_KEYS_PER_MESSAGE } from '../src/bus-message.js'
+import { decodeBusMessage, encodeBusMessage, encodeHeartbeat, MAX_KEYS_PER_MESSAGE } from '../src/bus-message.js'
 
 describe('bus wire format', () => {
   it('round-trips every op kind', () => {
@@ -31,26 +31,6 @@ describe('bus wire format', () => {
     ['too many keys', pack([1, 's', 1, 1, [['d', Array.from({ length: MAX_KEYS_PER_MESSAGE + 1 }, () => 'k')]]]), 'shape'],
   ])('rejects %s', (_name, payload, reason) => {
     expect(decodeBusMessage(payload)).toEqual({ ok: false, reason })
-  })
-})
-
-describe('coalesce', () => {
-  it('merges every delete into the first, deduplicated, and keeps other ops in order', () => {
-    expect(
-      coalesce([
-        { op: 'delete', keys: ['a', 'b'] },
-        { op: 'generation', name: 'g', value: 1 },
-        { op: 'delete', keys: ['b', 'c'] },
-        { op: 'clear' },
-        { op: 'clear' },
-        { op: 'generation', name: 'g', value: 2 },
-      ]),
-    ).toEqual([{ op: 'delete', keys: ['a', 'b', 'c'] }, { op: 'generation', name: 'g', value: 1 }, { op: 'clear' }, { op: 'generation', name: 'g', value: 2 }])
-  })
-
-  it('leaves a single op alone', () => {
-    const op = { op: 'delete', keys: ['a'] } as const
-    expect(coalesce([op])[0]).toBe(op)
   })
 })
 

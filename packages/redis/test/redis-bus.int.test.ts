@@ -110,18 +110,11 @@ describe('redisBus: delivery', () => {
     await expect.poll(() => seen).toEqual([1, 2])
   })
 
-  it('coalesces the publishes of one tick into one message, deletes merged, other ops in order', async () => {
+  it('sends each publish as a message of its own, in order, one seq per op', async () => {
     const { url, namespace } = sharedRedis('bus')
     const a = await openBus({ redis: url, namespace })
     const b = await openBus({ redis: url, namespace })
-    const writes = Array.from({ length: 100 }, (_, i) => a.bus.publish({ op: 'delete', keys: [`k${i}`, 'shared'] }))
-    await Promise.all(writes)
-    expect(a.bus.stats()).toMatchObject({ published: 100, messagesSent: 1 })
-    await expect.poll(() => b.received.length).toBe(1)
-    const [batch] = b.received
-    expect(batch!.op).toBe('delete')
-    expect(batch!.op === 'delete' && [...batch!.keys].sort()).toEqual(['shared', ...Array.from({ length: 100 }, (_, i) => `k${i}`)].sort())
-
+    // Published in one tick: the transport sends what it is handed (the engine batches before it).
     await Promise.all([
       a.bus.publish({ op: 'delete', keys: ['x'] }),
       a.bus.publish({ op: 'generation', name: 'g1', value: 1 }),
@@ -129,14 +122,28 @@ describe('redisBus: delivery', () => {
       a.bus.publish({ op: 'clear' }),
       a.bus.publish({ op: 'generation', name: 'g1', value: 2 }),
     ])
-    expect(a.bus.stats().messagesSent).toBe(2)
+    expect(a.bus.stats()).toMatchObject({ published: 5, messagesSent: 5, publishErrors: 0 })
     await expect.poll(() => b.received.length).toBe(5)
-    expect(b.received.slice(1).map(({ ts: _ts, source: _source, ...rest }) => rest)).toEqual([
-      { op: 'delete', keys: ['x', 'y'], seq: 2 },
-      { op: 'generation', name: 'g1', value: 1, seq: 3 },
+    expect(b.received.map(({ ts: _ts, source: _source, ...rest }) => rest)).toEqual([
+      { op: 'delete', keys: ['x'], seq: 1 },
+      { op: 'generation', name: 'g1', value: 1, seq: 2 },
+      { op: 'delete', keys: ['y'], seq: 3 },
       { op: 'clear', seq: 4 },
       { op: 'generation', name: 'g1', value: 2, seq: 5 },
     ])
+    expect(b.bus.stats().received).toBe(5)
+    expect(a.bus.lastSeq).toBe(5)
+  })
+
+  it('a publish made while its data connection is still being made goes out once it is, even when close() follows at once', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const b = await openBus({ redis: url, namespace })
+    const a = redisBus({ redis: url, namespace })
+    const sent = a.publish({ op: 'delete', keys: ['early'] })
+    await a.close()
+    await sent
+    expect(a.stats()).toMatchObject({ published: 1, messagesSent: 1, publishErrors: 0 })
+    await expect.poll(() => b.received.map((m) => m.op === 'delete' && m.keys[0])).toEqual(['early'])
   })
 
   it('never quits a client it was given, and quits the ones it made', async () => {
@@ -151,6 +158,7 @@ describe('redisBus: delivery', () => {
     expect(await client.ping()).toBe('PONG')
     await expect.poll(async () => await client.client('LIST')).not.toContain(`tiercache-bus:${bus.instanceId}`)
     await expect(bus.publish({ op: 'clear' })).rejects.toThrow(/after close/)
+    await expect(bus.publish({ op: 'clear' })).rejects.toMatchObject({ code: 'E_CLOSED' })
   })
 })
 
@@ -199,7 +207,9 @@ describe('redisBus: health', () => {
     onTestFinished(() => bus.close())
     const health: boolean[] = []
     bus.onHealthChange((healthy) => health.push(healthy))
-    await expect(bus.start()).rejects.toThrow(/could not subscribe/)
+    const started = bus.start()
+    await expect(started).rejects.toThrow(/could not subscribe/)
+    await expect(started).rejects.toMatchObject({ code: 'E_L2_UNAVAILABLE' })
     expect(bus.healthy).toBe(false)
     await server.restart()
     await expect.poll(() => bus.healthy, { timeout: 10_000 }).toBe(true)
