@@ -7,31 +7,19 @@
  *   write resolves once its invalidations are applied locally and handed to the bus, and a process
  *   that has applied them reads the write or a later one. A fill that began before the write can
  *   not land afterwards (the core's leases and invalidation epochs).
- *   Global statistics may lag writes by at most `statsMaxStaleness`: every write marks them dirty,
- *   and one invalidation at the next tick of a half-window wall-clock grid covers all writes
- *   before it (the other half is left for bus delivery and the reload). The grid is the same in
- *   every process, so the invalidations of busy processes land together and the statistics are
- *   reloaded about once per tick for the whole service, not once per write or per process.
+ *   Global statistics may lag writes by at most `statsMaxStaleness` (`stats-debounce.ts`).
  *
  * Lists
- *   `task:list` caches the ids and the total of a page; items come from `task:status`. A command
- *   result changes one task's counts: it invalidates that task's status only, and the lists pick it
- *   up through their items. Only writes that move list membership, order or totals (create, a
- *   status change) bump the list generation.
+ *   `task:list` caches the ids and the total of a page; items come from `task:status`. Which
+ *   entries a write drops is the invalidation map's business (`invalidation-map.ts`), shared with
+ *   the operator's invalidations.
  */
-import {
-  InvalidOptionsError,
-  parseDuration,
-  silentLogger,
-  type Duration,
-  type Family,
-  type Loader,
-  type LoaderContext,
-  type Logger,
-  type TieredCache,
-} from '@tiercache/core'
-import { z } from 'zod'
-import { createTaskFamilies, TASK_FAMILY_NAMES, TASK_FAMILY_VERSION, type TaskFamilies, type TaskFamilyTtls } from './families.js'
+import type { Family, Loader, LoaderContext, Logger, TieredCache } from '@tiercache/core'
+import type { TaskCacheAdmin } from './admin-handler.js'
+import { readCacheStatistics, type TaskCacheStatistics } from './cache-statistics.js'
+import { createTaskFamilies, TASK_FAMILY_NAMES, type TaskFamilies } from './families.js'
+import { applyInvalidation, invalidationOf, type InvalidationRecord, type TaskChange } from './invalidation-map.js'
+import { cleanup, MaintenanceRun, warmup, type CleanupReport, type WarmupReport } from './maintenance.js'
 import {
   CommandResultSchema,
   NewTaskSchema,
@@ -54,131 +42,11 @@ import {
   type TaskStatusView,
 } from './model.js'
 import { InvalidTaskQueryError } from './errors.js'
-import type { CommandResultOutcome, TaskRepository, TaskWriteResult } from './repository.js'
+import type { CommandResultOutcome, TaskRepository } from './repository.js'
+import { resolveCachedTaskServiceOptions, type CachedTaskServiceOptions, type ResolvedCachedTaskServiceOptions } from './service-options.js'
+import { StatisticsDebounce } from './stats-debounce.js'
+import { StatusBatch } from './status-batch.js'
 import { createTaskCacheService, type TaskCacheService } from './task-cache-service.js'
-import type { TaskCacheAdmin } from './admin-handler.js'
-
-export interface CachedTaskServiceOptions {
-  cache: TieredCache
-  repository: TaskRepository
-  /** Per-family TTLs. @default task:status 5m, task:progress 2m, task:stats 10m, task:list 3m, host:tasks 5m, task:execution 1m */
-  ttl?: TaskFamilyTtls
-  /** Longest global statistics may lag a write. `0`: invalidated with every write. @default '1s' */
-  statsMaxStaleness?: Duration
-  /** Run `warmupCache()` in the background once created. @default false */
-  warmupOnStart?: boolean
-  /** Running tasks whose status `warmupCache()` loads. @default 100 */
-  warmupTasks?: number
-  /** Interval of the maintenance run (cleanup + a statistics log line); `false` disables it. @default '30m' */
-  maintenanceInterval?: Duration | false
-  /** pino-compatible; hits and misses at debug, invalidations at debug, failures at warn. @default silent */
-  logger?: Logger
-}
-
-export interface ResolvedCachedTaskServiceOptions {
-  readonly statsMaxStalenessMs: number
-  readonly warmupOnStart: boolean
-  readonly warmupTasks: number
-  readonly maintenanceIntervalMs: number | false
-  readonly logger: Logger
-  readonly traceReads: boolean
-}
-
-const durationSchema = z.union([z.number(), z.string()], { error: 'expected a duration (ms or a string like "1s")' })
-const OptionsSchema = z.object({
-  cache: z.custom<TieredCache>((v) => typeof (v as TieredCache | null)?.family === 'function', 'expected a TieredCache (createTieredCache())'),
-  repository: z.custom<TaskRepository>(
-    (v) => typeof (v as TaskRepository | null)?.getTaskStatusView === 'function',
-    'expected a TaskRepository',
-  ),
-  ttl: z.unknown().optional(),
-  statsMaxStaleness: durationSchema.default('1s'),
-  warmupOnStart: z.boolean().default(false),
-  warmupTasks: z.number().int().nonnegative().default(100),
-  maintenanceInterval: z.union([durationSchema, z.literal(false)]).default('30m'),
-  logger: z
-    .custom<Logger>((v) => ['debug', 'info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown> | null)?.[m] === 'function'), 'expected a pino-compatible logger')
-    .optional(),
-})
-
-export function resolveCachedTaskServiceOptions(options: CachedTaskServiceOptions): ResolvedCachedTaskServiceOptions {
-  const parsed = OptionsSchema.safeParse(options)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
-  }
-  const o = parsed.data
-  const interval = o.maintenanceInterval === false ? false : parseDuration(o.maintenanceInterval, 'maintenanceInterval')
-  if (interval !== false && interval < 1000) throw new InvalidOptionsError('maintenanceInterval', `must be at least 1s or false (got ${interval}ms)`)
-  return Object.freeze({
-    statsMaxStalenessMs: parseDuration(o.statsMaxStaleness, 'statsMaxStaleness'),
-    warmupOnStart: o.warmupOnStart,
-    warmupTasks: o.warmupTasks,
-    maintenanceIntervalMs: interval,
-    logger: o.logger ?? silentLogger,
-    traceReads: o.logger !== undefined,
-  })
-}
-
-/** Which write happened, for the `invalidated` listeners. */
-export type TaskWriteKind = 'createTask' | 'startTask' | 'cancelTask' | 'updateTaskStatus' | 'recordCommandResult' | 'statistics'
-
-/** What one write invalidated (also the row of the invalidation map it followed). */
-export interface InvalidationRecord {
-  readonly write: TaskWriteKind
-  readonly taskId?: string
-  /** Per-task views dropped for `taskId`. */
-  readonly taskViews: boolean
-  /** The list generation was bumped. */
-  readonly lists: boolean
-  /** Hosts whose `host:tasks` generation was bumped. */
-  readonly hosts: readonly string[]
-  /** Statistics were marked dirty (invalidated within the staleness window). */
-  readonly statistics: boolean
-}
-
-export interface FamilyStatistics {
-  /** Entries in L2 (all generations), or null when L2 cannot tell. */
-  readonly entries: number | null
-  readonly l1Hits: number
-  readonly l2Hits: number
-  readonly misses: number
-  /** (l1Hits + l2Hits) / lookups, 0 before the first lookup. */
-  readonly hitRate: number
-  readonly loaderCalls: number
-  readonly loaderErrors: number
-  readonly staleServed: number
-  readonly l2Errors: number
-}
-
-export interface TaskCacheStatistics {
-  readonly families: Readonly<Record<string, FamilyStatistics>>
-  readonly total: { readonly hitRate: number; readonly l1Hits: number; readonly l2Hits: number; readonly misses: number }
-  readonly l1: { readonly entries: number; readonly bytes: number }
-  readonly l2: {
-    readonly available: boolean
-    readonly connection: string
-    readonly usedMemoryBytes: number | null
-  }
-  readonly breaker: { readonly state: string; readonly transitions: number }
-  readonly busHealthy: boolean
-  readonly recoveryQueueDepth: number
-  /** True while reads bypass L2 (breaker open or L2 unreachable) and are served from the database. */
-  readonly degraded: boolean
-  readonly database: { readonly queries: number }
-}
-
-export interface WarmupReport {
-  readonly tasks: number
-  readonly listPages: number
-  readonly statistics: boolean
-  readonly durationMs: number
-}
-
-export interface CleanupReport {
-  readonly deleted: number
-  readonly durationMs: number
-}
 
 export interface CachedTaskService extends TaskCacheAdmin {
   /** The underlying `TaskCacheService` (same families). */
@@ -202,16 +70,18 @@ export interface CachedTaskService extends TaskCacheAdmin {
   getCacheStatistics(): Promise<TaskCacheStatistics>
   /** Clears the cache's whole namespace on every process. */
   invalidateAllCache(): Promise<void>
-  /** Drops one task's views, the lists and the task's host pages. */
+  /** The invalidation map's row for a task that may have changed in any way: its views, the lists, its hosts' pages, statistics. */
   invalidateTaskCache(taskId: string): Promise<void>
+  /** The invalidation map's row for a host whose executions may have changed: its pages, statistics. */
   invalidateHostCache(hostId: string): Promise<void>
   /** Drops every entry of the six task families on every process (the namespace: `cache.clear()`). */
   invalidateAllTaskCache(): Promise<void>
   warmupCache(): Promise<WarmupReport>
+  /** Deletes what older generations of the list and host families left in L2; resolves how many. */
   cleanupCache(): Promise<CleanupReport>
   /** Applies a pending statistics invalidation now. */
   flushStatistics(): Promise<void>
-  /** Listens to invalidations made by this process's writes; returns an unsubscribe function. */
+  /** Listens to the invalidations this process makes (writes and the operator's); returns an unsubscribe function. */
   onInvalidated(listener: (record: InvalidationRecord) => void): () => void
   /** Stops the maintenance timer and applies a pending statistics invalidation. Leaves cache and repository open. */
   close(): Promise<void>
@@ -222,40 +92,6 @@ export function createCachedTaskService(options: CachedTaskServiceOptions): Cach
   return new CachedTaskServiceImpl(options.cache, options.repository, createTaskFamilies(options.cache, options.ttl), resolved)
 }
 
-/** Collects `task:status` loads of one turn of the event loop into one repository query. */
-class StatusBatch {
-  #pending = new Map<string, { resolve: (v: TaskStatusView | null) => void; reject: (e: unknown) => void }[]>()
-  #scheduled = false
-  readonly #repository: TaskRepository
-
-  constructor(repository: TaskRepository) {
-    this.#repository = repository
-  }
-
-  load(id: string): Promise<TaskStatusView | null> {
-    return new Promise((resolve, reject) => {
-      const waiting = this.#pending.get(id)
-      if (waiting) waiting.push({ resolve, reject })
-      else this.#pending.set(id, [{ resolve, reject }])
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        setImmediate(() => this.#flush())
-      }
-    })
-  }
-
-  #flush(): void {
-    const batch = this.#pending
-    this.#pending = new Map()
-    this.#scheduled = false
-    const ids = [...batch.keys()]
-    this.#repository.getTaskStatusViews(ids).then(
-      (views) => ids.forEach((id, i) => batch.get(id)?.forEach((w) => w.resolve(views[i] ?? null))),
-      (error: unknown) => batch.forEach((waiting) => waiting.forEach((w) => w.reject(error))),
-    )
-  }
-}
-
 class CachedTaskServiceImpl implements CachedTaskService {
   readonly taskCache: TaskCacheService
   readonly families: TaskFamilies
@@ -264,11 +100,9 @@ class CachedTaskServiceImpl implements CachedTaskService {
   readonly #repo: TaskRepository
   readonly #log: Logger
   readonly #batch: StatusBatch
+  readonly #statistics: StatisticsDebounce
   readonly #listeners = new Set<(record: InvalidationRecord) => void>()
-  #statsTimer: NodeJS.Timeout | undefined
-  #statsFlush: Promise<void> | undefined
-  #maintenance: NodeJS.Timeout | undefined
-  #maintaining = false
+  #maintenance: MaintenanceRun | undefined
 
   constructor(cache: TieredCache, repository: TaskRepository, families: TaskFamilies, options: ResolvedCachedTaskServiceOptions) {
     this.#cache = cache
@@ -277,12 +111,12 @@ class CachedTaskServiceImpl implements CachedTaskService {
     this.options = options
     this.#log = options.logger
     this.#batch = new StatusBatch(repository)
+    this.#statistics = new StatisticsDebounce(families.stats, options.statsMaxStalenessMs, options.logger, () =>
+      this.#emit({ write: 'statistics', taskViews: false, lists: false, hosts: [], statistics: true }),
+    )
     this.taskCache = createTaskCacheService({ cache, families })
     if (options.traceReads) this.#read = this.#tracedRead
-    if (options.maintenanceIntervalMs !== false) {
-      this.#maintenance = setInterval(() => void this.#runMaintenance(), options.maintenanceIntervalMs)
-      this.#maintenance.unref()
-    }
+    if (options.maintenanceIntervalMs !== false) this.#maintenance = new MaintenanceRun(this, options.maintenanceIntervalMs, options.logger)
     if (options.warmupOnStart) {
       this.warmupCache().catch((error: unknown) => this.#log.warn({ err: error }, 'task cache warmup failed'))
     }
@@ -377,24 +211,29 @@ class CachedTaskServiceImpl implements CachedTaskService {
       throw new InvalidTaskQueryError(`invalid task: ${field} ${issue?.message ?? 'invalid'}`, field, { cause: parsed.error })
     }
     const task = await this.#repo.createTask(parsed.data)
-    // Its id may have been read (and cached as absent) before it existed.
-    await this.#invalidate({ write: 'createTask', taskId: task.id, taskViews: true, lists: true, hosts: task.hostIds, statistics: true })
+    await this.#invalidate({ write: 'createTask', task })
     return task
   }
 
   async startTask(taskId: string): Promise<Task> {
-    return (await this.#afterTaskWrite('startTask', await this.#repo.startTask(parseId(taskId, 'taskId')))).task
+    const result = await this.#repo.startTask(parseId(taskId, 'taskId'))
+    await this.#invalidate({ write: 'startTask', result })
+    return result.task
   }
 
   async cancelTask(taskId: string): Promise<Task> {
-    return (await this.#afterTaskWrite('cancelTask', await this.#repo.cancelTask(parseId(taskId, 'taskId')))).task
+    const result = await this.#repo.cancelTask(parseId(taskId, 'taskId'))
+    await this.#invalidate({ write: 'cancelTask', result })
+    return result.task
   }
 
   async updateTaskStatus(taskId: string, status: TaskStatus): Promise<Task> {
     const id = parseId(taskId, 'taskId')
     const parsed = TaskStatusSchema.safeParse(status)
     if (!parsed.success) throw new InvalidTaskQueryError(`invalid status: ${String(status)}`, 'status', { cause: parsed.error })
-    return (await this.#afterTaskWrite('updateTaskStatus', await this.#repo.updateTaskStatus(id, parsed.data))).task
+    const result = await this.#repo.updateTaskStatus(id, parsed.data)
+    await this.#invalidate({ write: 'updateTaskStatus', result })
+    return result.task
   }
 
   async recordCommandResult(taskId: string, hostId: string, result: CommandResult): Promise<CommandResultOutcome> {
@@ -407,40 +246,13 @@ class CachedTaskServiceImpl implements CachedTaskService {
       throw new InvalidTaskQueryError(`invalid command result: ${field} ${issue?.message ?? 'invalid'}`, field, { cause: parsed.error })
     }
     const outcome = await this.#repo.recordCommandResult(id, host, parsed.data)
-    await this.#invalidate({
-      write: 'recordCommandResult',
-      taskId: id,
-      taskViews: true,
-      lists: outcome.statusChanged,
-      hosts: outcome.statusChanged ? outcome.task.hostIds : [host],
-      statistics: true,
-    })
+    await this.#invalidate({ write: 'recordCommandResult', hostId: host, outcome })
     return outcome
   }
 
-  async #afterTaskWrite(write: TaskWriteKind, result: TaskWriteResult): Promise<TaskWriteResult> {
-    const moved = result.statusChanged || result.executionsChanged
-    await this.#invalidate({
-      write,
-      taskId: result.task.id,
-      taskViews: true,
-      lists: result.statusChanged,
-      hosts: moved ? result.task.hostIds : [],
-      statistics: moved,
-    })
-    return result
-  }
-
-  async #invalidate(record: InvalidationRecord): Promise<void> {
-    const { status, progress, execution, list, hostTasks } = this.families
-    const work: Promise<void>[] = []
-    if (record.taskViews && record.taskId !== undefined) {
-      work.push(status.delete(record.taskId), progress.delete(record.taskId), execution.delete(record.taskId))
-    }
-    if (record.lists) work.push(list.invalidate())
-    for (const host of record.hosts) work.push(hostTasks.invalidateGroup(host))
-    if (record.statistics) work.push(this.#statisticsChanged())
-    await Promise.all(work)
+  async #invalidate(change: TaskChange): Promise<void> {
+    const record = invalidationOf(change)
+    await applyInvalidation(this.families, record, () => this.#statistics.changed())
     this.#log.debug({ ...record, hosts: record.hosts.length }, 'task cache invalidated')
     this.#emit(record)
   }
@@ -455,41 +267,8 @@ class CachedTaskServiceImpl implements CachedTaskService {
     }
   }
 
-  #statisticsChanged(): Promise<void> {
-    if (this.options.statsMaxStalenessMs === 0) return this.#flushStatisticsNow()
-    if (this.#statsTimer === undefined) {
-      this.#statsTimer = setTimeout(() => {
-        this.#statsTimer = undefined
-        // Errors are logged inside; the timer must never leave a rejection behind.
-        void this.#flushStatisticsNow()
-      }, untilNextTick(Date.now(), this.options.statsMaxStalenessMs / 2))
-      this.#statsTimer.unref()
-    }
-    return Promise.resolve()
-  }
-
-  #flushStatisticsNow(): Promise<void> {
-    const flush = this.families.stats
-      .delete('global')
-      .then(
-        () => this.#emit({ write: 'statistics', taskViews: false, lists: false, hosts: [], statistics: true }),
-        (error: unknown) => this.#log.warn({ err: error }, 'task statistics invalidation failed'),
-      )
-      .finally(() => {
-        if (this.#statsFlush === flush) this.#statsFlush = undefined
-      })
-    this.#statsFlush = flush
-    return flush
-  }
-
-  async flushStatistics(): Promise<void> {
-    if (this.#statsTimer !== undefined) {
-      clearTimeout(this.#statsTimer)
-      this.#statsTimer = undefined
-      await this.#flushStatisticsNow()
-    } else if (this.#statsFlush !== undefined) {
-      await this.#statsFlush
-    }
+  flushStatistics(): Promise<void> {
+    return this.#statistics.flush()
   }
 
   onInvalidated(listener: (record: InvalidationRecord) => void): () => void {
@@ -501,48 +280,8 @@ class CachedTaskServiceImpl implements CachedTaskService {
 
   // ------------------------------------------------------------------ management
 
-  async getCacheStatistics(): Promise<TaskCacheStatistics> {
-    const stats = this.#cache.stats()
-    let info: Awaited<ReturnType<TieredCache['l2Info']>>
-    let l2Available = true
-    try {
-      info = await this.#cache.l2Info()
-    } catch (error) {
-      l2Available = false
-      this.#log.warn({ err: error }, 'task cache statistics: L2 info unavailable')
-    }
-    const families: Record<string, FamilyStatistics> = {}
-    for (const name of Object.values(TASK_FAMILY_NAMES)) {
-      const id = `${name}@${TASK_FAMILY_VERSION}`
-      const c = stats.families[id]
-      const l1Hits = c?.l1Hits ?? 0
-      const l2Hits = c?.l2Hits ?? 0
-      const misses = c?.misses ?? 0
-      const lookups = l1Hits + l2Hits + misses
-      families[name] = {
-        entries: info === undefined ? null : (info.keysByFamily[id] ?? 0),
-        l1Hits,
-        l2Hits,
-        misses,
-        hitRate: lookups === 0 ? 0 : (l1Hits + l2Hits) / lookups,
-        loaderCalls: c?.loaderCalls ?? 0,
-        loaderErrors: c?.loaderErrors ?? 0,
-        staleServed: c?.staleServed ?? 0,
-        l2Errors: c?.l2Errors ?? 0,
-      }
-    }
-    const connection = info?.connection ?? (l2Available ? 'none' : 'unavailable')
-    return {
-      families,
-      total: { hitRate: stats.total.hitRate, l1Hits: stats.total.l1Hits, l2Hits: stats.total.l2Hits, misses: stats.total.misses },
-      l1: stats.l1,
-      l2: { available: l2Available && info !== undefined, connection, usedMemoryBytes: info?.usedMemoryBytes ?? null },
-      breaker: stats.breaker,
-      busHealthy: stats.busHealthy,
-      recoveryQueueDepth: stats.recoveryQueueDepth,
-      degraded: stats.breaker.state === 'open' || !l2Available || (info !== undefined && info.connection !== 'ready'),
-      database: { queries: this.#repo.queryCount },
-    }
+  getCacheStatistics(): Promise<TaskCacheStatistics> {
+    return readCacheStatistics(this.#cache, this.families, this.#repo.queryCount, this.#log)
   }
 
   async invalidateAllCache(): Promise<void> {
@@ -553,13 +292,11 @@ class CachedTaskServiceImpl implements CachedTaskService {
   async invalidateTaskCache(taskId: string): Promise<void> {
     const id = parseId(taskId, 'taskId')
     const hostIds = await this.#repo.getTaskHostIds(id)
-    await this.taskCache.invalidateTaskCache(id, { hostIds })
-    this.#log.debug({ taskId: id, hosts: hostIds.length }, 'task cache invalidated for a task')
+    await this.#invalidate({ write: 'invalidateTaskCache', taskId: id, hostIds })
   }
 
   async invalidateHostCache(hostId: string): Promise<void> {
-    await this.taskCache.invalidateHostCache(hostId)
-    this.#log.debug({ hostId }, 'task cache invalidated for a host')
+    await this.#invalidate({ write: 'invalidateHostCache', hostId: parseId(hostId, 'hostId') })
   }
 
   async invalidateAllTaskCache(): Promise<void> {
@@ -567,69 +304,20 @@ class CachedTaskServiceImpl implements CachedTaskService {
     this.#log.debug({}, 'task cache invalidated: all task families (namespace cleared)')
   }
 
-  async warmupCache(): Promise<WarmupReport> {
-    const started = performance.now()
-    const ids = this.options.warmupTasks === 0 ? [] : await this.#repo.listRunningTaskIds(this.options.warmupTasks)
-    await Promise.all([
-      this.getTaskStatistics(),
-      this.getTasks({}),
-      this.getTasks({ status: 'running' }),
-      ...ids.map((id) => this.getTaskStatus(id)),
-    ])
-    const report = { tasks: ids.length, listPages: 2, statistics: true, durationMs: Math.round(performance.now() - started) }
-    this.#log.info(report, 'task cache warmed up')
-    return report
+  warmupCache(): Promise<WarmupReport> {
+    return warmup(this, this.#repo, this.options.warmupTasks, this.#log)
   }
 
-  /**
-   * Deletes the stored list and host pages. Most are orphans of older generations (every status
-   * change bumps the list generation; they would otherwise sit in Redis until their TTL); the live
-   * ones reload on their next read, and L1 copies stay valid. Per-task views and statistics are
-   * replaced in place and expire by TTL, so they are left alone. Redis removes expired keys itself.
-   */
-  async cleanupCache(): Promise<CleanupReport> {
-    const started = performance.now()
-    let deleted = 0
-    for (const name of [TASK_FAMILY_NAMES.list, TASK_FAMILY_NAMES.hostTasks]) {
-      deleted += await this.#cache.deleteByPattern(`${name}@${TASK_FAMILY_VERSION}:*`)
-    }
-    const report = { deleted, durationMs: Math.round(performance.now() - started) }
-    this.#log.info(report, 'task cache cleaned up')
-    return report
-  }
-
-  async #runMaintenance(): Promise<void> {
-    if (this.#maintaining) return
-    this.#maintaining = true
-    try {
-      const cleanup = await this.cleanupCache()
-      const stats = await this.getCacheStatistics()
-      this.#log.info(
-        {
-          deleted: cleanup.deleted,
-          hitRate: stats.total.hitRate,
-          l1Entries: stats.l1.entries,
-          redisMemoryBytes: stats.l2.usedMemoryBytes,
-          breaker: stats.breaker.state,
-          dbQueries: stats.database.queries,
-          families: Object.fromEntries(Object.entries(stats.families).map(([n, f]) => [n, { entries: f.entries, hitRate: f.hitRate }])),
-        },
-        'task cache maintenance',
-      )
-    } catch (error) {
-      this.#log.warn({ err: error }, 'task cache maintenance failed')
-    } finally {
-      this.#maintaining = false
-    }
+  cleanupCache(): Promise<CleanupReport> {
+    return cleanup(this.families, this.#log)
   }
 
   async close(): Promise<void> {
-    if (this.#maintenance !== undefined) clearInterval(this.#maintenance)
+    this.#maintenance?.stop()
     this.#maintenance = undefined
     await this.flushStatistics()
   }
 }
-
 
 /**
  * An unknown task id is cached as `null` like any answer: a probe for a missing id then costs one
@@ -637,9 +325,3 @@ class CachedTaskServiceImpl implements CachedTaskService {
  * drops the new id's views, so a task is never hidden by an earlier miss.
  */
 const ABSENT_IS_AN_ANSWER = Object.freeze({ negativeCaching: true })
-
-/** Milliseconds from `now` to the next multiple of `tick` (at least 1). */
-function untilNextTick(now: number, tick: number): number {
-  if (tick < 1) return 1
-  return Math.max(1, Math.ceil(tick - (now % tick)))
-}

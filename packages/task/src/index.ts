@@ -61,24 +61,33 @@ export {
   TaskNotFoundError,
   HostNotFoundError,
   InvalidTaskTransitionError,
+  SchemaTooNewError,
+  DatabaseNotEmptyError,
+  SqliteDriverMissingError,
 } from './errors.js'
 export type { TaskErrorCode } from './errors.js'
 export type { TaskRepository, TaskWriteResult, CommandResultOutcome } from './repository.js'
+export {
+  planStart,
+  planCancel,
+  planStatusUpdate,
+  planCommandResult,
+  settleTask,
+  isFinalTaskStatus,
+  isFinalExecutionStatus,
+} from './state-machine.js'
+export type { TaskState, ExecutionState, ExecutionSweep, TaskTransition, CommandResultTransition } from './state-machine.js'
 export { createAdminHandler } from './admin-handler.js'
 export type { AdminHandler, AdminHandlerOptions, TaskCacheAdmin } from './admin-handler.js'
 export { createTaskFamilies, resolveTaskTtls, DEFAULT_TASK_TTLS, TASK_FAMILY_NAMES, TASK_FAMILY_VERSION } from './families.js'
 export type { TaskFamilies, TaskFamilyTtls, HostTasksParams } from './families.js'
+export { invalidationOf } from './invalidation-map.js'
+export type { InvalidationRecord, TaskChange, TaskWriteKind } from './invalidation-map.js'
 export { createTaskCacheService } from './task-cache-service.js'
 export type { TaskCacheService, TaskCacheServiceOptions, InvalidateTaskOptions } from './task-cache-service.js'
-export { createCachedTaskService, resolveCachedTaskServiceOptions } from './cached-task-service.js'
-export type {
-  CachedTaskService,
-  CachedTaskServiceOptions,
-  ResolvedCachedTaskServiceOptions,
-  TaskCacheStatistics,
-  FamilyStatistics,
-  InvalidationRecord,
-  TaskWriteKind,
-  WarmupReport,
-  CleanupReport,
-} from './cached-task-service.js'
+export { createCachedTaskService } from './cached-task-service.js'
+export type { CachedTaskService } from './cached-task-service.js'
+export { resolveCachedTaskServiceOptions } from './service-options.js'
+export type { CachedTaskServiceOptions, ResolvedCachedTaskServiceOptions } from './service-options.js'
+export type { TaskCacheStatistics, FamilyStatistics } from './cache-statistics.js'
+export type { WarmupReport, CleanupReport } from './maintenance.js'

@@ -5,6 +5,11 @@
  *
  * Writes report what they changed (`statusChanged`), so that the service invalidates exactly the
  * cache entries the write affected and nothing more.
+ *
+ * Which writes a task accepts, and what they do, is the task state machine's
+ * (`state-machine.ts`: `planStart`, `planCancel`, `planStatusUpdate`, `planCommandResult`,
+ * `settleTask`). An implementation reads the task, asks those functions and stores their answer in
+ * one transaction; the testkit's `defineTaskRepositoryContract()` checks that it does.
  */
 import type {
   CommandResult,
@@ -53,15 +58,26 @@ export interface TaskRepository {
   /** Creates a pending task with one pending execution per host. Hosts must exist (`upsertHosts`). */
   createTask(input: NewTask): Promise<Task>
   getTask(id: string): Promise<Task | null>
-  /** pending → running; pending executions become running. */
+  /** pending → running; pending executions become running. Any other status: `InvalidTaskTransitionError`. */
   startTask(id: string): Promise<TaskWriteResult>
-  /** pending|running → cancelled; unfinished executions become cancelled. */
+  /**
+   * pending|running → cancelled; unfinished executions become cancelled, finished ones keep their
+   * result. A finished or cancelled task: `InvalidTaskTransitionError`.
+   */
   cancelTask(id: string): Promise<TaskWriteResult>
-  /** Sets the status as given (an operator's override); sets startedAt/finishedAt when they are unset. */
+  /**
+   * Sets the status as given: the operator's override, accepted from any status, finished tasks
+   * included (it is how a finished task is corrected or reopened). Sets startedAt when leaving
+   * pending and finishedAt on a final status when they are unset; a final status keeps an existing
+   * finishedAt, a non-final one clears it. Executions are left alone; the same status changes nothing.
+   */
   updateTaskStatus(id: string, status: TaskStatus): Promise<TaskWriteResult>
   /**
    * Records a host's result. When the task is running and every host has finished, the task
    * finishes too: `success` if every host succeeded, else `failed` (`statusChanged` says so).
+   * A late result, on a task already finished or cancelled: a final one (success, failed,
+   * timeout, cancelled) is recorded on its execution and the task keeps its status and finishedAt;
+   * a non-final one (pending, running) is refused with `InvalidTaskTransitionError`.
    */
   recordCommandResult(taskId: string, hostId: string, result: CommandResult): Promise<CommandResultOutcome>
 

@@ -5,6 +5,7 @@
  */
 import type { TieredCache } from '@tiercache/core'
 import { createTaskFamilies, type TaskFamilies, type TaskFamilyTtls } from './families.js'
+import { applyInvalidation, invalidationOf } from './invalidation-map.js'
 import { parseId, type TaskProgressView, type TaskStatistics, type TaskStatusView } from './model.js'
 
 export interface TaskCacheServiceOptions {
@@ -29,11 +30,16 @@ export interface TaskCacheService {
   cacheTaskStatistics(stats: TaskStatistics): Promise<void>
   getCachedTaskStatistics(): Promise<TaskStatistics | undefined>
   /**
-   * Drops every cached view of one task (status, progress, execution summary), the list pages
-   * (they show the task) and, given its hosts, their host pages.
+   * The entries of one task may be wrong: follows the invalidation map's row for a task whose
+   * status and executions may all have moved — its views (status, progress, execution summary),
+   * the list pages, given its hosts their host pages, and the statistics.
    */
   invalidateTaskCache(taskId: string, options?: InvalidateTaskOptions): Promise<void>
-  /** Drops the `host:tasks` pages of one host and the list pages (they may filter by host). */
+  /**
+   * The entries of one host may be wrong: follows the map's row for a host whose executions may
+   * have changed — its `host:tasks` pages and the statistics. List pages stay: executions do not
+   * move list membership (a task's status and its creation do).
+   */
   invalidateHostCache(hostId: string): Promise<void>
   /**
    * Drops every entry of the six families on every process: `cache.clear()`, so the whole
@@ -44,7 +50,9 @@ export interface TaskCacheService {
 
 export function createTaskCacheService(options: TaskCacheServiceOptions): TaskCacheService {
   const families = options.families ?? createTaskFamilies(options.cache, options.ttl)
-  const { status, progress, stats, list, hostTasks, execution } = families
+  const { status, progress, stats } = families
+  // Without a service behind it there are no writes to coalesce: statistics go at once.
+  const dropStatistics = () => stats.delete('global')
   return Object.freeze({
     families,
     cacheTaskStatus: (taskId: string, view: TaskStatusView) => status.set(parseId(taskId, 'taskId'), view),
@@ -56,17 +64,11 @@ export function createTaskCacheService(options: TaskCacheServiceOptions): TaskCa
     async invalidateTaskCache(taskId: string, opts?: InvalidateTaskOptions) {
       const id = parseId(taskId, 'taskId')
       const hostIds = (opts?.hostIds ?? []).map((h) => parseId(h, 'hostId'))
-      await Promise.all([
-        status.delete(id),
-        progress.delete(id),
-        execution.delete(id),
-        list.invalidate(),
-        ...hostIds.map((h) => hostTasks.invalidateGroup(h)),
-      ])
+      await applyInvalidation(families, invalidationOf({ write: 'invalidateTaskCache', taskId: id, hostIds }), dropStatistics)
     },
     async invalidateHostCache(hostId: string) {
       const id = parseId(hostId, 'hostId')
-      await Promise.all([hostTasks.invalidateGroup(id), list.invalidate()])
+      await applyInvalidation(families, invalidationOf({ write: 'invalidateHostCache', hostId: id }), dropStatistics)
     },
     async invalidateAllTaskCache() {
       await options.cache.clear()

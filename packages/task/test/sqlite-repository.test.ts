@@ -31,6 +31,18 @@ describe('SQLite task repository', () => {
     await second.close()
   })
 
+  it('refuses a database of a newer schema, and seeding one that holds tasks, with coded errors', async () => {
+    const filename = join(tempDir(), 'newer.db')
+    const first = createSqliteTaskRepository({ filename })
+    seedTasks(first, { tasks: 2, hosts: 1, activeTasks: 0 })
+    expect(() => seedTasks(first, { tasks: 1, activeTasks: 0 })).toThrow(expect.objectContaining({ code: 'E_DATABASE_NOT_EMPTY', tasks: 2 }))
+    first.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
+    await first.close()
+    expect(() => createSqliteTaskRepository({ filename })).toThrow(
+      expect.objectContaining({ code: 'E_SCHEMA_TOO_NEW', message: expect.stringContaining(`version ${SCHEMA_VERSION + 1} is newer than this library's (${SCHEMA_VERSION})`) }),
+    )
+  })
+
   it('refuses invalid options naming the option', () => {
     expect(() => createSqliteTaskRepository({ filename: '' })).toThrow(InvalidOptionsError)
     expect(() => createSqliteTaskRepository({ filename: 'x', busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/)

@@ -80,13 +80,17 @@ describe('TaskCacheService', () => {
     expect(await hostTasks.get({ hostId: 'h-1', query: hq })).toBeUndefined()
     expect(await hostTasks.get({ hostId: 'h-2', query: hq })).toBeDefined()
     expect(await status.get('task-2')).toBeDefined()
-    expect(await stats.get('global')).toBeDefined()
+    // The invalidation map's row for a task that may have changed in any way includes the statistics.
+    expect(await stats.get('global')).toBeUndefined()
 
     await fill()
     await tasks.invalidateHostCache('h-2')
     expect(await hostTasks.get({ hostId: 'h-2', query: hq })).toBeUndefined()
     expect(await hostTasks.get({ hostId: 'h-1', query: hq })).toBeDefined()
     expect(await status.get(view.taskId)).toBeDefined()
+    // A host's executions do not move list membership: the map leaves the list pages cached.
+    expect(await list.get(q)).toBeDefined()
+    expect(await stats.get('global')).toBeUndefined()
 
     await fill()
     await tasks.invalidateAllTaskCache()
@@ -330,6 +334,47 @@ describe('TaskService cache integration', () => {
     }, { taskViews: true, lists: true, hosts: 'all', stats: true })
   })
 
+  // The operator's invalidations are rows of the same map: what they may have changed, not what a write reports.
+  it('row invalidateTaskCache (operator): as a status change — the task\'s views, lists, its hosts, statistics', async () => {
+    await checkRow(async (a, { oracle, summary }) => {
+      const taskId = summary.activeTaskIds.at(-2) as string
+      return { taskId, hostIds: await oracle.getTaskHostIds(taskId), write: () => a.invalidateTaskCache(taskId) }
+    }, { taskViews: true, lists: true, hosts: 'all', stats: true })
+  })
+
+  it('row invalidateHostCache (operator): as the host\'s executions changing — its pages, statistics; lists stay', async () => {
+    await checkRow(async (a, { oracle, summary }) => {
+      const taskId = summary.activeTaskIds.at(-2) as string
+      const hostIds = await oracle.getTaskHostIds(taskId)
+      const host = hostIds[0] as string
+      return { taskId, hostIds, reporter: host, write: () => a.invalidateHostCache(host) }
+    }, { taskViews: false, lists: false, hosts: 'reporter', stats: true })
+  })
+
+  it('the operator\'s invalidations and the writes follow one map', async () => {
+    const { nodes, oracle, summary } = memoryCluster(1, { statsMaxStaleness: 0 })
+    const { service } = nodes[0] as Node
+    const records: InvalidationRecord[] = []
+    service.onInvalidated((r) => {
+      if (r.write !== 'statistics') records.push(r)
+    })
+    const taskId = summary.activeTaskIds[0] as string
+    const host = (await oracle.getTaskHostIds(taskId))[0] as string
+    await service.invalidateTaskCache(taskId)
+    await service.cancelTask(taskId)
+    await service.invalidateHostCache(host)
+    await service.recordCommandResult(taskId, host, { status: 'success', exitCode: 0 })
+    const [byOperator, cancel, byHostOperator, result] = records as [InvalidationRecord, InvalidationRecord, InvalidationRecord, InvalidationRecord]
+    const row = ({ taskViews, lists, hosts, statistics }: InvalidationRecord) => ({ taskViews, lists, hosts, statistics })
+    expect(byOperator).toMatchObject({ write: 'invalidateTaskCache', taskId })
+    expect(row(byOperator)).toEqual(row(cancel))
+    // A late result on the cancelled task: recorded, the task keeps its status.
+    expect(result).toMatchObject({ write: 'recordCommandResult', lists: false, hosts: [host] })
+    expect(byHostOperator).toMatchObject({ write: 'invalidateHostCache' })
+    expect(byHostOperator.taskId).toBeUndefined()
+    expect(row(byHostOperator)).toEqual({ ...row(result), taskViews: false })
+  })
+
   // ---------------------------------------------------------------- statistics staleness
   it('lets statistics lag a write by at most statsMaxStaleness, coalescing invalidations', async () => {
     const { nodes, oracle, summary } = memoryCluster(2, { statsMaxStaleness: '400ms' })
@@ -429,21 +474,28 @@ describe('TaskService cache integration', () => {
     await vi.waitFor(() => expect(service.families.stats.peek('global')).toBeDefined())
   })
 
-  it('cleans up stored list and host pages and leaves task views alone', async () => {
+  it('cleans up what older list and host generations left in L2, and leaves live pages and task views alone', async () => {
     const { nodes, summary, store } = memoryCluster(1)
     const { service } = nodes[0] as Node
+    const host = summary.hostIds[0] as string
     await service.getTasks()
     await service.getTasks({ page: 2 })
-    await service.getHostTasks(summary.hostIds[0] as string)
+    await service.getHostTasks(host)
     await service.getTaskStatus(summary.activeTaskIds[0] as string)
+    // A status change moves the list generation; a family-wide bump (what a namespace move does) the host pages'.
+    await service.cancelTask(summary.activeTaskIds[1] as string)
+    await service.families.hostTasks.invalidate()
+    await service.getTasks()
+    await service.getHostTasks(host)
     await settle()
     const before = store.keys()
     const report = await service.cleanupCache()
     expect(report.deleted).toBe(3)
     const after = store.keys()
-    expect(after.some((k) => k.includes('task:list'))).toBe(false)
-    expect(after.some((k) => k.includes('host:tasks'))).toBe(false)
+    expect(after.filter((k) => k.includes('task:list'))).toHaveLength(1)
+    expect(after.filter((k) => k.includes('host:tasks'))).toHaveLength(1)
     expect(after.filter((k) => k.includes('task:status'))).toEqual(before.filter((k) => k.includes('task:status')))
+    expect((await service.cleanupCache()).deleted).toBe(0)
   })
 
   it('clears everything on every process with invalidateAllCache()', async () => {

@@ -1,9 +1,8 @@
-export { createSqliteTaskRepository, resolveSqliteTaskRepositoryOptions } from './sqlite-task-repository.js'
-export type {
-  ResolvedSqliteTaskRepositoryOptions,
-  SqliteTaskRepository,
-  SqliteTaskRepositoryOptions,
-} from './sqlite-task-repository.js'
+export { createSqliteTaskRepository } from './sqlite-task-repository.js'
+export type { SqliteTaskRepository } from './sqlite-task-repository.js'
+export { resolveSqliteTaskRepositoryOptions } from './options.js'
+export type { ResolvedSqliteTaskRepositoryOptions, SqliteTaskRepositoryOptions } from './options.js'
 export { seedTasks, prng } from './seed.js'
 export type { SeedOptions, SeedSummary } from './seed.js'
 export { MIGRATIONS, SCHEMA_VERSION, migrate } from './schema.js'
+export { DatabaseNotEmptyError, SchemaTooNewError, SqliteDriverMissingError } from '../errors.js'

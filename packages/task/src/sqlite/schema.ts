@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3'
+import { SchemaTooNewError } from '../errors.js'
 
 /**
  * Migrations, applied in order; `PRAGMA user_version` records how many ran. Append, never edit:
@@ -49,9 +50,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length
 export function migrate(db: Database): void {
   const step = db.transaction(() => {
     const current = db.pragma('user_version', { simple: true }) as number
-    if (current > SCHEMA_VERSION) {
-      throw new Error(`database schema version ${current} is newer than this library's (${SCHEMA_VERSION})`)
-    }
+    if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current, SCHEMA_VERSION)
     for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string)
     if (current !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`)
   })

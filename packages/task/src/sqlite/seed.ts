@@ -7,6 +7,7 @@
 import type { Database } from 'better-sqlite3'
 import { z } from 'zod'
 import { InvalidOptionsError } from '@tiercache/core'
+import { DatabaseNotEmptyError } from '../errors.js'
 import type { ExecutionStatus, TaskStatus } from '../model.js'
 import type { SqliteTaskRepository } from './sqlite-task-repository.js'
 
@@ -67,7 +68,7 @@ const OUTPUTS = [
   'disk usage %d%% on /var, cleanup skipped',
 ] as const
 
-/** Fills an empty (migrated) database. Throws when it already holds tasks. */
+/** Fills an empty (migrated) database. Throws `DatabaseNotEmptyError` (`E_DATABASE_NOT_EMPTY`) when it already holds tasks. */
 export function seedTasks(target: SqliteTaskRepository | Database, options: SeedOptions = {}): SeedSummary {
   const parsed = SeedOptionsSchema.safeParse(options)
   if (!parsed.success) {
@@ -79,7 +80,7 @@ export function seedTasks(target: SqliteTaskRepository | Database, options: Seed
   const maxHosts = Math.min(o.maxHostsPerTask, o.hosts)
   const db: Database = 'db' in target ? target.db : target
   const existing = db.prepare('SELECT count(*) FROM tasks').pluck().get() as number
-  if (existing > 0) throw new Error(`seedTasks needs an empty database (it holds ${existing} tasks)`)
+  if (existing > 0) throw new DatabaseNotEmptyError(existing)
 
   const random = prng(o.seed)
   const int = (n: number) => Math.floor(random() * n)
