@@ -4,8 +4,9 @@
  *
  * Freshness
  *   Per-task views (status, progress, execution summary), list pages and host pages are exact: a
- *   write resolves once its invalidations are applied locally and handed to the bus, and a process
- *   that has applied them reads the write or a later one. A fill that began before the write can
+ *   write resolves once its invalidations are applied locally and handed to the bus (with
+ *   `backgroundWrites`: applied locally and queued, the writer reading its own writes meanwhile),
+ *   and a process that has applied them reads the write or a later one. A fill that began before the write can
  *   not land afterwards (the core's leases and invalidation epochs).
  *   Global statistics may lag writes by at most `statsMaxStaleness` (`stats-debounce.ts`).
  *
@@ -252,7 +253,11 @@ class CachedTaskServiceImpl implements CachedTaskService {
 
   async #invalidate(change: TaskChange): Promise<void> {
     const record = invalidationOf(change)
-    await applyInvalidation(this.families, record, () => this.#statistics.changed())
+    // The writes' invalidations follow `backgroundWrites`; an operator's are always awaited.
+    const operator = change.write === 'invalidateTaskCache' || change.write === 'invalidateHostCache'
+    const background = this.options.backgroundWrites
+    const write = operator || background === undefined ? undefined : { background }
+    await applyInvalidation(this.families, record, () => this.#statistics.changed(), write)
     this.#log.debug({ ...record, hosts: record.hosts.length }, 'task cache invalidated')
     this.#emit(record)
   }

@@ -18,6 +18,7 @@
  * of that scope — a task whose status and executions may all have moved, a host whose executions
  * may have (a host holds executions only, so its invalidation leaves the list pages alone).
  */
+import type { WriteOptions } from '@tiercache/core'
 import type { TaskFamilies } from './families.js'
 import type { Task } from './model.js'
 import type { CommandResultOutcome, TaskWriteResult } from './repository.js'
@@ -107,14 +108,19 @@ export function invalidationOf(change: TaskChange): InvalidationRecord {
  * Drops what `record` names. `statistics` is how the caller invalidates the statistics (at once,
  * or within its staleness window).
  */
-export async function applyInvalidation(families: TaskFamilies, record: InvalidationRecord, statistics: () => Promise<void>): Promise<void> {
+export async function applyInvalidation(
+  families: TaskFamilies,
+  record: InvalidationRecord,
+  statistics: () => Promise<void>,
+  write?: WriteOptions,
+): Promise<void> {
   const { status, progress, execution, list, hostTasks } = families
   const work: Promise<void>[] = []
   if (record.taskViews && record.taskId !== undefined) {
-    work.push(status.delete(record.taskId), progress.delete(record.taskId), execution.delete(record.taskId))
+    work.push(status.delete(record.taskId, write), progress.delete(record.taskId, write), execution.delete(record.taskId, write))
   }
-  if (record.lists) work.push(list.invalidate())
-  for (const host of record.hosts) work.push(hostTasks.invalidateGroup(host))
+  if (record.lists) work.push(list.invalidate(write))
+  for (const host of record.hosts) work.push(hostTasks.invalidateGroup(host, write))
   if (record.statistics) work.push(statistics())
   await Promise.all(work)
 }

@@ -16,6 +16,13 @@ export interface CachedTaskServiceOptions {
   warmupTasks?: number
   /** Interval of the maintenance run (cleanup + a statistics log line); `false` disables it. @default '30m' */
   maintenanceInterval?: Duration | false
+  /**
+   * The writes' invalidations run in the background: a write resolves once the database changed
+   * and the local L1 dropped what it invalidated; the L2 changes and the bus message follow in
+   * order (see the core's `backgroundWrites`: this process reads its own writes meanwhile).
+   * @default the cache's `backgroundWrites`
+   */
+  backgroundWrites?: boolean
   /** pino-compatible; hits and misses at debug, invalidations at debug, failures at warn. @default silent */
   logger?: Logger
 }
@@ -25,6 +32,8 @@ export interface ResolvedCachedTaskServiceOptions {
   readonly warmupOnStart: boolean
   readonly warmupTasks: number
   readonly maintenanceIntervalMs: number | false
+  /** `undefined`: the cache's default. */
+  readonly backgroundWrites: boolean | undefined
   readonly logger: Logger
   readonly traceReads: boolean
 }
@@ -41,6 +50,7 @@ const OptionsSchema = z.object({
   warmupOnStart: z.boolean().default(false),
   warmupTasks: z.number().int().nonnegative().default(100),
   maintenanceInterval: z.union([durationSchema, z.literal(false)]).default('30m'),
+  backgroundWrites: z.boolean({ error: 'expected a boolean' }).optional(),
   logger: z
     .custom<Logger>((v) => ['debug', 'info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown> | null)?.[m] === 'function'), 'expected a pino-compatible logger')
     .optional(),
@@ -60,6 +70,7 @@ export function resolveCachedTaskServiceOptions(options: CachedTaskServiceOption
     warmupOnStart: o.warmupOnStart,
     warmupTasks: o.warmupTasks,
     maintenanceIntervalMs: interval,
+    backgroundWrites: o.backgroundWrites,
     logger: o.logger ?? silentLogger,
     traceReads: o.logger !== undefined,
   })

@@ -453,6 +453,32 @@ describe('TaskService cache integration', () => {
     expect(stats.total.hitRate).toBeGreaterThan(0)
   })
 
+  it('backgroundWrites: the writer reads its own writes at once; once its queue ran, every process reads the database', async () => {
+    const { nodes, oracle, summary } = memoryCluster(2, { statsMaxStaleness: 0, backgroundWrites: true }, { tasks: 60, hosts: 6, activeTasks: 20, maxHostsPerTask: 3 })
+    const [a, b] = nodes as [Node, Node]
+    const ids = summary.activeTaskIds.slice(0, 6)
+    for (const id of ids) {
+      await a.service.getTaskStatus(id)
+      await b.service.getTaskStatus(id)
+      await b.service.getTasks({ status: 'running' })
+    }
+    for (const id of ids) {
+      const hostIds = await oracle.getTaskHostIds(id)
+      await a.service.recordCommandResult(id, hostIds[0] as string, { status: 'success', exitCode: 0 })
+      await a.service.cancelTask(id)
+      // Read at once, queue or not: the writer sees the database.
+      expect(await a.service.getTaskStatus(id)).toEqual(await oracle.getTaskStatusView(id))
+      expect(await a.service.getTasks({ status: 'running' })).toEqual(await oracle.getTaskListPage(parseTaskListQuery({ status: 'running' })))
+    }
+    while (a.cache.stats().writeQueueDepth > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    await settle()
+    for (const node of nodes) {
+      for (const id of ids) expect(await node.service.getTaskStatus(id)).toEqual(await oracle.getTaskStatusView(id))
+      expect(await node.service.getTasks({ status: 'running' })).toEqual(await oracle.getTaskListPage(parseTaskListQuery({ status: 'running' })))
+    }
+    expect(() => createCachedTaskService({ cache: a.cache, repository: a.repo, backgroundWrites: 'yes' as never })).toThrow(/backgroundWrites/)
+  })
+
   // ---------------------------------------------------------------- management
   it('warms up statistics, first list pages and running tasks', async () => {
     const { nodes, summary } = memoryCluster(1)
