@@ -12,6 +12,10 @@ const now = () => performance.timeOrigin + performance.now()
 let cache: RedisCache | undefined
 let publisher: Redis | undefined
 let subscriber: Redis | undefined
+/** The bare baseline of a write: SET + PUBLISH pipelined by the writer, GET by the subscriber's side. */
+let rawWriter: Redis | undefined
+let rawListener: Redis | undefined
+let rawReader: Redis | undefined
 let loaderCalls = 0
 /** bentocache (memory L1 + redis L2, and its redis bus) for the comparisons, loaded only when asked for. */
 interface Bento {
@@ -128,7 +132,25 @@ const server = serveNodeProcess({
     await publisher!.publish(channel, String(id))
     return { start, ack: now() }
   },
+  async rawSetInit({ url, channel, key }: { url: string; channel: string; key: string }) {
+    rawWriter = new Redis(url)
+    rawReader = new Redis(url)
+    rawListener = new Redis(url)
+    await rawListener.subscribe(channel)
+    rawListener.on('message', (_channel: string, message: string) => {
+      void rawReader!.get(key).then((value) => server.emit('rawSet', { id: Number(message), value, at: now() }))
+    })
+  },
+  async rawSetWrite({ channel, key, id }: { channel: string; key: string; id: number }) {
+    const start = now()
+    // One round trip: the value, then the message (the subscriber's GET sees the value).
+    await rawWriter!.pipeline().set(key, JSON.stringify({ n: id })).publish(channel, String(id)).exec()
+    return { start, ack: now() }
+  },
   async close() {
+    rawWriter?.disconnect()
+    rawReader?.disconnect()
+    rawListener?.disconnect()
     await bento?.disconnectAll()
     subscriber?.disconnect()
     publisher?.disconnect()

@@ -67,8 +67,11 @@ const sizesOf = (quick: boolean): Sizes =>
     ? { tasks: 10_000, hosts: 200, activeTasks: 200, processes: 2, durationMs: 4_000 }
     : { tasks: 100_000, hosts: 1_000, activeTasks: 1_000, processes: 4, durationMs: 30_000 }
 
+/** Without the cache; with it (awaited writes); with it and `backgroundWrites`. */
+type Mode = 'direct' | 'cached' | 'background'
+
 interface WorkerArgs {
-  mode: 'direct' | 'cached'
+  mode: Mode
   filename: string
   writesLog: string
   traceFile: string
@@ -109,11 +112,12 @@ export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<R
   const logRepo = createSqliteTaskRepository({ filename: args.writesLog })
   const log = logRepo.db
   const logStart = log.prepare('INSERT INTO writes (started, acked, entities) VALUES (?, NULL, NULL)')
+  const logPlan = log.prepare('UPDATE writes SET planned = ? WHERE id = ?')
   const logAck = log.prepare('UPDATE writes SET acked = ?, entities = ?, source = ?, seq = ? WHERE id = ?')
   const logDone = log.prepare("UPDATE writes SET acked = ?, entities = '' WHERE id = ? AND acked IS NULL")
-  const recentWrites = log.prepare('SELECT entities, acked, source, seq FROM writes WHERE acked IS NULL OR acked >= ?')
+  const recentWrites = log.prepare('SELECT entities, planned, acked, source, seq FROM writes WHERE acked IS NULL OR acked >= ?')
 
-  const cached = args.mode === 'cached'
+  const cached = args.mode !== 'direct'
   const store = cached ? redisStore({ redis: { host: ctx.redis.host, port: ctx.redis.port }, namespace: args.namespace }) : undefined
   const bus = cached ? redisBus({ redis: { host: ctx.redis.host, port: ctx.redis.port }, namespace: args.namespace }) : undefined
   // The store's clients fail fast until connected: start measuring on a ready store and bus.
@@ -130,7 +134,13 @@ export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<R
       })
     : undefined
   const service = cache
-    ? createCachedTaskService({ cache, repository: repo, statsMaxStaleness: STATS_MAX_STALENESS_MS, maintenanceInterval: false })
+    ? createCachedTaskService({
+        cache,
+        repository: repo,
+        statsMaxStaleness: STATS_MAX_STALENESS_MS,
+        maintenanceInterval: false,
+        backgroundWrites: args.mode === 'background',
+      })
     : undefined
 
   const trace: string[] = []
@@ -194,11 +204,17 @@ export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<R
     }
   }
 
+  // What a write may touch, logged before it starts: an unacknowledged write excuses a mismatch
+  // only on the entries it may change, not everywhere.
+  const plan = (entities: readonly string[]) => {
+    if (currentWrite !== undefined) logPlan.run(entities.join(','), currentWrite)
+  }
   const write = async (): Promise<void> => {
     const roll = random()
     const id = active[pickTask()] as string
+    const hosts = roll < 0.95 ? await oracle.getTaskHostIds(id) : []
+    if (roll < 0.95) plan([`t:${id}`, ...hosts.map((h) => `h:${h}`), 'stats'])
     if (roll < 0.8) {
-      const hosts = await oracle.getTaskHostIds(id)
       const host = hosts[Math.floor(random() * hosts.length)] as string
       const status = random() < 0.7 ? 'success' : random() < 0.5 ? 'failed' : 'running'
       const result = { status, exitCode: status === 'success' ? 0 : status === 'failed' ? 1 : null, output: `result ${writes}` } as const
@@ -208,8 +224,9 @@ export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<R
       await (service ? service.updateTaskStatus(id, status) : repo.updateTaskStatus(id, status))
     } else {
       const count = 1 + Math.floor(random() * 8)
-      const hosts = [...new Set(Array.from({ length: count }, () => hostIds[pickHost()] as string))]
-      const input = { name: `bench-${args.worker}-${writes}`, command: 'deploy.sh', hostIds: hosts }
+      const chosen = [...new Set(Array.from({ length: count }, () => hostIds[pickHost()] as string))]
+      const input = { name: `bench-${args.worker}-${writes}`, command: 'deploy.sh', hostIds: chosen }
+      plan(['list', ...chosen.map((h) => `h:${h}`), 'stats'])
       await (service ? service.createTask(input) : repo.createTask(input))
     }
   }
@@ -267,10 +284,12 @@ export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<R
             // Stale only if a write touching the entry had been applied here before the read
             // began: acknowledged by this process, or its bus message applied by this process.
             // Statistics may lag by statsMaxStaleness (plus slack for a late timer).
-            const rows = recentWrites.all(startedAt - 60_000) as { entities: string | null; acked: number | null; source: string | null; seq: number | null }[]
+            const rows = recentWrites.all(startedAt - 60_000) as { entities: string | null; planned: string | null; acked: number | null; source: string | null; seq: number | null }[]
             const touches = (entities: string) => entities.split(',').some((e) => e === r.entity || (r.entity === 'list' && e.startsWith('t:')))
             const touched = rows.some((w) => {
-              if (w.acked === null || w.entities === null) return true
+              // In flight: it may have changed the database already, on what it planned to touch.
+              if (w.acked === null) return w.planned !== null && touches(w.planned)
+              if (w.entities === null) return false
               if (!touches(w.entities)) return false
               if (family === 'task:stats') return w.acked >= startedAt - STATS_MAX_STALENESS_MS - STATS_SLACK_MS
               if (w.source === bus?.instanceId) return w.acked > startedAt
@@ -363,15 +382,16 @@ export const scenario: Scenario = {
       seeded.db.pragma('wal_checkpoint(TRUNCATE)')
       await seeded.close()
 
-      const results: Record<'direct' | 'cached', WorkerResult[]> = { direct: [], cached: [] }
+      const results: Record<Mode, WorkerResult[]> = { direct: [], cached: [], background: [] }
       const traces: string[] = []
-      for (const mode of ['direct', 'cached'] as const) {
-        ctx.log(`${mode === 'direct' ? 'without' : 'with'} the cache: ${sizes.processes} processes × ${sizes.durationMs / 1000} s …`)
+      for (const mode of ['direct', 'cached', 'background'] as const) {
+        const label = { direct: 'without the cache', cached: 'with the cache', background: 'with the cache, background writes' }[mode]
+        ctx.log(`${label}: ${sizes.processes} processes × ${sizes.durationMs / 1000} s …`)
         const filename = join(dir, `${mode}.db`)
         copyFileSync(base, filename)
         const writesLog = join(dir, `${mode}-writes.db`)
         const logRepo = createSqliteTaskRepository({ filename: writesLog })
-        logRepo.db.exec('CREATE TABLE writes (id INTEGER PRIMARY KEY, started REAL NOT NULL, acked REAL, entities TEXT, source TEXT, seq INTEGER)')
+        logRepo.db.exec('CREATE TABLE writes (id INTEGER PRIMARY KEY, started REAL NOT NULL, acked REAL, entities TEXT, planned TEXT, source TEXT, seq INTEGER)')
         logRepo.db.exec('CREATE INDEX writes_acked ON writes (acked)')
         await logRepo.close()
         const startAt = performance.timeOrigin + performance.now() + 3_000
@@ -385,7 +405,7 @@ export const scenario: Scenario = {
               resultFile: join(dir, `${mode}-${worker}.json`),
               worker,
               durationMs: sizes.durationMs,
-              namespace: `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, "-")}tw`,
+              namespace: `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, "-")}tw${mode === 'background' ? 'b' : ''}`,
               startAt,
             }
             return ctx.runInChild('scenarios/task-workload.ts', 'taskWorker', args, { timeoutMs: sizes.durationMs + 120_000 })
@@ -397,7 +417,7 @@ export const scenario: Scenario = {
         }
       }
 
-      const merge = (mode: 'direct' | 'cached', family: string): FamilyResult => {
+      const merge = (mode: Mode, family: string): FamilyResult => {
         const out: FamilyResult = { reads: 0, queries: 0, latenciesUs: [], checked: 0, stale: 0 }
         for (const r of results[mode]) {
           const f = r.families[family]
@@ -444,9 +464,22 @@ export const scenario: Scenario = {
       }
       const writesDirect = merge('direct', 'writes')
       const writesCached = merge('cached', 'writes')
+      const writesBackground = merge('background', 'writes')
       rows.push(
         { name: 'sqlite', variant: 'no cache', group: 'writes', baseline: true, dbQueries: writesDirect.queries, p50Us: round(percentile(writesDirect.latenciesUs, 50)), p99Us: round(percentile(writesDirect.latenciesUs, 99)), opsPerSec: Math.round(writesDirect.reads / (sizes.durationMs / 1000)) },
         { name: 'tiercache', variant: 'writes + invalidation', group: 'writes', dbQueries: writesCached.queries, p50Us: round(percentile(writesCached.latenciesUs, 50)), p99Us: round(percentile(writesCached.latenciesUs, 99)), opsPerSec: Math.round(writesCached.reads / (sizes.durationMs / 1000)) },
+        {
+          name: 'tiercache',
+          variant: 'writes + invalidation, backgroundWrites',
+          group: 'writes',
+          dbQueries: writesBackground.queries,
+          p50Us: round(percentile(writesBackground.latenciesUs, 50)),
+          p99Us: round(percentile(writesBackground.latenciesUs, 99)),
+          opsPerSec: Math.round(writesBackground.reads / (sizes.durationMs / 1000)),
+          // Its reads are not judged: the judge orders a write by the bus message it acknowledged
+          // with, and a background write is acknowledged before its message is sent.
+          note: 'a run of its own; stale reads are judged on the awaited run',
+        },
       )
       return rows
     } finally {
