@@ -105,7 +105,9 @@ export class Coherence {
 
   /** Hands the pending batch to the transport (on close). */
   flushOutgoing(): Promise<void> {
-    return this.#publisher?.flush() ?? Promise.resolve()
+    const publisher = this.#publisher
+    if (publisher === undefined) return Promise.resolve()
+    return publisher.flush().finally(() => publisher.stop())
   }
 
   #clear(startup: boolean, generations: boolean): void {

@@ -10,13 +10,15 @@ export interface Transport {
 
 /** Messages kept for later beyond this many collapse into one `clear`. */
 const MAX_HELD = 1000
+/** How often held messages are tried again when nothing else brings them out. */
+const RETRY_MS = 250
 
 /**
  * The one batcher of outgoing messages. The key invalidations issued within one turn of the
  * event loop go out as one message; writers wait for the batch to be handed to the transport,
  * never longer than the transport's own bound (the guard's `l2Timeout`). A message the transport
  * could not take is held, not lost: `resend()` (the breaker closed, the bus healthy again, a
- * later send went through) sends it then. Receivers apply messages idempotently, so a message
+ * later send went through, or a retry every 250 ms while any is held) sends it then. Receivers apply messages idempotently, so a message
  * that in fact arrived before its timeout costs only a second, harmless delivery.
  */
 export class Publisher {
@@ -27,6 +29,8 @@ export class Publisher {
   #timer: ReturnType<typeof setImmediate> | undefined
   #held: Invalidation[] = []
   #resending = false
+  #retry: ReturnType<typeof setTimeout> | undefined
+  #stopped = false
 
   constructor(transport: Transport) {
     this.#transport = transport
@@ -103,5 +107,24 @@ export class Publisher {
   #hold(message: Invalidation): void {
     if (this.#held.length >= MAX_HELD || message.op === 'clear') this.#held = [{ op: 'clear' }]
     else if (!(this.#held.length === 1 && this.#held[0]?.op === 'clear')) this.#held.push(message)
+    this.#scheduleRetry()
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retry !== undefined || this.#stopped) return
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      if (this.#held.length === 0) return
+      if (this.#transport.down) this.#scheduleRetry()
+      else this.resend()
+    }, RETRY_MS)
+    this.#retry.unref?.()
+  }
+
+  /** Stops retrying (on close). */
+  stop(): void {
+    this.#stopped = true
+    if (this.#retry !== undefined) clearTimeout(this.#retry)
+    this.#retry = undefined
   }
 }
