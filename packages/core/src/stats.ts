@@ -57,7 +57,7 @@ export interface CacheStats {
   readonly l1Flushes: number
   readonly breaker: { readonly state: BreakerState; readonly transitions: number }
   readonly recoveryQueueDepth: number
-  /** Background writes queued and not yet run. */
+  /** Background writes queued or running, not yet done. */
   readonly writeQueueDepth: number
   readonly busHealthy: boolean
   readonly l1: { readonly entries: number; readonly bytes: number }

@@ -40,7 +40,7 @@ describe('background writes', () => {
     slow.fail('set', 'hang') // L2 takes no set until released
     await writer.set('k', 'v2', { background: true })
     expect(raw(plain, 'k')).toBe('v1') // resolved while L2 still holds the old value
-    expect(writer.stats().writeQueueDepth).toBe(0) // the set runs (and waits in L2); nothing queued behind it
+    expect(writer.stats().writeQueueDepth).toBe(1) // the set runs (and waits in L2)
     expect(await writer.get('k')).toBe('v2')
 
     // A delete queued behind it: the writer does not read the old copy from L2 meanwhile.
@@ -66,6 +66,19 @@ describe('background writes', () => {
     await writer.close()
     expect(raw(plain, 'k')).toBe(20)
     expect(raw(plain, 'other')).toBe('last')
+  })
+
+  it('an awaited write made while background work is queued waits its turn: L2 ends with the newer value', async () => {
+    const { writer, plain, slow } = await nodes()
+    slow.fail('set', { delayMs: 100 }) // the queued write is slow to land...
+    const before = slow.calls.set ?? 0
+    await writer.set('k', 'older', { background: true })
+    while ((slow.calls.set ?? 0) === before) await new Promise((resolve) => setImmediate(resolve))
+    slow.fail('set', { delayMs: 5 }) // ...and a write after it would be quick
+    await writer.set('k', 'newer') // awaited: after the queued one, not before it
+    expect(raw(plain, 'k')).toBe('newer')
+    await drained(writer)
+    expect(raw(plain, 'k')).toBe('newer')
   })
 
   it('past the queue bound, drop the queued work for one namespace bump; the writer reads from the loader until it lands', async () => {

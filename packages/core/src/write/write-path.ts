@@ -112,11 +112,27 @@ export class WritePath {
     }
   }
 
-  /** Runs the remote half now, or queues it (marking `l1Keys` as pending). */
-  #remote(background: boolean, l1Keys: readonly string[], run: () => Promise<void>, done?: () => void): Promise<void> {
-    if (!background) return run()
-    this.#queue.push(done === undefined ? { run, l1Keys } : { run, l1Keys, done })
-    return Promise.resolve()
+  /**
+   * Runs the remote half now, or queues it (marking `l1Keys` as pending). An awaited write made
+   * while background work is queued waits its turn in the queue: run at once, it could reach L2
+   * before an older queued write of the same key, which would then overwrite it.
+   */
+  #remote(background: boolean, l1Keys: readonly string[], run: (later: boolean) => Promise<void>, done?: () => void): Promise<void> {
+    if (!background && !this.#queue.busy) return run(false)
+    if (background) {
+      this.#queue.push({ run: () => run(true), l1Keys, ...(done === undefined ? {} : { done }) })
+      return Promise.resolve()
+    }
+    return new Promise<void>((resolve) => {
+      this.#queue.push({
+        run: () => run(true),
+        l1Keys,
+        done: () => {
+          done?.()
+          resolve()
+        },
+      })
+    })
   }
 
   async #set(fc: FamilyContext, items: readonly WriteItem[], background: boolean): Promise<void> {
@@ -139,7 +155,7 @@ export class WritePath {
       }
       return { item, l1Key, entry: { value, expiresAt, graceUntil } }
     })
-    await this.#remote(background, l1Keys, () => this.#setRemote(fc, written, background))
+    await this.#remote(background, l1Keys, (later) => this.#setRemote(fc, written, later))
   }
 
   async #setRemote(fc: FamilyContext, written: readonly Written[], later: boolean): Promise<void> {
@@ -166,7 +182,7 @@ export class WritePath {
       }
       return { item, l1Key, entry: undefined }
     })
-    await this.#remote(background, l1Keys, () => this.#deleteRemote(fc, deleted, background))
+    await this.#remote(background, l1Keys, (later) => this.#deleteRemote(fc, deleted, later))
   }
 
   async #deleteRemote(fc: FamilyContext, deleted: readonly Written[], later: boolean): Promise<void> {

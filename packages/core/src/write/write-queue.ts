@@ -35,8 +35,14 @@ export class WriteQueue {
     this.#p = parts
   }
 
+  /** Writes queued or running, not yet done. */
   get depth(): number {
-    return this.#items.length
+    return this.#items.length + (this.#running ? 1 : 0)
+  }
+
+  /** Work is queued or running: a write that must not overtake it joins the queue. */
+  get busy(): boolean {
+    return this.#running || this.#items.length > 0
   }
 
   push(write: QueuedWrite): void {
