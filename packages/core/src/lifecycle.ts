@@ -22,8 +22,8 @@ export class Lifecycle {
     return write
   }
 
-  /** Settles once every write in progress has. */
+  /** Settles once every write in progress has, including the ones those started meanwhile. */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.#writes])
+    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes])
   }
 }

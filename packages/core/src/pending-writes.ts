@@ -17,6 +17,10 @@ export class PendingWrites {
     return this.#all || (this.#keys.size !== 0 && this.#keys.has(l1Key))
   }
 
+  get holdsAll(): boolean {
+    return this.#all
+  }
+
   holdAll(): void {
     this.#all = true
   }

@@ -81,6 +81,47 @@ describe('background writes', () => {
     expect(raw(plain, 'k')).toBe('newer')
   })
 
+  it('an awaited write of another key does not wait for the queue', async () => {
+    const { writer, slow } = await nodes()
+    slow.fail('set', 'hang')
+    await writer.set('slow', 1, { background: true })
+    slow.fail('set', { delayMs: 1 })
+    let done = false
+    await writer.set('other', 2).then(() => (done = true))
+    expect(done).toBe(true)
+    expect(writer.stats().writeQueueDepth).toBe(1) // the first is still hanging
+    slow.heal()
+    slow.releaseHung()
+  })
+
+  it('a queued write lands in the generation it was made in: a bump queued after it, or made elsewhere, leaves it behind', async () => {
+    const { writer, reader, slow } = await nodes()
+    const pages = (cache: TieredCache) => cache.family<string, string>({ name: 'pages', key: (id) => id, generational: true })
+    const mine = pages(writer)
+    const theirs = pages(reader)
+    await mine.set('p', 'before')
+    expect(await theirs.get('p')).toBe('before')
+    slow.fail('set', { delayMs: 30 })
+    await mine.set('p', 'written before the bump', { background: true })
+    await mine.invalidate({ background: true })
+    await drained(writer)
+    // No fallback to a namespace bump: the set had its key, the bump its own step.
+    expect(writer.stats().recoveryQueueDepth).toBe(0)
+    expect(await theirs.getOrSet('p', () => 'reloaded')).toBe('reloaded')
+
+    // Another process bumps while this one's write waits in the queue (behind a hung one).
+    slow.fail('set', 'hang')
+    await mine.set('blocker', 'x', { background: true })
+    await mine.set('q', 'old data', { background: true })
+    const heard = nextEvent<CacheEvents['bus:applied']>((l) => writer.on('bus:applied', l), (e) => e.op === 'generation')
+    await theirs.invalidate()
+    await heard
+    slow.heal()
+    slow.releaseHung()
+    await drained(writer)
+    expect(await theirs.getOrSet('q', () => 'fresh')).toBe('fresh')
+  })
+
   it('past the queue bound, drop the queued work for one namespace bump; the writer reads from the loader until it lands', async () => {
     const { writer, reader, slow } = await nodes({ maxSize: 2 })
     await writer.set('a', 'old a')

@@ -24,6 +24,9 @@ import type { Invalidation, InvalidationBus, ReceivedInvalidation } from '../por
 import type { Telemetry } from '../telemetry.js'
 import { Publisher, type Transport } from './publisher.js'
 
+/** How long `close()` gives held messages to go out. */
+const CLOSE_RESEND_MS = 1_000
+
 export type FlushReason = 'bus-recovered' | 'namespace-generation' | 'clear'
 
 export interface CoherenceParts {
@@ -95,7 +98,7 @@ export class Coherence {
 
   /** Sends the messages the transport could not take before (it is back). */
   resendHeld(): void {
-    this.#publisher?.resend()
+    void this.#publisher?.resend()
   }
 
   /** Messages waiting for the transport to come back. */
@@ -107,7 +110,12 @@ export class Coherence {
   flushOutgoing(): Promise<void> {
     const publisher = this.#publisher
     if (publisher === undefined) return Promise.resolve()
-    return publisher.flush().finally(() => publisher.stop())
+    // One last try for what is held, bounded: a transport that is gone must not hold close().
+    const lastTry = () => Promise.race([publisher.resend(), new Promise<void>((resolve) => setTimeout(resolve, CLOSE_RESEND_MS).unref?.())])
+    return publisher
+      .flush()
+      .then(lastTry)
+      .finally(() => publisher.stop())
   }
 
   #clear(startup: boolean, generations: boolean): void {

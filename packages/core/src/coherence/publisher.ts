@@ -1,3 +1,4 @@
+import { isCallerDataError } from '../l2/guard.js'
 import type { Invalidation } from '../ports.js'
 
 /** How a message reaches the bus: with L2, through the guard (its timeout and breaker). */
@@ -64,36 +65,54 @@ export class Publisher {
       this.#hold(message)
       return Promise.resolve()
     }
-    let sent: Promise<void>
-    try {
-      sent = this.#transport.send(message)
-    } catch (error) {
-      sent = Promise.reject(error)
-    }
-    return sent.then(
+    return this.#try(message).then(
       () => {
-        if (this.#held.length > 0) this.resend()
+        if (this.#held.length > 0) void this.resend()
       },
-      () => this.#hold(message),
+      (error: unknown) => this.#failed(message, error),
     )
   }
 
-  /** Sends the held messages, oldest first; what fails again stays held. */
-  resend(): void {
-    if (this.#resending || this.#held.length === 0 || this.#transport.down) return
+  /**
+   * Sends the held messages, oldest first; what fails again stays held. Resolves when done (or
+   * at once when a resend is already under way or the transport is down).
+   */
+  resend(): Promise<void> {
+    if (this.#resending || this.#held.length === 0 || this.#transport.down) return Promise.resolve()
     this.#resending = true
     const held = this.#held
     this.#held = []
     const next = (i: number): Promise<void> => {
       if (i >= held.length) return Promise.resolve()
-      return this.#transport.send(held[i] as Invalidation).then(
+      const message = held[i] as Invalidation
+      return this.#try(message).then(
         () => next(i + 1),
-        () => {
-          for (const message of held.slice(i)) this.#hold(message)
+        (error: unknown) => {
+          this.#failed(message, error)
+          for (const rest of held.slice(i + 1)) this.#hold(rest)
         },
       )
     }
-    void next(0).finally(() => (this.#resending = false))
+    return next(0).finally(() => {
+      this.#resending = false
+      // Held meanwhile (or again): the retry timer brings them out.
+      if (this.#held.length > 0) this.#scheduleRetry()
+    })
+  }
+
+  /** The transport's send, a synchronous throw turned into a rejection. */
+  #try(message: Invalidation): Promise<void> {
+    try {
+      return this.#transport.send(message)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** A message that could not go: held, unless the message itself is at fault (it never would). */
+  #failed(message: Invalidation, error: unknown): void {
+    if (isCallerDataError(error)) return
+    this.#hold(message)
   }
 
   /** Sends the pending batch now (on close); resolves once it was handed over. */
@@ -115,8 +134,8 @@ export class Publisher {
     this.#retry = setTimeout(() => {
       this.#retry = undefined
       if (this.#held.length === 0) return
-      if (this.#transport.down) this.#scheduleRetry()
-      else this.resend()
+      if (this.#transport.down || this.#resending) this.#scheduleRetry()
+      else void this.resend()
     }, RETRY_MS)
     this.#retry.unref?.()
   }

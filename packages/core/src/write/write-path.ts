@@ -31,6 +31,9 @@ import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
 import { WriteQueue } from './write-queue.js'
 
+/** How often an overflowed queue's namespace bump is tried until it lands. */
+const REPLAY_RETRY_MS = 250
+
 export type Mutation =
   | { readonly kind: 'set'; readonly fc: FamilyContext; readonly items: readonly WriteItem[] }
   | { readonly kind: 'delete'; readonly fc: FamilyContext; readonly items: readonly KeyItem[] }
@@ -57,6 +60,8 @@ interface Written {
   readonly item: KeyItem
   /** Its L1 key, when the local half could name it. */
   readonly l1Key: string | undefined
+  /** Its L2 key, likewise. */
+  readonly storeKey: StoreKey | undefined
   readonly entry: RemoteEntry | undefined
 }
 
@@ -81,11 +86,24 @@ export class WritePath {
       maxSize: parts.writeQueueSize,
       onOverflow: () => {
         // The dropped work is covered by one namespace bump; until it lands, L2 may serve what
-        // the dropped writes replaced, so every key is read from the loader.
+        // the dropped writes replaced, so every key is read from the loader, and nothing else
+        // (reads skip L2) would bring the bump about: try it until it lands.
         parts.pending.holdAll()
         parts.remote?.invalidateAll()
-        void parts.remote?.replay()
+        this.#replayUntilCovered()
       },
+    })
+  }
+
+  #replayUntilCovered(): void {
+    const { remote, pending, life } = this.#p
+    if (remote === undefined) {
+      pending.releaseAll()
+      return
+    }
+    void remote.replay().finally(() => {
+      if (!pending.holdsAll || life.closed) return
+      setTimeout(() => this.#replayUntilCovered(), REPLAY_RETRY_MS).unref?.()
     })
   }
 
@@ -113,12 +131,14 @@ export class WritePath {
   }
 
   /**
-   * Runs the remote half now, or queues it (marking `l1Keys` as pending). An awaited write made
-   * while background work is queued waits its turn in the queue: run at once, it could reach L2
-   * before an older queued write of the same key, which would then overwrite it.
+   * Runs the remote half now, or queues it (marking `l1Keys` as pending). An awaited write of a
+   * key with background work still queued (and a `clear`, which concerns every key) waits its turn
+   * in the queue: run at once, it could reach L2 before that older write, which would then
+   * overwrite it. Other awaited writes do not wait for the queue.
    */
-  #remote(background: boolean, l1Keys: readonly string[], run: (later: boolean) => Promise<void>, done?: () => void): Promise<void> {
-    if (!background && !this.#queue.busy) return run(false)
+  #remote(background: boolean, l1Keys: readonly string[], run: (later: boolean) => Promise<void>, done?: () => void, all = false): Promise<void> {
+    const behind = this.#queue.busy && (all || l1Keys.some((key) => this.#p.pending.holds(key)))
+    if (!background && !behind) return run(false)
     if (background) {
       this.#queue.push({ run: () => run(true), l1Keys, ...(done === undefined ? {} : { done }) })
       return Promise.resolve()
@@ -153,7 +173,7 @@ export class WritePath {
         local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl)
         l1Keys.push(l1Key)
       }
-      return { item, l1Key, entry: { value, expiresAt, graceUntil } }
+      return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry: { value, expiresAt, graceUntil } }
     })
     await this.#remote(background, l1Keys, (later) => this.#setRemote(fc, written, later))
   }
@@ -180,7 +200,7 @@ export class WritePath {
         coherence.invalidateKey(l1Key)
         l1Keys.push(l1Key)
       }
-      return { item, l1Key, entry: undefined }
+      return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry: undefined }
     })
     await this.#remote(background, l1Keys, (later) => this.#deleteRemote(fc, deleted, later))
   }
@@ -192,9 +212,18 @@ export class WritePath {
   }
 
   /**
+   * The key the write means in L2: named when the write is made, so that a write run later still
+   * lands in the generation it was made in (a bump made since, here or elsewhere, must leave it
+   * behind, not carry it over).
+   */
+  #storeKeyOf(fc: FamilyContext, item: KeyItem): StoreKey | undefined {
+    return this.#p.remote === undefined ? undefined : this.#p.keys.storeKey(fc, item.id, item.params)
+  }
+
+  /**
    * Where the written keys are in L2 and which L1 keys to announce. Run later (in the background),
-   * it reads the generations again: a bump queued before the write has landed by then, and the
-   * keys the local half could not name (their generation was held) are named now.
+   * it names the keys the local half could not (their generation was held, or not read yet),
+   * after the bump queued before them has landed.
    */
   async #locate(fc: FamilyContext, written: readonly Written[], later: boolean): Promise<Located> {
     const { keys, remote } = this.#p
@@ -208,7 +237,7 @@ export class WritePath {
       }
       located.l1Keys.push(l1Key)
       if (remote === undefined) continue
-      const storeKey = keys.storeKey(fc, w.item.id, w.item.params)
+      const storeKey = w.storeKey ?? (later ? keys.storeKey(fc, w.item.id, w.item.params) : undefined)
       if (storeKey === undefined) located.unkeyed = true
       else {
         located.items.push(w)
@@ -229,7 +258,7 @@ export class WritePath {
     coherence.flush('clear', true)
     // Until the store is cleared, its namespace generation would lead reads to the old values.
     if (background) generations.hold('')
-    await this.#remote(background, [], () => this.#clearRemote(), background ? () => generations.release('') : undefined)
+    await this.#remote(background, [], () => this.#clearRemote(), background ? () => generations.release('') : undefined, true)
   }
 
   async #clearRemote(): Promise<void> {

@@ -50,7 +50,8 @@ export class WriteQueue {
       const dropped = this.#items
       this.#items = []
       for (const item of dropped) this.#finish(item)
-      this.#finish(write)
+      // This write marked nothing yet: only its own `done` runs.
+      write.done?.()
       this.#p.telemetry.logger.warn({ dropped: dropped.length + 1 }, 'tiercache background write queue full; namespace bump queued')
       this.#p.onOverflow()
       return
