@@ -15,7 +15,7 @@
  */
 import { Coherence } from './coherence/coherence.js'
 import type { Transport } from './coherence/publisher.js'
-import { noopStatsSink, systemClock } from './defaults.js'
+import { systemClock } from './defaults.js'
 import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionsError } from './errors.js'
 import type { CacheEventListener, CacheEventName } from './events.js'
@@ -221,11 +221,10 @@ class Cache implements TieredCache {
     }
     this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, true)
     const hits = hitPaths({
-      lru: local.lru,
       local,
       clock,
       counters: this.#default.counters,
-      observed: policy.shared && o.stats === noopStatsSink ? undefined : (value) => {
+      observed: policy.shared && telemetry.silentSink ? undefined : (value) => {
         telemetry.l1Hit(this.#default)
         return policy.out(value)
       },
@@ -261,14 +260,9 @@ class Cache implements TieredCache {
   }
 
   set<T>(key: string, value: T, options?: SetOptions & WriteOptions): Promise<void> {
-    let split: ReturnType<typeof splitSetOptions>
-    try {
-      split = splitSetOptions(options, this.#o.backgroundWrites)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    const items = [{ id: key, params: undefined, value, options: split.entry }]
-    return this.#write.apply({ kind: 'set', fc: this.#default, items }, split.background)
+    const { entry, write } = splitSetOptions(options)
+    const items = [{ id: key, params: undefined, value, options: entry }]
+    return this.#apply({ kind: 'set', fc: this.#default, items }, () => resolveBackground(write, this.#o.backgroundWrites))
   }
 
   setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[], options?: WriteOptions): Promise<void> {

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
-import type { EntrySettings, GetOrSetOptions, SetOptions, WriteOptions } from './options.js'
+import { type EntrySettings, type GetOrSetOptions, type SetOptions, splitSetOptions, type WriteOptions } from './options.js'
 import type { FamilyCounters } from './stats.js'
 
 /** What a loader receives. */
@@ -162,9 +162,8 @@ export class FamilyHandle<P, V> implements Family<P, V> {
   }
 
   set(params: P, value: V, options?: SetOptions & WriteOptions): Promise<void> {
-    if (options === undefined || options === null || !('background' in options)) return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options }])
-    const { background, ...entry } = options
-    return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options: Object.keys(entry).length === 0 ? undefined : entry }], { background })
+    const { entry, write } = splitSetOptions(options)
+    return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options: entry }], write)
   }
 
   getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V> {

@@ -421,15 +421,15 @@ export function resolveBackground(options: WriteOptions | undefined, fallback: b
 }
 
 /**
- * Splits the options of `set` into the entry's lifetime and whether it runs in the background;
- * throws `InvalidOptionsError` for a bad `background`.
+ * Splits the options of `set` into the entry's lifetime (checked by `resolveSetOptions`) and how
+ * the write waits (checked by `resolveBackground`).
  */
-export function splitSetOptions(options: (SetOptions & WriteOptions) | undefined, fallback: boolean): { entry: SetOptions | undefined; background: boolean } {
+export function splitSetOptions(options: (SetOptions & WriteOptions) | undefined): { entry: SetOptions | undefined; write: WriteOptions | undefined } {
   if (options === undefined || typeof options !== 'object' || options === null || !('background' in options)) {
-    return { entry: options, background: fallback }
+    return { entry: options, write: undefined }
   }
   const { background, ...entry } = options
-  return { entry: Object.keys(entry).length === 0 ? undefined : entry, background: resolveBackground({ background }, fallback) }
+  return { entry: Object.keys(entry).length === 0 ? undefined : entry, write: { background } }
 }
 
 /** Options `getOrSet` reads and writes do not: named when a write is given one. */

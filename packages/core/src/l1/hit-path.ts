@@ -6,7 +6,6 @@ import type { FamilyCounters } from '../stats.js'
 import type { L1Entry, LocalTier } from './local-tier.js'
 
 export interface HitParts {
-  readonly lru: LocalTier['lru']
   readonly local: LocalTier
   readonly clock: Clock
   readonly counters: FamilyCounters
@@ -24,7 +23,8 @@ export interface HitParts {
  * sets: `Infinity` while the bus is healthy. A closed cache's L1 is empty, so only misses check it.
  */
 export function hitPaths(p: HitParts) {
-  const { lru, local, clock, counters, observed, miss, read, closed } = p
+  const { local, clock, counters, observed, miss, read, closed } = p
+  const lru = local.lru
   if (observed === undefined) {
     return {
       getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
@@ -63,10 +63,8 @@ export function hitPaths(p: HitParts) {
       },
     }
   }
-  const hit = (entry: L1Entry): boolean => {
-    const now = clock.now()
-    return entry.freshUntil > now && now - entry.filledAt < local.cap
-  }
+  // Observed hits pay a sink call or a copy anyway: they take the local tier's own test.
+  const hit = (entry: L1Entry): boolean => local.fresh(entry)
   return {
     getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
       const entry = lru.get(key)

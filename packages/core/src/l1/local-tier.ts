@@ -30,8 +30,6 @@ export interface LocalTierOptions {
 export class LocalTier {
   /** Longest an entry is served after its fill: `Infinity` while the bus is healthy. */
   cap = Infinity
-  /** The LRU itself, for the facade's inline hit path (one call fewer per hit); read it only. */
-  readonly lru: LRUCache<string, L1Entry>
   readonly #lru: LRUCache<string, L1Entry>
   readonly #clock: Clock
   readonly #sizeOf: ((value: unknown) => number) | undefined
@@ -43,7 +41,11 @@ export class LocalTier {
     this.#lru = new LRUCache<string, L1Entry>(
       options.maxBytes === undefined ? { max: options.maxEntries } : { max: options.maxEntries, maxSize: options.maxBytes },
     )
-    this.lru = this.#lru
+  }
+
+  /** The LRU itself, for the default family's hit path (one call fewer per hit); read it only. */
+  get lru(): LRUCache<string, L1Entry> {
+    return this.#lru
   }
 
   /** The entry, fresh or not (a lookup that counts as a use). */
