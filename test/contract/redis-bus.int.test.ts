@@ -1,5 +1,5 @@
 import { afterAll } from 'vitest'
-import { redisBus, type RedisBusOptions } from '@tiercache/redis'
+import { redisBus, redisStore, type RedisBusOptions, type RedisStoreOptions } from '@tiercache/redis'
 import {
   defineInvalidationBusContract,
   startRedisCluster,
@@ -13,15 +13,22 @@ import { sharedRedis } from '@tiercache/testkit/vitest'
 // The InvalidationBus contract against redisBus: pub/sub and tracking mode on a single node,
 // sharded pub/sub on a 3-master cluster, and through Sentinel. Servers start once per file.
 
+// Bus a publishes on the connection of a store (as createRedisCache sets them up), so that the
+// suite can check that the store publishes what a prepared; the stranger has a connection of its own.
 async function fixture(redis: RedisBusOptions['redis'], options: Partial<RedisBusOptions> = {}) {
   const namespace = uniqueNamespace('contract')
-  const a = redisBus({ redis, namespace, ...options })
+  const store = redisStore({ redis: redis as RedisStoreOptions['redis'], namespace })
+  const stranger = redisStore({ redis: redis as RedisStoreOptions['redis'], namespace })
+  const a = redisBus({ redis: store.client, namespace, ...options })
   const b = redisBus({ redis, namespace, ...options })
   return {
     a,
     b,
+    sharing: { store, stranger },
     cleanup: async () => {
       await Promise.all([a.close(), b.close()])
+      await store.clear()
+      await Promise.all([store.close(), stranger.close()])
     },
   }
 }

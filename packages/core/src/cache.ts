@@ -60,6 +60,7 @@ import {
 import type { Invalidation, StoreInfo } from './ports.js'
 import type { CacheStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
+import { RoundTrip } from './write/round-trip.js'
 import { type Mutation, WritePath } from './write/write-path.js'
 import { PendingWrites } from './pending-writes.js'
 
@@ -207,7 +208,8 @@ class Cache implements TieredCache {
     const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, pending, telemetry, life })
     const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, pending, telemetry, life, clock }))
     const writeQueueSize = o.writeQueue.maxSize
-    this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, pending, telemetry, life, clock, writeQueueSize })
+    const trip = remote !== undefined && bus !== undefined && RoundTrip.possible(remote.guard.store, bus) ? new RoundTrip(remote, bus, coherence) : undefined
+    this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, trip, pending, telemetry, life, clock, writeQueueSize })
     const background = (options: WriteOptions | undefined) => () => resolveBackground(options, o.backgroundWrites)
     this.#ops = {
       getOrSet: (fc, id, params, loader, options) => getOrSet.getOrSet(fc, id, params, loader, options),

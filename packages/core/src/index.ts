@@ -41,10 +41,12 @@ export type {
   Invalidation,
   LeaseGrant,
   Logger,
+  PreparedMessage,
   ReceivedInvalidation,
   RemoteEntry,
   RemoteStore,
   StatsSink,
+  StoreChanges,
   StoreInfo,
   StoreKey,
 } from './ports.js'

@@ -74,6 +74,15 @@ export interface RemoteStore {
   /** Increments a generation and resolves its new value. */
   bumpGeneration(name: string): Promise<number>
   /**
+   * Applies the L2 changes of one or more writes, then publishes `message` (made by the bus's
+   * `prepare`, which checked that this store can carry it), in one round trip where it can: the
+   * publish last, so that no process hears the message before L2 changed. Resolves the new
+   * values of `changes.bumps`, in order. Rejects when nothing may be taken as done (the changes
+   * and the message may have landed in part). Optional: without it (or without a bus that can
+   * prepare), the engine makes the store's calls, then the bus's publish.
+   */
+  apply?(changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]>
+  /**
    * Deletes the keys of the namespace whose part after `<namespace>:` matches `glob` (SCAN +
    * UNLINK in batches, every master in a cluster). Resolves the number deleted. Optional.
    */
@@ -100,6 +109,32 @@ export interface RemoteStore {
   connecting?(): Promise<boolean> | undefined
   /** Releases what the store created (never a client the caller passed in). */
   close(): Promise<void>
+}
+
+/** The L2 side of the writes made in one event-loop turn, applied together (`RemoteStore.apply`). */
+export interface StoreChanges {
+  /** Unconditional writes, in the order they were made; each voids its key's lease. */
+  readonly sets: readonly { readonly key: StoreKey; readonly entry: RemoteEntry }[]
+  /** Deletes, after the sets; each voids its key's lease. */
+  readonly deletes: readonly StoreKey[]
+  /** Generations to increment, after the deletes. */
+  readonly bumps: readonly string[]
+}
+
+/**
+ * A bus message encoded for a store to publish in the round trip of the changes it announces.
+ * The bus and the store agree on its form; the engine only hands it from one to the other.
+ */
+export interface PreparedMessage {
+  /** Where to publish it. */
+  readonly channel: string
+  /** Publish on the channel's shard (a cluster's SPUBLISH), not the whole server. */
+  readonly sharded: boolean
+  /**
+   * The encoded message cut where the new values of the bumped generations go, in the order of
+   * `StoreChanges.bumps`: one more part than bumps. Each value is written as a msgpack integer.
+   */
+  readonly parts: readonly Uint8Array[]
 }
 
 /** What a store reports about itself. */
@@ -141,6 +176,14 @@ export interface InvalidationBus {
   readonly healthy: boolean
   /** Hands a message to the transport; resolves once the transport accepted it. */
   publish(message: Invalidation): Promise<void>
+  /**
+   * Encodes `messages` (stamped like a publish) for `store` to publish after its changes, in one
+   * round trip (`RemoteStore.apply`); or undefined when that store cannot reach this bus's
+   * listeners the same way (another connection, another server, no `apply`), and the engine
+   * publishes itself. The values of the `generation` messages are placeholders: the store writes
+   * the bumped values in their place, in order. Optional.
+   */
+  prepare?(messages: readonly Invalidation[], store: RemoteStore): PreparedMessage | undefined
   /** Registers the one handler for messages from other nodes. Handlers must not throw. */
   onMessage(handler: (message: ReceivedInvalidation) => void): void
   /** Called on every change of health. */

@@ -84,7 +84,9 @@ describe('background writes', () => {
   it('an awaited write of another key does not wait for the queue', async () => {
     const { writer, slow } = await nodes()
     slow.fail('set', 'hang')
+    const before = slow.calls.set ?? 0
     await writer.set('slow', 1, { background: true })
+    while ((slow.calls.set ?? 0) === before) await new Promise((resolve) => setImmediate(resolve))
     slow.fail('set', { delayMs: 1 })
     let done = false
     await writer.set('other', 2).then(() => (done = true))

@@ -53,6 +53,39 @@ export function encodeBusMessage(source: string, seq: number, ts: number, ops: r
   return packr.pack([BUS_FORMAT_VERSION, source, seq, ts, wire])
 }
 
+/**
+ * A message whose generation values are not known yet (a store bumps them in the same round trip
+ * that publishes it): encoded like `encodeBusMessage`, cut where each generation op's value goes.
+ * Joining the parts with each value as a msgpack integer between them gives the message
+ * `encodeBusMessage` would have made with those values.
+ */
+export function encodeBusTemplate(source: string, seq: number, ts: number, ops: readonly Invalidation[]): Buffer[] {
+  const parts: Buffer[] = []
+  // [v, source, seq, ts, ops]: a five-item array, written item by item.
+  let chunk: Buffer[] = [Buffer.from([0x95]), packr.pack(BUS_FORMAT_VERSION), packr.pack(source), packr.pack(seq), packr.pack(ts), arrayHeader(ops.length)]
+  for (const op of ops) {
+    if (op.op !== 'generation') {
+      chunk.push(packr.pack(op.op === 'delete' ? ['d', op.keys] : ['c']))
+      continue
+    }
+    chunk.push(Buffer.from([0x93]), packr.pack('g'), packr.pack(op.name))
+    parts.push(Buffer.concat(chunk))
+    chunk = []
+  }
+  parts.push(Buffer.concat(chunk))
+  return parts
+}
+
+/** The msgpack header of an array of `length` items. */
+function arrayHeader(length: number): Buffer {
+  if (length < 16) return Buffer.from([0x90 | length])
+  if (length < 0x10000) return Buffer.from([0xdc, length >> 8, length & 0xff])
+  const header = Buffer.alloc(5)
+  header[0] = 0xdd
+  header.writeUInt32BE(length, 1)
+  return header
+}
+
 export function encodeHeartbeat(source: string, nextSeq: number, ts: number): Buffer {
   return packr.pack([BUS_FORMAT_VERSION, source, nextSeq, ts, []])
 }
@@ -101,7 +134,9 @@ function decodeOps(wireOps: readonly unknown[]): Invalidation[] | undefined {
       }
       case 'g': {
         const name: unknown = op[1]
-        const value: unknown = op[2]
+        // A value written by the store's script past 2^32 is a msgpack uint64, which msgpackr reads as a bigint.
+        const raw: unknown = op[2]
+        const value: unknown = typeof raw === 'bigint' && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
         if (op.length !== 3 || typeof name !== 'string') return undefined
         if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return undefined
         ops[i] = { op: 'generation', name, value }

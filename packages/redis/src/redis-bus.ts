@@ -3,7 +3,9 @@
  * This module holds the options and wires the parts, each in `bus/`:
  *
  * - Publishing (`publisher.ts`): on the data connection (the caller's client, or one the bus
- *   creates from a URL or options), one message per `publish()`; in a cluster with SPUBLISH.
+ *   creates from a URL or options), one message per `publish()`; in a cluster with SPUBLISH. A
+ *   store on the same connection publishes what `prepare()` made, after the changes it
+ *   announces, in their round trip (`RemoteStore.apply`).
  * - Receiving (`subscriber.ts`): a subscriber connection of the bus's own, subscribed anew on
  *   every `ready`; in a cluster a connection to the master that owns the sharded channel's slot.
  * - The handler (`receiver.ts`): decode, validate, drop own messages, hand ops to the engine.
@@ -20,7 +22,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import { z } from 'zod'
-import { l1KeyOfStoreKey, parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type ReceivedInvalidation } from '@tiercache/core'
+import { l1KeyOfStoreKey, parseDuration, silentLogger, type Invalidation, type InvalidationBus, type Logger, type PreparedMessage, type ReceivedInvalidation, type RemoteStore } from '@tiercache/core'
 import { newCounters, type BusCounters } from './bus/counters.js'
 import { Health } from './bus/health.js'
 import { BusPublisher } from './bus/publisher.js'
@@ -290,6 +292,15 @@ class RedisPubSubBus implements RedisBus {
   publish(message: Invalidation): Promise<void> {
     if (this.#closed) return Promise.reject(new BusClosedError(this.channel, 'publish()'))
     return this.#publisher.publish(message)
+  }
+
+  /**
+   * A message for a store on this bus's data connection to publish after its changes, in one
+   * round trip; undefined for any other store (its connection may lead elsewhere), and once closed.
+   */
+  prepare(messages: readonly Invalidation[], store: RemoteStore): PreparedMessage | undefined {
+    if (this.#closed || typeof store.apply !== 'function' || (store as { readonly client?: unknown }).client !== this.#data) return undefined
+    return this.#publisher.prepare(messages)
   }
 
   /**

@@ -14,6 +14,11 @@
  * land, and a fill after the SET finds no lease either, so a fill never overwrites a newer set.
  * Fills are the FILL_WITH_LEASE script: value and lease share a hash tag, so it is single-slot.
  *
+ * apply(): the changes of a round trip and its bus message in one script (`APPLY`): sets, deletes
+ * and generation INCRs in order, then the PUBLISH with the new values written in, so a receiver
+ * never hears of a change before it is in Redis. In a cluster, one pipeline per slot, then the
+ * SPUBLISH.
+ *
  * Cluster: every multi-key command is grouped by hash slot (CROSSSLOT otherwise); SCAN runs on
  * every master. Generation keys carry no hash tag and are grouped like any other key.
  *
@@ -29,13 +34,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import type { LeaseGrant, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '@tiercache/core'
+import { pack } from 'msgpackr'
+import type { LeaseGrant, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey } from '@tiercache/core'
 import { createCodec, type Codec, type CorruptReason } from './codec.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
-import { ValueTooLargeError } from './errors.js'
+import { SerializationError, ValueTooLargeError } from './errors.js'
 import { bySlot, familyGlob, keyBuilder, namespacePrefix, parseValueKey } from './keys.js'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
-import { FILL_WITH_LEASE, luaScript } from './scripts.js'
+import { APPLY, FILL_WITH_LEASE, luaScript } from './scripts.js'
 
 export type { RedisStoreOptions } from './options.js'
 
@@ -60,6 +66,7 @@ export interface RedisStore extends RemoteStore {
    */
   ready(timeoutMs?: number): Promise<boolean>
   connecting(): Promise<boolean> | undefined
+  apply(changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]>
   deleteByPattern(glob: string): Promise<number>
   purgeFamily(family: string, keep: string): Promise<number>
   info(): Promise<StoreInfo>
@@ -257,6 +264,99 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     await unlinkGrouped(redisKeys)
   }
 
+  // ---- round trips -------------------------------------------------------------------------
+
+  interface Encoded {
+    readonly redisKey: string
+    readonly lease: string
+    readonly ttl: number
+    /** Undefined when the entry has expired already: the key is removed instead. */
+    readonly bytes: Buffer | undefined
+  }
+
+  /** Encodes every set first: a value that cannot be written fails the call before anything is sent. */
+  const encodeSets = (sets: StoreChanges['sets']): Encoded[] =>
+    sets.map(({ key, entry }) => {
+      const redisKey = keys.value(key)
+      const ttl = ttlOf(entry)
+      return { redisKey, lease: keys.lease(key), ttl, bytes: ttl > 0 ? encode(redisKey, entry) : undefined }
+    })
+
+  /** The message with the bumped values written in: what `APPLY` builds in Lua, built here. */
+  const messageBytes = (message: PreparedMessage, values: readonly number[]): Buffer => {
+    const chunks: Uint8Array[] = [message.parts[0]!]
+    for (let i = 0; i < values.length; i++) chunks.push(pack(values[i]), message.parts[i + 1]!)
+    return Buffer.concat(chunks)
+  }
+
+  const apply = async (changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]> => {
+    if (message !== undefined && message.parts.length !== changes.bumps.length + 1) {
+      throw new SerializationError(
+        `redis store: a prepared message must have one part more than the ${changes.bumps.length} bumps it carries (got ${message.parts.length})`,
+      )
+    }
+    const sets = encodeSets(changes.sets)
+    if (cluster) return applyBySlot(sets, changes, message)
+    const redisKeys: string[] = []
+    const args: (string | Buffer | number)[] = [sets.length, changes.deletes.length, changes.bumps.length, message?.channel ?? '', message?.sharded ? '1' : '0']
+    for (const set of sets) {
+      redisKeys.push(set.redisKey, set.lease)
+      args.push(set.bytes ?? '', set.ttl)
+    }
+    for (const key of changes.deletes) redisKeys.push(keys.value(key), keys.lease(key))
+    for (const name of changes.bumps) redisKeys.push(keys.generation(name))
+    if (message !== undefined) for (const part of message.parts) args.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength))
+    return (await APPLY.run(client, redisKeys, args)) as number[]
+  }
+
+  /**
+   * A cluster's round trip: a script's keys must share a slot, so the changes go as one pipeline
+   * per slot (in parallel; the order of one key's changes is kept), and the message after all of
+   * them, on the channel's shard.
+   */
+  const applyBySlot = async (sets: readonly Encoded[], changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]> => {
+    type Step = (pipeline: ReturnType<RedisClient['pipeline']>) => void
+    const steps: { key: string; add: Step; bump: number }[] = []
+    for (const set of sets) {
+      const bytes = set.bytes
+      steps.push({
+        key: set.redisKey,
+        bump: -1,
+        add: (p) => (bytes === undefined ? p.unlink(set.redisKey, set.lease) : p.del(set.lease).set(set.redisKey, bytes, 'PX', set.ttl)),
+      })
+    }
+    for (const key of changes.deletes) {
+      const redisKey = keys.value(key)
+      const lease = keys.lease(key)
+      steps.push({ key: redisKey, bump: -1, add: (p) => p.unlink(redisKey, lease) })
+    }
+    changes.bumps.forEach((name, i) => {
+      const redisKey = keys.generation(name)
+      steps.push({ key: redisKey, bump: i, add: (p) => p.incr(redisKey) })
+    })
+    const values = new Array<number>(changes.bumps.length).fill(0)
+    await bySlot(
+      steps.map((step) => step.key),
+      async (_slotKeys, indexes) => {
+        const pipeline = client.pipeline()
+        const bumpAt: [number, number][] = []
+        for (const i of indexes) {
+          const step = steps[i]!
+          step.add(pipeline)
+          if (step.bump >= 0) bumpAt.push([pipeline.length - 1, step.bump])
+        }
+        const results = (await pipeline.exec()) ?? []
+        for (const [error] of results) if (error) throw error
+        for (const [at, bump] of bumpAt) values[bump] = Number(results[at]?.[1])
+      },
+    )
+    if (message !== undefined) {
+      const bytes = messageBytes(message, values)
+      await (message.sharded ? client.spublish(message.channel, bytes) : client.publish(message.channel, bytes))
+    }
+    return values
+  }
+
   // ---- leases ------------------------------------------------------------------------------
 
   const acquireLease = async (key: StoreKey, ttlMs: number): Promise<LeaseGrant> => {
@@ -386,6 +486,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     fillWithLease,
     getGenerations,
     bumpGeneration,
+    apply,
     deleteByPattern,
     purgeFamily,
     info,

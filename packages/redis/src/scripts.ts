@@ -41,3 +41,45 @@ if ttl <= 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
 return 1
 `)
+
+/**
+ * The L2 changes of a round trip, then its bus message, in one script (standalone Redis).
+ * KEYS: per set its value and lease key, per delete the same, per bump its generation key.
+ * ARGV[1..3] how many sets, deletes and bumps; ARGV[4] the channel ('' for no message);
+ * ARGV[5] '1' to publish sharded; then per set its bytes and TTL in ms (0 or less: the value has
+ * expired, it is removed); then the message in parts, cut where the bumped values go.
+ * A set voids the key's lease (DEL, then SET), as `set` does; a delete removes value and lease.
+ * The bumped values are written into the message as msgpack integers (cmsgpack) and returned.
+ */
+export const APPLY = luaScript(`
+local sets, deletes, bumps = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local k, a = 1, 6
+for _ = 1, sets do
+  local ttl = tonumber(ARGV[a + 1])
+  if ttl > 0 then
+    redis.call('DEL', KEYS[k + 1])
+    redis.call('SET', KEYS[k], ARGV[a], 'PX', ttl)
+  else
+    redis.call('UNLINK', KEYS[k], KEYS[k + 1])
+  end
+  k, a = k + 2, a + 2
+end
+for _ = 1, deletes do
+  redis.call('UNLINK', KEYS[k], KEYS[k + 1])
+  k = k + 2
+end
+local values = {}
+for i = 1, bumps do
+  values[i] = redis.call('INCR', KEYS[k])
+  k = k + 1
+end
+if ARGV[4] ~= '' then
+  local parts = { ARGV[a] }
+  for i = 1, bumps do
+    parts[#parts + 1] = cmsgpack.pack(values[i])
+    parts[#parts + 1] = ARGV[a + i]
+  end
+  redis.call(ARGV[5] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[4], table.concat(parts))
+end
+return values
+`)

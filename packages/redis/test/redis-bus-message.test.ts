@@ -1,9 +1,31 @@
 import { pack } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { defaultTrackedKeyMapper } from '../src/redis-bus.js'
-import { decodeBusMessage, encodeBusMessage, encodeHeartbeat, MAX_KEYS_PER_MESSAGE } from '../src/bus-message.js'
+import { decodeBusMessage, encodeBusMessage, encodeBusTemplate, encodeHeartbeat, MAX_KEYS_PER_MESSAGE } from '../src/bus-message.js'
 
 describe('bus wire format', () => {
+  it('reads a generation written as a msgpack uint64 (how Redis scripts write values past 2^32)', () => {
+    const uint64 = Buffer.from([0xcf, 0, 0, 1, 0, 0, 0, 0, 0])
+    const parts = encodeBusTemplate('node-1', 1, 1, [{ op: 'generation', name: 'g', value: 0 }])
+    expect(decodeBusMessage(Buffer.concat([parts[0]!, uint64, parts[1]!]))).toMatchObject({ ok: true, message: { ops: [{ op: 'generation', name: 'g', value: 2 ** 40 }] } })
+  })
+
+  it('a template joined with the bumped values is the message encodeBusMessage makes with them', () => {
+    const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}`) // a long delete: wide array headers
+    for (const [values, ops] of [
+      [[], [{ op: 'delete', keys: ['a'] }]],
+      [[7, 70_000, 2 ** 40], [{ op: 'generation', name: 'g1', value: 7 }, { op: 'delete', keys }, { op: 'generation', name: 'ключ', value: 70_000 }, { op: 'generation', name: '', value: 2 ** 40 }]],
+      [[1], Array.from({ length: 20 }, (_, i) => (i === 19 ? { op: 'generation', name: 'last', value: 1 } : { op: 'clear' }))],
+    ] as const) {
+      const placeholders = ops.map((op) => (op.op === 'generation' ? { ...op, value: 0 } : op))
+      const parts = encodeBusTemplate('node-1', 5, 1_764_216_000_000, placeholders)
+      expect(parts).toHaveLength(values.length + 1)
+      const joined = Buffer.concat(parts.flatMap((part, i) => (i < values.length ? [part, pack(values[i])] : [part])))
+      expect(joined.equals(encodeBusMessage('node-1', 5, 1_764_216_000_000, ops))).toBe(true)
+      expect(decodeBusMessage(joined)).toEqual({ ok: true, message: { source: 'node-1', seq: 5, ts: 1_764_216_000_000, ops } })
+    }
+  })
+
   it('round-trips every op kind', () => {
     const ops = [
       { op: 'delete', keys: ['a', 'b:{c}'] },

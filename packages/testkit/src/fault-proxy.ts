@@ -3,7 +3,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 /**
  * A TCP proxy in front of a server (Redis), for partition tests: it can cut every connection
  * (the client sees a disconnect), black-hole them (sockets stay open, nothing flows: what a
- * partition looks like), delay traffic, or refuse new connections.
+ * partition looks like), delay traffic, or refuse new connections. It also counts round trips:
+ * on each connection, every time the client speaks after the server did (or first).
  */
 export interface FaultProxy {
   readonly host: string
@@ -12,6 +13,11 @@ export interface FaultProxy {
   readonly url: string
   /** Connections currently proxied. */
   readonly connections: number
+  /**
+   * Round trips so far, over all connections: a client's bytes that follow the server's (or come
+   * first) start one; pipelined commands sent before the reply count once.
+   */
+  readonly roundTrips: number
   /** Destroys every open connection (both sides). New connections are still accepted. */
   cut(): void
   /** Stops forwarding in both directions without closing anything; bytes are held, not lost. */
@@ -44,9 +50,11 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
   let delayMs = 0
   let refusing = false
   const held: (() => void)[] = []
+  let roundTrips = 0
 
-  const forward = (from: Socket, to: Socket) => {
+  const forward = (from: Socket, to: Socket, onData: () => void) => {
     from.on('data', (chunk: Buffer) => {
+      onData()
       const send = () => {
         if (!to.destroyed) to.write(chunk)
       }
@@ -75,8 +83,14 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
     upstream.on('error', close)
     client.on('close', close)
     upstream.on('close', close)
-    forward(client, upstream)
-    forward(upstream, client)
+    let clientSpoke = false
+    forward(client, upstream, () => {
+      if (!clientSpoke) roundTrips++
+      clientSpoke = true
+    })
+    forward(upstream, client, () => {
+      clientSpoke = false
+    })
   })
   server.on('error', () => {})
   await new Promise<void>((resolve, reject) => {
@@ -107,6 +121,9 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
     url: `redis://127.0.0.1:${port}`,
     get connections() {
       return pairs.size
+    },
+    get roundTrips() {
+      return roundTrips
     },
     cut,
     blackhole() {

@@ -96,6 +96,11 @@ export class Coherence {
     return this.#publisher === undefined ? Promise.resolve() : this.#publisher.send(message)
   }
 
+  /** Keeps a message that could not go (its round trip failed) for the next resend. */
+  hold(message: Invalidation): void {
+    this.#publisher?.hold(message)
+  }
+
   /** Sends the messages the transport could not take before (it is back). */
   resendHeld(): void {
     void this.#publisher?.resend()

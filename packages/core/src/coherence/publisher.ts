@@ -123,6 +123,11 @@ export class Publisher {
     return batch ?? Promise.resolve()
   }
 
+  /** Keeps a message that could not go for the next resend (a round trip that failed). */
+  hold(message: Invalidation): void {
+    this.#hold(message)
+  }
+
   #hold(message: Invalidation): void {
     if (this.#held.length >= MAX_HELD || message.op === 'clear') this.#held = [{ op: 'clear' }]
     else if (!(this.#held.length === 1 && this.#held[0]?.op === 'clear')) this.#held.push(message)

@@ -14,11 +14,11 @@ import { L2UnavailableError } from '../errors.js'
 import type { FamilyContext } from '../family.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
-import type { Clock, Invalidation, RemoteEntry, RemoteStore, StoreInfo, StoreKey } from '../ports.js'
+import type { Clock, Invalidation, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey } from '../ports.js'
 import type { BreakerState } from '../stats.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Generations } from './generations.js'
-import type { L2Guard } from './guard.js'
+import { isCallerDataError, type L2Guard } from './guard.js'
 import type { RecoveryQueue } from './recovery-queue.js'
 
 export type RemoteRead =
@@ -95,6 +95,31 @@ export class RemoteTier {
     } catch {
       this.#p.recovery.add(keys)
     }
+  }
+
+  /**
+   * Applies the changes of a round trip and publishes its message (`RemoteStore.apply`); resolves
+   * the bumped values. When it cannot (breaker open, failure), the written and deleted keys'
+   * deletes are queued, as for `write()`, and it rejects (already counted) for the caller to fall
+   * back on what is left: the message and the bumps.
+   */
+  apply(changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]> {
+    const keys = changes.deletes.length === 0 ? changes.sets.map((set) => set.key) : [...changes.sets.map((set) => set.key), ...changes.deletes]
+    if (this.guard.isOpen) {
+      this.#p.recovery.add(keys)
+      return Promise.reject(new L2UnavailableError('L2 apply skipped: circuit breaker open'))
+    }
+    return this.guard.run('apply', (store) => (store.apply as NonNullable<RemoteStore['apply']>).call(store, changes, message)).then(
+      (values) => {
+        if (!this.#p.recovery.isEmpty) void this.replay()
+        return values
+      },
+      (error: unknown) => {
+        // Refused for the caller's data, nothing was sent: the caller takes the two steps instead.
+        if (!isCallerDataError(error)) this.#p.recovery.add(keys)
+        throw error
+      },
+    )
   }
 
   /** The L2 copies of the whole namespace may be wrong: only a namespace bump reaches them now. */

@@ -4,7 +4,9 @@
  *
  * - Local: L1 changes first (voiding the flights of the written keys, so that no load that
  *   started before the write lands).
- * - Remote: the L2 changes through the guard, then the bus message. What L2 could not take goes
+ * - Remote: the L2 changes through the guard, then the bus message: in one round trip when the
+ *   store and the bus can share one (`RoundTrip`: the writes of one event-loop turn together,
+ *   the message last), else in two steps. What L2 could not take goes
  *   to the recovery queue (a failed `set` or delete leaves a wrong L2 copy, so its key's delete
  *   is queued); the bus message still goes out (or is held until it can), so that healthy L1s
  *   drop the value. A writer never sees an L2 error, nor waits longer than the guard's bound.
@@ -29,6 +31,7 @@ import { type EntrySettings, entryTimes, resolveSetOptions } from '../options.js
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
+import type { RoundTrip, TripWork } from './round-trip.js'
 import { WriteQueue } from './write-queue.js'
 
 /** How often an overflowed queue's namespace bump is tried until it lands. */
@@ -48,6 +51,8 @@ export interface WritePathParts {
   readonly keys: Keys
   readonly generations: Generations
   readonly remote: RemoteTier | undefined
+  /** One round trip for L2 changes and message, when the store and the bus can share one. */
+  readonly trip: RoundTrip | undefined
   readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
@@ -182,6 +187,7 @@ export class WritePath {
     const { remote } = this.#p
     const located = await this.#locate(fc, written, later)
     const writes = located.stored.map((key, i) => ({ key, entry: (located.items[i] as Written).entry as RemoteEntry }))
+    if (this.#tripReady(located) && (await this.#inOneTrip({ sets: writes, announce: located.l1Keys }, located))) return
     await remote?.write(
       'setMany',
       located.stored,
@@ -207,6 +213,7 @@ export class WritePath {
 
   async #deleteRemote(fc: FamilyContext, deleted: readonly Written[], later: boolean): Promise<void> {
     const located = await this.#locate(fc, deleted, later)
+    if (this.#tripReady(located) && (await this.#inOneTrip({ deletes: located.stored, announce: located.l1Keys }, located))) return
     await this.#p.remote?.write('delete', located.stored, (store) => store.delete(located.stored))
     await this.#settle(located)
   }
@@ -245,6 +252,22 @@ export class WritePath {
       }
     }
     return located
+  }
+
+  /** The pair can take this remote half in one round trip now. */
+  #tripReady(located: Located): boolean {
+    return this.#p.trip?.ready === true && (located.stored.length > 0 || located.l1Keys.length > 0)
+  }
+
+  /**
+   * The remote half in one round trip: true once it was done (or failed, and what the failure
+   * leaves was taken care of); false when it must take the two steps after all.
+   */
+  async #inOneTrip(work: TripWork, located: Located): Promise<boolean> {
+    const outcome = await (this.#p.trip as RoundTrip).submit(work)
+    if (outcome.kind === 'two-steps') return false
+    if (located.unkeyed) this.#p.remote?.invalidateAll()
+    return true
   }
 
   /** After the L2 changes: what has no known key is reached by a namespace bump; then the message. */
@@ -287,18 +310,37 @@ export class WritePath {
   }
 
   async #bumpRemote(fc: FamilyContext, name: string): Promise<void> {
-    const { remote, generations, coherence, telemetry } = this.#p
+    const { remote, generations, coherence, trip } = this.#p
     if (remote === undefined) return
+    if (trip?.ready === true) {
+      const outcome = await trip.submit({ bumps: [name] })
+      if (outcome.kind === 'done') {
+        generations.apply(name, outcome.bumps[0] as number)
+        return
+      }
+      if (outcome.kind === 'failed') {
+        // L2 is failing now: the clear goes out with the next resend rather than wait on it again.
+        this.#bumpFailed(fc, name)
+        coherence.hold({ op: 'clear' })
+        return
+      }
+    }
     try {
       const value = await remote.bumpGeneration(name)
       generations.apply(name, value)
       await coherence.publish({ op: 'generation', name, value })
     } catch {
-      telemetry.logger.warn({ family: fc.id, generation: name }, 'tiercache generation bump failed; namespace bump queued')
-      remote.invalidateAll()
-      coherence.flush('clear', true)
+      this.#bumpFailed(fc, name)
       await coherence.publish({ op: 'clear' })
     }
+  }
+
+  /** A bump L2 did not take: the namespace bump reaches what it would have; every L1 drops. */
+  #bumpFailed(fc: FamilyContext, name: string): void {
+    const { remote, coherence, telemetry } = this.#p
+    telemetry.logger.warn({ family: fc.id, generation: name }, 'tiercache generation bump failed; namespace bump queued')
+    remote?.invalidateAll()
+    coherence.flush('clear', true)
   }
 
   /** Reads the generations the written keys need (their L1 and store keys depend on them). */

@@ -1,11 +1,12 @@
 /**
- * Publishing on the data connection: one message per `publish()` (the engine's publisher already
+ * Publishing on the data connection: one message per `publish()`, or one per `prepare()` that a
+ * store publishes after its changes (the engine's publisher already
  * coalesces the invalidations of one event-loop turn, so a second batcher here would only delay
  * them), numbered by op, plus the heartbeats.
  */
 import type { Cluster, Redis } from 'ioredis'
-import type { Invalidation, Logger } from '@tiercache/core'
-import { encodeBusMessage, encodeHeartbeat } from '../bus-message.js'
+import type { Invalidation, Logger, PreparedMessage } from '@tiercache/core'
+import { encodeBusMessage, encodeBusTemplate, encodeHeartbeat } from '../bus-message.js'
 import { connectReady, firstConnection, isCluster } from '../connection.js'
 import { L2UnavailableError, SerializationError } from '../errors.js'
 import type { BusCounters } from './counters.js'
@@ -72,6 +73,26 @@ export class BusPublisher {
         return this.#send(payload)
       })
       .then(DONE, this.#failed)
+  }
+
+  /**
+   * Stamps and encodes `messages` as one message for a store to publish in its round trip (the
+   * generation values left open). Numbered and counted as sent here: the store sends it, or the
+   * engine holds what it announced and publishes that again.
+   */
+  prepare(messages: readonly Invalidation[]): PreparedMessage {
+    let parts: Buffer[]
+    const seq = this.#nextSeq
+    try {
+      parts = encodeBusTemplate(this.#source, seq, Date.now(), messages)
+    } catch (error) {
+      this.#counters.publishErrors++
+      throw new SerializationError(`redis bus: could not encode a message for "${this.#channel}": keys and generation names must be strings`, { cause: error })
+    }
+    this.#nextSeq += messages.length
+    this.#counters.published += messages.length
+    this.#counters.messagesSent++
+    return { channel: this.#channel, sharded: this.#cluster, parts }
   }
 
   readonly #failed = (error: unknown): never => {

@@ -1,10 +1,15 @@
-import type { InvalidationBus, ReceivedInvalidation } from '@tiercache/core'
+import type { InvalidationBus, ReceivedInvalidation, RemoteStore } from '@tiercache/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 /** Two buses of different instances on one transport. */
 export interface InvalidationBusFixture {
   readonly a: InvalidationBus
   readonly b: InvalidationBus
+  /**
+   * Optional, for a bus with `prepare`: a store that `a` can prepare messages for (on its way to
+   * the server), and one it cannot. The suite checks that the store publishes what `a` prepared.
+   */
+  readonly sharing?: { readonly store: RemoteStore; readonly stranger: RemoteStore }
   cleanup(): Promise<void>
 }
 
@@ -54,6 +59,40 @@ export function defineInvalidationBusContract(name: string, factory: () => Promi
       await waitFor(() => expect(toB).toHaveLength(2))
       expect(toB[0]).toMatchObject({ op: 'generation', name: 'list@1:host-1', value: 7 })
       expect(toB[1]).toMatchObject({ op: 'clear' })
+    })
+
+    it('prepare: a store on its way publishes the message after its changes, with the bumped values written in', async (context) => {
+      const prepare = fixture.a.prepare?.bind(fixture.a)
+      const sharing = fixture.sharing
+      if (prepare === undefined || sharing?.store.apply === undefined) return context.skip()
+      const [before] = await sharing.store.getGenerations(['contract@1'])
+      const prepared = prepare(
+        [
+          { op: 'delete', keys: ['k1', 'ключ'] },
+          { op: 'generation', name: 'contract@1', value: 0 },
+          { op: 'generation', name: 'contract@1:g', value: 0 },
+        ],
+        sharing.store,
+      )
+      expect(prepared).toBeDefined()
+      const values = await sharing.store.apply({ sets: [], deletes: [], bumps: ['contract@1', 'contract@1:g'] }, prepared)
+      expect(values).toEqual([(before ?? 0) + 1, 1])
+      await waitFor(() => expect(toB).toHaveLength(3))
+      expect(toB[0]).toMatchObject({ op: 'delete', keys: ['k1', 'ключ'], source: fixture.a.instanceId })
+      expect(toB[1]).toMatchObject({ op: 'generation', name: 'contract@1', value: values[0] })
+      expect(toB[2]).toMatchObject({ op: 'generation', name: 'contract@1:g', value: 1 })
+      expect([toB[1]?.seq, toB[2]?.seq]).toEqual([(toB[0]?.seq ?? 0) + 1, (toB[0]?.seq ?? 0) + 2])
+      expect(toA).toHaveLength(0)
+      // The numbering goes on after it: a publish that follows is not taken for a replay.
+      await fixture.a.publish({ op: 'clear' })
+      await waitFor(() => expect(toB).toHaveLength(4))
+      expect(toB[3]?.seq).toBe((toB[2]?.seq ?? 0) + 1)
+    })
+
+    it('prepare: a store that does not share its way is refused (the engine publishes itself)', (context) => {
+      const prepare = fixture.a.prepare?.bind(fixture.a)
+      if (prepare === undefined || fixture.sharing === undefined) return context.skip()
+      expect(prepare([{ op: 'clear' }], fixture.sharing.stranger)).toBeUndefined()
     })
 
     it('does not deliver a message to its sender', async () => {

@@ -224,6 +224,49 @@ export function defineRemoteStoreContract(name: string, factory: () => Promise<R
     })
 
     describe('optional methods', () => {
+      it('apply makes the sets, then the deletes, then the bumps, and resolves the bumped values in order', async (context) => {
+        const apply = store.apply?.bind(store)
+        if (apply === undefined) return context.skip()
+        await store.set(key('a1'), entry('old'))
+        await store.set(key('a3'), entry('gone'))
+        const values = await apply(
+          {
+            sets: [
+              { key: key('a1'), entry: entry('first') },
+              { key: key('a2'), entry: entry({ n: 2 }) },
+              { key: key('a1'), entry: entry('last') },
+            ],
+            deletes: [key('a3'), key('never-there')],
+            bumps: ['apply@1', 'apply@1:g', 'apply@1'],
+          },
+          undefined,
+        )
+        expect(values).toEqual([1, 1, 2])
+        expect((await store.get(key('a1')))?.value).toBe('last')
+        expect((await store.get(key('a2')))?.value).toEqual({ n: 2 })
+        expect(await store.get(key('a3'))).toBeUndefined()
+        expect(await store.getGenerations(['apply@1', 'apply@1:g'])).toEqual([2, 1])
+        expect(await apply({ sets: [], deletes: [], bumps: [] }, undefined)).toEqual([])
+      })
+
+      it('apply voids the leases of the keys it sets and deletes, and removes an entry that has expired', async (context) => {
+        const apply = store.apply?.bind(store)
+        if (apply === undefined) return context.skip()
+        const setLease = granted(await store.acquireLease(key('ls'), 10_000))
+        const deleteLease = granted(await store.acquireLease(key('ld'), 10_000))
+        await store.set(key('expired'), entry('before'))
+        const past = Date.now() - 1_000
+        await apply(
+          { sets: [{ key: key('ls'), entry: entry('new') }, { key: key('expired'), entry: { value: 'x', expiresAt: past, graceUntil: past } }], deletes: [key('ld')], bumps: [] },
+          undefined,
+        )
+        expect(await store.fillWithLease(key('ls'), setLease.token, entry('old'))).toBe(false)
+        expect((await store.get(key('ls')))?.value).toBe('new')
+        expect(await store.fillWithLease(key('ld'), deleteLease.token, entry('old'))).toBe(false)
+        expect(await store.get(key('ld'))).toBeUndefined()
+        expect(await store.get(key('expired'))).toBeUndefined()
+      })
+
       it('deleteByPattern deletes matching keys of the namespace and counts them', async (context) => {
         if (store.deleteByPattern === undefined) return context.skip()
         await store.setMany([
