@@ -45,7 +45,7 @@ import {
 import { InvalidTaskQueryError } from './errors.js'
 import type { CommandResultOutcome, TaskRepository } from './repository.js'
 import { resolveCachedTaskServiceOptions, type CachedTaskServiceOptions, type ResolvedCachedTaskServiceOptions } from './service-options.js'
-import { StatisticsDebounce } from './stats-debounce.js'
+import { StatisticsDebounce, statisticsInvalidationFamily } from './stats-debounce.js'
 import { StatusBatch } from './status-batch.js'
 import { createTaskCacheService, type TaskCacheService } from './task-cache-service.js'
 
@@ -112,8 +112,12 @@ class CachedTaskServiceImpl implements CachedTaskService {
     this.options = options
     this.#log = options.logger
     this.#batch = new StatusBatch(repository)
-    this.#statistics = new StatisticsDebounce(families.stats, options.statsMaxStalenessMs, options.logger, () =>
-      this.#emit({ write: 'statistics', taskViews: false, lists: false, hosts: [], statistics: true }),
+    this.#statistics = new StatisticsDebounce(
+      families.stats,
+      statisticsInvalidationFamily(cache, options.statsMaxStalenessMs),
+      options.statsMaxStalenessMs,
+      options.logger,
+      () => this.#emit({ write: 'statistics', taskViews: false, lists: false, hosts: [], statistics: true }),
     )
     this.taskCache = createTaskCacheService({ cache, families })
     if (options.traceReads) this.#read = this.#tracedRead
