@@ -1,4 +1,5 @@
 import { pack } from 'msgpackr'
+import type { Invalidation } from '@tiercache/core'
 import { describe, expect, it } from 'vitest'
 import { defaultTrackedKeyMapper } from '../src/redis-bus.js'
 import { decodeBusMessage, encodeBusMessage, encodeBusTemplate, encodeHeartbeat, MAX_KEYS_PER_MESSAGE } from '../src/bus-message.js'
@@ -12,12 +13,13 @@ describe('bus wire format', () => {
 
   it('a template joined with the bumped values is the message encodeBusMessage makes with them', () => {
     const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}`) // a long delete: wide array headers
-    for (const [values, ops] of [
+    const cases: [readonly number[], readonly Invalidation[]][] = [
       [[], [{ op: 'delete', keys: ['a'] }]],
       [[7, 70_000, 2 ** 40], [{ op: 'generation', name: 'g1', value: 7 }, { op: 'delete', keys }, { op: 'generation', name: 'ключ', value: 70_000 }, { op: 'generation', name: '', value: 2 ** 40 }]],
-      [[1], Array.from({ length: 20 }, (_, i) => (i === 19 ? { op: 'generation', name: 'last', value: 1 } : { op: 'clear' }))],
-    ] as const) {
-      const placeholders = ops.map((op) => (op.op === 'generation' ? { ...op, value: 0 } : op))
+      [[1], Array.from({ length: 20 }, (_, i): Invalidation => (i === 19 ? { op: 'generation', name: 'last', value: 1 } : { op: 'clear' }))],
+    ]
+    for (const [values, ops] of cases) {
+      const placeholders = ops.map((op): Invalidation => (op.op === 'generation' ? { ...op, value: 0 } : op))
       const parts = encodeBusTemplate('node-1', 5, 1_764_216_000_000, placeholders)
       expect(parts).toHaveLength(values.length + 1)
       const joined = Buffer.concat(parts.flatMap((part, i) => (i < values.length ? [part, pack(values[i])] : [part])))
