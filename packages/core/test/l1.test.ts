@@ -15,6 +15,23 @@ describe('L1', () => {
     expect(cache.stats().total.l1Hits).toBe(3)
   })
 
+  it('deleting the last entry leaves it empty, and the entry that keeps it from resetting costs no capacity', async () => {
+    for (const l1 of [{ maxEntries: 3 }, { maxEntries: 3, maxBytes: 1_000 }]) {
+      const cache = cacheFor({ l1 })
+      await cache.set('a', 1)
+      await cache.delete('a')
+      expect(cache.peek('a')).toBeUndefined()
+      expect(cache.stats().l1.entries).toBe(0)
+      if (l1.maxBytes !== undefined) expect(cache.stats().l1.bytes).toBe(0)
+      await cache.set('a', 1)
+      await cache.set('b', 2)
+      await cache.set('c', 3)
+      expect([cache.peek('a'), cache.peek('b'), cache.peek('c')]).toEqual([1, 2, 3])
+      expect(cache.stats().l1.entries).toBe(3)
+      await cache.close()
+    }
+  })
+
   it('expires entries at their ttl on the injected clock', async () => {
     const clock = fakeClock()
     const cache = cacheFor({ clock, ttl: '1m', jitter: 0 })

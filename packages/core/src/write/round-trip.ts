@@ -66,13 +66,18 @@ export class RoundTrip {
     return !this.#remote.isOpen
   }
 
-  /** Joins the trip of this turn; resolves how it went. Never rejects. */
+  /**
+   * Joins the trip of this turn; resolves how it went. Never rejects. The trip leaves on
+   * process.nextTick: submits come from promise continuations, and a tick queued from one runs
+   * once the microtask queue has drained, so the writes of one turn (a `Promise.all` of them, at
+   * any promise depth) are in it, and none waits for the event loop's next phase.
+   */
   submit(work: TripWork): Promise<TripOutcome> {
     return new Promise<TripOutcome>((resolve) => {
       this.#queued.push({ work, resolve })
       if (this.#scheduled) return
       this.#scheduled = true
-      setImmediate(() => this.#send())
+      process.nextTick(() => this.#send())
     })
   }
 
