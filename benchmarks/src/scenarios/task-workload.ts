@@ -119,7 +119,9 @@ export async function taskWorker(args: WorkerArgs, ctx: ChildContext): Promise<R
 
   const cached = args.mode !== 'direct'
   const store = cached ? redisStore({ redis: { host: ctx.redis.host, port: ctx.redis.port }, namespace: args.namespace }) : undefined
-  const bus = cached ? redisBus({ redis: { host: ctx.redis.host, port: ctx.redis.port }, namespace: args.namespace }) : undefined
+  // The bus publishes on the store's connection, as createRedisCache sets them up: a write's L2
+  // changes and its message then go in one round trip.
+  const bus = store ? redisBus({ redis: store.client, namespace: args.namespace }) : undefined
   // The store's clients fail fast until connected: start measuring on a ready store and bus.
   await store?.ready()
   await bus?.start()
