@@ -188,6 +188,7 @@ class Cache implements TieredCache {
                 return guard.isOpen
               },
               send: (message) => guard.run('publish', () => bus.publish(message)),
+              beforeResend: () => remote?.replay() ?? Promise.resolve(),
             }
     const coherence: Coherence = (this.#coherence = new Coherence({
       bus,

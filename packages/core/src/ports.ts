@@ -113,7 +113,10 @@ export interface RemoteStore {
 
 /** The L2 side of the writes made in one event-loop turn, applied together (`RemoteStore.apply`). */
 export interface StoreChanges {
-  /** Unconditional writes, in the order they were made; each voids its key's lease. */
+  /**
+   * Unconditional writes, in the order they were made; each voids its key's lease. The engine
+   * never puts a set of a key after a delete of it in one batch (the store applies sets first).
+   */
   readonly sets: readonly { readonly key: StoreKey; readonly entry: RemoteEntry }[]
   /** Deletes, after the sets; each voids its key's lease. */
   readonly deletes: readonly StoreKey[]

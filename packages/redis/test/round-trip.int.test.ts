@@ -95,6 +95,24 @@ describe('one round trip per write', () => {
     await readerSees('a-2', 2)
   })
 
+  it('keeps the order of a key\'s writes in one turn: a set after a delete goes in a script of its own, after it', async () => {
+    const { mine, theirs, count, readerSees } = await setup(true)
+    await mine.set('a-1', { v: 1 })
+    expect((await theirs.get('a-1'))?.v).toBe(1)
+    // Two scripts, sent back to back on one connection: still one round trip.
+    expect(await count(() => Promise.all([mine.delete('a-1'), mine.set('a-1', { v: 2 })]))).toBe(1)
+    await readerSees('a-1', 2)
+    expect(mine.peek('a-1')?.v).toBe(2)
+  })
+
+  it('a write larger than one trip carries takes the two steps, and lands whole', async () => {
+    const { mine, count, readerSees } = await setup(true)
+    const entries = Array.from({ length: 600 }, (_, i) => ({ params: `a-${i}`, value: { v: i } }))
+    expect(await count(() => mine.setMany(entries))).toBeGreaterThanOrEqual(2)
+    await readerSees('a-0', 0)
+    await readerSees('a-599', 599)
+  })
+
   it('a bus on a connection of its own: the L2 change, then the message (two round trips)', async () => {
     const { mine, theirs, count, readerSees } = await setup(false)
     await mine.set('a-1', { v: 1 })

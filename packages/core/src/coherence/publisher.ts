@@ -7,6 +7,11 @@ export interface Transport {
   send(message: Invalidation): Promise<void>
   /** The transport is known to be down (the breaker is open): do not try now. */
   readonly down: boolean
+  /**
+   * Runs before held messages are sent again; never rejects. With L2: the deletes L2 missed are
+   * replayed first, or a receiver told to drop its copy would read the old L2 value again.
+   */
+  beforeResend?(): Promise<void>
 }
 
 /** Messages kept for later beyond this many collapse into one `clear`. */
@@ -80,24 +85,29 @@ export class Publisher {
   resend(): Promise<void> {
     if (this.#resending || this.#held.length === 0 || this.#transport.down) return Promise.resolve()
     this.#resending = true
-    const held = this.#held
-    this.#held = []
-    const next = (i: number): Promise<void> => {
+    const next = (held: readonly Invalidation[], i: number): Promise<void> => {
       if (i >= held.length) return Promise.resolve()
       const message = held[i] as Invalidation
       return this.#try(message).then(
-        () => next(i + 1),
+        () => next(held, i + 1),
         (error: unknown) => {
           this.#failed(message, error)
           for (const rest of held.slice(i + 1)) this.#hold(rest)
         },
       )
     }
-    return next(0).finally(() => {
-      this.#resending = false
-      // Held meanwhile (or again): the retry timer brings them out.
-      if (this.#held.length > 0) this.#scheduleRetry()
-    })
+    const before = this.#transport.beforeResend?.() ?? Promise.resolve()
+    return before
+      .then(() => {
+        const held = this.#held
+        this.#held = []
+        return next(held, 0)
+      })
+      .finally(() => {
+        this.#resending = false
+        // Held meanwhile (or again): the retry timer brings them out.
+        if (this.#held.length > 0) this.#scheduleRetry()
+      })
   }
 
   /** The transport's send, a synchronous throw turned into a rejection. */

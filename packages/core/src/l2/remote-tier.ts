@@ -100,8 +100,9 @@ export class RemoteTier {
   /**
    * Applies the changes of a round trip and publishes its message (`RemoteStore.apply`); resolves
    * the bumped values. When it cannot (breaker open, failure), the written and deleted keys'
-   * deletes are queued, as for `write()`, and it rejects (already counted) for the caller to fall
-   * back on what is left: the message and the bumps.
+   * deletes are queued, as for `write()`, and it rejects (a failure counted by the guard; an open
+   * breaker refuses without a call) for the caller to fall back on what is left: the message and
+   * the bumps. Refused for the caller's data, nothing was sent and nothing is queued.
    */
   apply(changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]> {
     const keys = changes.deletes.length === 0 ? changes.sets.map((set) => set.key) : [...changes.sets.map((set) => set.key), ...changes.deletes]
