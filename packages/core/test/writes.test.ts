@@ -103,4 +103,28 @@ describe('writes against a sick L2 and bus', () => {
     await delivered
     expect(reader.peek('k')).toBeUndefined()
   })
+
+  it('a message held while the breaker was open goes out only after the delete L2 missed was replayed', async () => {
+    const backend = memoryBackend()
+    const network = memoryBusNetwork()
+    const plain = memoryStore({ backend, namespace: 'held' })
+    const flaky = chaos(memoryStore({ backend, namespace: 'held' }))
+    const writerBus = memoryBus({ network, instanceId: 'writer' })
+    const readerBus = memoryBus({ network, instanceId: 'reader' })
+    const writer = cacheFor({ l2: flaky.store, bus: writerBus, l2Timeout: '1s', breaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeout: 50 } })
+    const reader = cacheFor({ l2: memoryStore({ backend, namespace: 'held' }), bus: readerBus })
+    while (!writerBus.healthy || !readerBus.healthy) await new Promise((resolve) => setImmediate(resolve))
+    await writer.set('k', 'old')
+    expect(await reader.get('k')).toBe('old') // in the reader's L1 now
+
+    flaky.fail('set', 'error')
+    await writer.set('k', 'new') // L2 keeps 'old', the breaker opens: the key's delete is queued, the message held
+    expect(writer.stats().breaker.state).toBe('open')
+    flaky.heal()
+
+    // When the message reaches the reader, L2 must no longer hold the value it replaced.
+    const l2AtDelivery = new Promise<unknown>((resolve) => reader.on('bus:applied', ({ keys }) => keys.length > 0 && resolve(plain.raw({ family: 'default@1', generation: '', id: 'k' })?.value)))
+    expect(await l2AtDelivery).toBeUndefined()
+    expect(await reader.get('k')).toBeUndefined()
+  })
 })

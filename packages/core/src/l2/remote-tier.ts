@@ -47,7 +47,8 @@ const INVALID: unique symbol = Symbol('invalid')
 export class RemoteTier {
   readonly guard: L2Guard
   readonly #p: RemoteTierParts
-  #replaying = false
+  /** The replay under way: a second caller waits for it rather than start another. */
+  #replaying: Promise<void> | undefined
 
   constructor(parts: RemoteTierParts) {
     this.#p = parts
@@ -140,11 +141,23 @@ export class RemoteTier {
     return this.guard.run('bumpGeneration', (store) => store.bumpGeneration(name))
   }
 
-  /** Runs the queued deletes (or the namespace bump). Never rejects; a failed replay is kept. */
-  async replay(): Promise<void> {
-    const { recovery, generations, announce, telemetry, life } = this.#p
-    if (this.#replaying || recovery.isEmpty || this.guard.isOpen || life.closed) return
-    this.#replaying = true
+  /**
+   * Runs the queued deletes (or the namespace bump); resolves once they ran (the replay under way,
+   * when there is one). Never rejects; a failed replay is kept.
+   */
+  replay(): Promise<void> {
+    if (this.#replaying !== undefined) return this.#replaying
+    const { recovery, life } = this.#p
+    if (recovery.isEmpty || this.guard.isOpen || life.closed) return Promise.resolve()
+    const replaying = this.#replay().finally(() => {
+      if (this.#replaying === replaying) this.#replaying = undefined
+    })
+    this.#replaying = replaying
+    return replaying
+  }
+
+  async #replay(): Promise<void> {
+    const { recovery, generations, announce, telemetry } = this.#p
     const batch = recovery.take()
     try {
       if (batch.bumpNamespace) {
@@ -160,8 +173,6 @@ export class RemoteTier {
       telemetry.emit('recovery-replayed', { keys: batch.keys.length, generationBumped: batch.bumpNamespace })
     } catch {
       recovery.restore(batch)
-    } finally {
-      this.#replaying = false
     }
   }
 
