@@ -233,21 +233,34 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     await execChecked(client.pipeline().del(keys.lease(key)).set(redisKey, bytes, 'PX', ttl))
   }
 
-  const setMany = async (entries: readonly { readonly key: StoreKey; readonly entry: RemoteEntry }[]): Promise<void> => {
-    if (entries.length === 0) return
-    // Encode everything first: a value that cannot be written fails the call before anything is sent.
-    const writes = entries.map(({ key, entry }) => {
+  interface Encoded {
+    readonly redisKey: string
+    readonly lease: string
+    readonly ttl: number
+    /** Undefined when the entry has expired already: the key is removed instead. */
+    readonly bytes: Buffer | undefined
+  }
+
+  /** Encodes every write first: a value that cannot be written fails the call before anything is sent. */
+  const encodeSets = (sets: StoreChanges['sets']): Encoded[] =>
+    sets.map(({ key, entry }) => {
       const redisKey = keys.value(key)
       const ttl = ttlOf(entry)
       return { redisKey, lease: keys.lease(key), ttl, bytes: ttl > 0 ? encode(redisKey, entry) : undefined }
     })
+
+  /** One write in a pipeline: lease voided, then the value set (or removed, when it expired). */
+  const pipeSet = (pipeline: ReturnType<RedisClient['pipeline']>, write: Encoded): void => {
+    if (write.bytes === undefined) pipeline.unlink(write.redisKey, write.lease)
+    else pipeline.del(write.lease).set(write.redisKey, write.bytes, 'PX', write.ttl)
+  }
+
+  const setMany = async (entries: StoreChanges['sets']): Promise<void> => {
+    if (entries.length === 0) return
+    const writes = encodeSets(entries)
     const send = (indexes: Iterable<number>): Promise<void> => {
       const pipeline = client.pipeline()
-      for (const i of indexes) {
-        const write = writes[i]!
-        if (write.bytes === undefined) pipeline.unlink(write.redisKey, write.lease)
-        else pipeline.del(write.lease).set(write.redisKey, write.bytes, 'PX', write.ttl)
-      }
+      for (const i of indexes) pipeSet(pipeline, writes[i]!)
       return execChecked(pipeline)
     }
     if (!cluster) return send(writes.keys())
@@ -265,22 +278,6 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   }
 
   // ---- round trips -------------------------------------------------------------------------
-
-  interface Encoded {
-    readonly redisKey: string
-    readonly lease: string
-    readonly ttl: number
-    /** Undefined when the entry has expired already: the key is removed instead. */
-    readonly bytes: Buffer | undefined
-  }
-
-  /** Encodes every set first: a value that cannot be written fails the call before anything is sent. */
-  const encodeSets = (sets: StoreChanges['sets']): Encoded[] =>
-    sets.map(({ key, entry }) => {
-      const redisKey = keys.value(key)
-      const ttl = ttlOf(entry)
-      return { redisKey, lease: keys.lease(key), ttl, bytes: ttl > 0 ? encode(redisKey, entry) : undefined }
-    })
 
   /** The message with the bumped values written in: what `APPLY` builds in Lua, built here. */
   const messageBytes = (message: PreparedMessage, values: readonly number[]): Buffer => {
@@ -317,14 +314,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const applyBySlot = async (sets: readonly Encoded[], changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]> => {
     type Step = (pipeline: ReturnType<RedisClient['pipeline']>) => void
     const steps: { key: string; add: Step; bump: number }[] = []
-    for (const set of sets) {
-      const bytes = set.bytes
-      steps.push({
-        key: set.redisKey,
-        bump: -1,
-        add: (p) => (bytes === undefined ? p.unlink(set.redisKey, set.lease) : p.del(set.lease).set(set.redisKey, bytes, 'PX', set.ttl)),
-      })
-    }
+    for (const set of sets) steps.push({ key: set.redisKey, bump: -1, add: (p) => pipeSet(p, set) })
     for (const key of changes.deletes) {
       const redisKey = keys.value(key)
       const lease = keys.lease(key)

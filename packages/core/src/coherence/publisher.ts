@@ -67,7 +67,7 @@ export class Publisher {
   /** Sends a message now, outside any batch. Never rejects; what cannot go now is held. */
   send(message: Invalidation): Promise<void> {
     if (this.#transport.down) {
-      this.#hold(message)
+      this.hold(message)
       return Promise.resolve()
     }
     return this.#try(message).then(
@@ -92,7 +92,7 @@ export class Publisher {
         () => next(held, i + 1),
         (error: unknown) => {
           this.#failed(message, error)
-          for (const rest of held.slice(i + 1)) this.#hold(rest)
+          for (const rest of held.slice(i + 1)) this.hold(rest)
         },
       )
     }
@@ -122,7 +122,7 @@ export class Publisher {
   /** A message that could not go: held, unless the message itself is at fault (it never would). */
   #failed(message: Invalidation, error: unknown): void {
     if (isCallerDataError(error)) return
-    this.#hold(message)
+    this.hold(message)
   }
 
   /** Sends the pending batch now (on close); resolves once it was handed over. */
@@ -133,12 +133,8 @@ export class Publisher {
     return batch ?? Promise.resolve()
   }
 
-  /** Keeps a message that could not go for the next resend (a round trip that failed). */
+  /** Keeps a message that could not go (here, or in a round trip that failed) for the next resend. */
   hold(message: Invalidation): void {
-    this.#hold(message)
-  }
-
-  #hold(message: Invalidation): void {
     if (this.#held.length >= MAX_HELD || message.op === 'clear') this.#held = [{ op: 'clear' }]
     else if (!(this.#held.length === 1 && this.#held[0]?.op === 'clear')) this.#held.push(message)
     this.#scheduleRetry()

@@ -106,7 +106,7 @@ export class RemoteTier {
    * the bumps. Refused for the caller's data, nothing was sent and nothing is queued.
    */
   apply(changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]> {
-    const keys = changes.deletes.length === 0 ? changes.sets.map((set) => set.key) : [...changes.sets.map((set) => set.key), ...changes.deletes]
+    const keys = [...changes.sets.map((set) => set.key), ...changes.deletes]
     if (this.guard.isOpen) {
       this.#p.recovery.add(keys)
       return Promise.reject(new L2UnavailableError('L2 apply skipped: circuit breaker open'))
