@@ -49,4 +49,5 @@ export type {
   StoreChanges,
   StoreInfo,
   StoreKey,
+  TagVersions,
 } from './ports.js'

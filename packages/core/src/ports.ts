@@ -41,6 +41,13 @@ export interface RemoteEntry<T = unknown> {
   readonly expiresAt: number
   /** Stale copies may be served until here (fail-safe); `>= expiresAt`. The store's own TTL. */
   readonly graceUntil: number
+  /** The entry's tags (`set` and `getOrSet` `tags`, a family's `tags()`); absent when it has none. */
+  readonly tags?: readonly string[]
+  /**
+   * With `tags`: the tag sequence its writer knew when the write was made (or the load began). The
+   * entry stands while none of its tags has a later version (`RemoteStore.invalidateTags`).
+   */
+  readonly tagVersion?: number
 }
 
 /** The answer to a lease request on a miss (Facebook memcache leases). */
@@ -73,6 +80,17 @@ export interface RemoteStore {
   getGenerations(names: readonly string[]): Promise<number[]>
   /** Increments a generation and resolves its new value. */
   bumpGeneration(name: string): Promise<number>
+  /**
+   * The namespace's tag sequence (the last version `invalidateTags` gave, 0 before the first) and
+   * the current version of each of `tags` (0 for a tag never invalidated), in order. Optional:
+   * without it and `invalidateTags`, tagged entries are refused (`TIERCACHE_INVALID_OPTIONS`).
+   */
+  getTagVersions?(tags: readonly string[]): Promise<TagVersions>
+  /**
+   * Moves the namespace's tag sequence one on and gives every tag of `tags` that version, at once;
+   * resolves it. The sequence never goes back: `clear()` keeps it.
+   */
+  invalidateTags?(tags: readonly string[]): Promise<number>
   /**
    * Applies the L2 changes of one or more writes, then publishes `message` (made by the bus's
    * `prepare`, which checked that this store can carry it), in one round trip where it can: the
@@ -140,6 +158,14 @@ export interface PreparedMessage {
   readonly parts: readonly Uint8Array[]
 }
 
+/** What `RemoteStore.getTagVersions` answers. */
+export interface TagVersions {
+  /** The last version given to any tag of the namespace; 0 before the first invalidation. */
+  readonly sequence: number
+  /** Each asked tag's version, in order; 0 for a tag never invalidated. */
+  readonly versions: readonly number[]
+}
+
 /** What a store reports about itself. */
 export interface StoreInfo {
   /** Bytes the server uses (Redis `used_memory`), summed over masters. */
@@ -155,6 +181,11 @@ export type Invalidation =
   | { readonly op: 'delete'; readonly keys: readonly string[] }
   /** A generation moved to `value`: entries tagged with an older one are gone. */
   | { readonly op: 'generation'; readonly name: string; readonly value: number }
+  /**
+   * Entries tagged with any of `tags` and written before `version` are gone (the version the
+   * store's `invalidateTags` gave them).
+   */
+  | { readonly op: 'tags'; readonly tags: readonly string[]; readonly version: number }
   /** Drop the whole L1. */
   | { readonly op: 'clear' }
 

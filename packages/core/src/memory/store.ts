@@ -11,10 +11,12 @@ export interface MemoryBackend {
   readonly values: Map<string, RemoteEntry>
   readonly leases: Map<string, Lease>
   readonly generations: Map<string, number>
+  /** Tag versions by `<namespace>:tag:<tag>`, and each namespace's tag sequence by `<namespace>:tags`. */
+  readonly tags: Map<string, number>
 }
 
 export function memoryBackend(): MemoryBackend {
-  return { values: new Map(), leases: new Map(), generations: new Map() }
+  return { values: new Map(), leases: new Map(), generations: new Map(), tags: new Map() }
 }
 
 export interface MemoryStoreOptions {
@@ -47,7 +49,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const namespace = options.namespace ?? 'tiercache'
   const clock = options.clock ?? systemClock
   const backend = options.backend ?? memoryBackend()
-  const { values, leases, generations } = backend
+  const { values, leases, generations, tags } = backend
   const prefix = `${namespace}:`
   let tokens = 0
 
@@ -65,7 +67,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     return entry
   }
   const write = (key: StoreKey, entry: RemoteEntry) => {
-    values.set(valueKey(key), { value: entry.value, expiresAt: entry.expiresAt, graceUntil: entry.graceUntil })
+    const stored: RemoteEntry =
+      entry.tags === undefined
+        ? { value: entry.value, expiresAt: entry.expiresAt, graceUntil: entry.graceUntil }
+        : { value: entry.value, expiresAt: entry.expiresAt, graceUntil: entry.graceUntil, tags: entry.tags, tagVersion: entry.tagVersion ?? 0 }
+    values.set(valueKey(key), stored)
     leases.delete(leaseKey(key))
   }
   const liveKeys = () => [...values.keys()].filter((k) => k.startsWith(prefix) && read(k) !== undefined)
@@ -96,6 +102,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         leases.delete(leaseKey(key))
       }
     },
+    // The tag sequence stays: entries written later carry versions that must keep meaning the same.
     async clear() {
       for (const map of [values, leases, generations] as Map<string, unknown>[]) {
         for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key)
@@ -124,6 +131,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const next = (generations.get(full) ?? 0) + 1
       generations.set(full, next)
       return next
+    },
+    async getTagVersions(names) {
+      return { sequence: tags.get(`${prefix}tags`) ?? 0, versions: names.map((tag) => tags.get(`${prefix}tag:${tag}`) ?? 0) }
+    },
+    async invalidateTags(names) {
+      const version = (tags.get(`${prefix}tags`) ?? 0) + 1
+      tags.set(`${prefix}tags`, version)
+      for (const tag of names) tags.set(`${prefix}tag:${tag}`, version)
+      return version
     },
     async purgeFamily(family, keep) {
       const head = `${prefix}${family}`
