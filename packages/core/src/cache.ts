@@ -6,7 +6,9 @@
  *   or `load/get.ts` (the miss) → `load/flights.ts` → `l2/remote-tier.ts` → `l2/stampede.ts` →
  *   `load/loader-runner.ts` → `load/land.ts` (L1; L2 under the lease);
  * - write: `write/write-path.ts` → L1, `l2/remote-tier.ts` (recovery queue), `coherence/coherence.ts`;
- * - in from the bus: `coherence/coherence.ts` → L1, flights, `l2/generations.ts`;
+ * - in from the bus: `coherence/coherence.ts` → L1, flights, `l2/generations.ts`, `tags/tag-table.ts`;
+ * - tags: `tags/tag-table.ts` (the versions, and whether a tagged entry stands: L1 hits, L2
+ *   answers, loads landing), `tags/tag-options.ts` (the `tags` option);
  * - counts, events, logs: `telemetry.ts`; lifetime: `lifecycle.ts`.
  *
  * The default family's hit path is here, inline: one LRU lookup, one freshness test (whose cap
@@ -59,6 +61,8 @@ import {
 } from './options.js'
 import type { Invalidation, StoreInfo } from './ports.js'
 import type { CacheStats } from './stats.js'
+import { checkTags, type TagOptions } from './tags/tag-options.js'
+import { TagTable } from './tags/tag-table.js'
 import { Telemetry } from './telemetry.js'
 import { RoundTrip } from './write/round-trip.js'
 import { type Mutation, WritePath } from './write/write-path.js'
@@ -70,11 +74,18 @@ export interface TieredCache {
   /** L1 only, synchronous: the fresh L1 value or `undefined`. */
   peek<T = unknown>(key: string): T | undefined
   /** `options.background`: resolve once L1 changed and the remote work is queued (see `WriteOptions`). */
-  set<T>(key: string, value: T, options?: SetOptions & WriteOptions): Promise<void>
-  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T>
+  set<T>(key: string, value: T, options?: SetOptions & TagOptions & WriteOptions): Promise<void>
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions & TagOptions): Promise<T>
   getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]>
-  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[], options?: WriteOptions): Promise<void>
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions & TagOptions }[], options?: WriteOptions): Promise<void>
   delete(key: string | readonly string[], options?: WriteOptions): Promise<void>
+  /**
+   * Drops every entry tagged with any of `tags` and written before, on every process, in O(1):
+   * once it resolved (or, `background`, once called) this process serves none of them, from L1,
+   * L2 or as a grace copy, and no load that began before lands. The other processes follow when
+   * the bus message reaches them. See docs/tags.md.
+   */
+  invalidateTags(tags: readonly string[], options?: WriteOptions): Promise<void>
   /** Drops L1, clears the store's namespace, tells the other nodes. */
   clear(options?: WriteOptions): Promise<void>
   stats(): CacheStats
@@ -138,7 +149,6 @@ class Cache implements TieredCache {
     const flights = this.#flights
     const pending = this.#pending
     const telemetry = (this.#telemetry = new Telemetry(o.logger, o.stats, name))
-    const local = (this.#local = new LocalTier(o.l1, clock))
     const policy = valuePolicy(o.l1.immutability)
     let remote: RemoteTier | undefined
     let stampede: Stampede | undefined
@@ -159,12 +169,14 @@ class Cache implements TieredCache {
               },
             },
           ))
+    const tags = new TagTable(guard, clock, o.tagTable.maxSize)
+    const local = (this.#local = new LocalTier(o.l1, clock, tags))
     const generations = new Generations(guard, clock, () => coherence.flush('namespace-generation', false))
     const keys = new Keys(generations)
     if (guard !== undefined) {
       const recovery = new RecoveryQueue(o.recoveryQueue.maxSize)
       const announce = (message: Invalidation): Promise<void> => coherence.publish(message)
-      remote = new RemoteTier({ guard, recovery, generations, announce, pending, telemetry, life, clock, name })
+      remote = new RemoteTier({ guard, recovery, generations, tags, announce, pending, telemetry, life, clock, name })
       stampede = new Stampede({ remote, local, telemetry, life, clock, lease: o.lease })
     }
     const bus = o.bus
@@ -196,6 +208,7 @@ class Cache implements TieredCache {
       local,
       flights,
       generations,
+      tags,
       stampede,
       telemetry,
       life,
@@ -204,13 +217,13 @@ class Cache implements TieredCache {
     }))
     this.#remote = remote
     this.#stampede = stampede
-    const land = new Lander({ local, policy, remote, stampede, telemetry, life, clock })
+    const land = new Lander({ local, policy, remote, stampede, tags, telemetry, life, clock })
     const runner = new LoaderRunner(telemetry)
-    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, pending, telemetry, life })
-    const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, pending, telemetry, life, clock }))
+    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, tags, pending, telemetry, life })
+    const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, tags, pending, telemetry, life, clock }))
     const writeQueueSize = o.writeQueue.maxSize
     const trip = remote !== undefined && bus !== undefined && RoundTrip.possible(remote.guard.store, bus) ? new RoundTrip(remote, bus, coherence) : undefined
-    this.#write = new WritePath({ local, policy, coherence, keys, generations, remote, trip, pending, telemetry, life, clock, writeQueueSize })
+    this.#write = new WritePath({ local, policy, coherence, keys, generations, tags, remote, trip, pending, telemetry, life, clock, writeQueueSize })
     const background = (options: WriteOptions | undefined) => () => resolveBackground(options, o.backgroundWrites)
     this.#ops = {
       getOrSet: (fc, id, params, loader, options) => getOrSet.getOrSet(fc, id, params, loader, options),
@@ -222,10 +235,11 @@ class Cache implements TieredCache {
       bump: (fc, generation, options) => this.#apply({ kind: 'bump', fc, name: generation }, background(options)),
       purge: (fc) => (this.#life.closed ? Promise.reject(new CacheClosedError()) : this.#life.track(this.#purge(fc))),
     }
-    this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, true)
+    this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, undefined, true)
     const hits = hitPaths({
       local,
       clock,
+      tags,
       counters: this.#default.counters,
       observed: policy.shared && telemetry.silentSink ? undefined : (value) => {
         telemetry.l1Hit(this.#default)
@@ -262,13 +276,13 @@ class Cache implements TieredCache {
     return this.#get.getMany(this.#default, keys, undefined) as Promise<(T | undefined)[]>
   }
 
-  set<T>(key: string, value: T, options?: SetOptions & WriteOptions): Promise<void> {
+  set<T>(key: string, value: T, options?: SetOptions & TagOptions & WriteOptions): Promise<void> {
     const { entry, write } = splitSetOptions(options)
     const items = [{ id: key, params: undefined, value, options: entry }]
     return this.#apply({ kind: 'set', fc: this.#default, items }, () => resolveBackground(write, this.#o.backgroundWrites))
   }
 
-  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions }[], options?: WriteOptions): Promise<void> {
+  setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions & TagOptions }[], options?: WriteOptions): Promise<void> {
     const items = entries.map((e) => ({ id: e.key, params: undefined, value: e.value, options: e.options }))
     return this.#apply({ kind: 'set', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
@@ -277,6 +291,17 @@ class Cache implements TieredCache {
     const ids = typeof key === 'string' ? [key] : key
     const items = ids.map((id) => ({ id, params: undefined }))
     return this.#apply({ kind: 'delete', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
+  }
+
+  invalidateTags(tags: readonly string[], options?: WriteOptions): Promise<void> {
+    let checked: readonly string[]
+    try {
+      checked = Object.freeze([...new Set(checkTags(tags, 'tags'))])
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (checked.length === 0) return this.#life.closed ? Promise.reject(new CacheClosedError()) : Promise.resolve()
+    return this.#apply({ kind: 'tags', tags: checked }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
 
   clear(options?: WriteOptions): Promise<void> {
@@ -306,6 +331,7 @@ class Cache implements TieredCache {
       definition.schema as ValueSchema<unknown> | undefined,
       gen !== undefined && gen !== false,
       typeof gen === 'object' ? (gen.group as (params: never) => string) : undefined,
+      definition.tags as ((params: unknown, value: unknown) => readonly string[]) | undefined,
     )
     return new FamilyHandle<P, V>(this.#ops, fc, definition.key)
   }
@@ -384,10 +410,11 @@ class Cache implements TieredCache {
     schema: ValueSchema<unknown> | undefined,
     generational: boolean,
     group: ((params: never) => string) | undefined,
+    tags: ((params: unknown, value: unknown) => readonly string[]) | undefined,
     isDefault = false,
   ): FamilyContext {
     const base = baseSettings(this.#o)
     const settings = ttl === undefined && grace === undefined ? base : resolveEntryOptions(base, { ttl, grace }, 'family')
-    return { id, counters: this.#telemetry.countersOf(id), settings, schema, generational, group, isDefault }
+    return { id, counters: this.#telemetry.countersOf(id), settings, schema, generational, group, tags, isDefault }
   }
 }

@@ -13,7 +13,7 @@ export interface CacheEvents {
   /** The whole L1 was dropped. */
   'l1-flushed': { reason: 'bus-recovered' | 'namespace-generation' | 'clear' }
   /** A bus message from another node was applied. */
-  'bus:applied': { source: string; seq: number; op: 'delete' | 'generation' | 'clear'; keys: readonly string[] }
+  'bus:applied': { source: string; seq: number; op: 'delete' | 'generation' | 'tags' | 'clear'; keys: readonly string[] }
   /** The recovery queue was replayed after L2 came back. */
   'recovery-replayed': { keys: number; generationBumped: boolean }
   /** Background work failed. */

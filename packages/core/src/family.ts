@@ -3,6 +3,7 @@ import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
 import { type EntrySettings, type GetOrSetOptions, type SetOptions, splitSetOptions, type WriteOptions } from './options.js'
 import type { FamilyCounters } from './stats.js'
+import type { TagOptions } from './tags/tag-options.js'
 
 /** What a loader receives. */
 export interface LoaderContext<V> {
@@ -41,6 +42,12 @@ export interface FamilyDefinition<P, V> {
    * @default false
    */
   generational?: boolean | { group: (params: P) => string }
+  /**
+   * The tags of an entry of these params and this value (a task's hosts are in its value), next
+   * to those a call gives: `invalidateTags([tag])` drops the entry on every process. Called for
+   * every value written or loaded; it must return an array of non-empty strings.
+   */
+  tags?: (params: P, value: V) => readonly string[]
 }
 
 /** A typed handle over one family. */
@@ -51,10 +58,10 @@ export interface Family<P, V> {
   /** L1 only, synchronous. */
   peek(params: P): V | undefined
   /** `options.background`: see `WriteOptions`. */
-  set(params: P, value: V, options?: SetOptions & WriteOptions): Promise<void>
-  getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V>
+  set(params: P, value: V, options?: SetOptions & TagOptions & WriteOptions): Promise<void>
+  getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions & TagOptions): Promise<V>
   getMany(params: readonly P[]): Promise<(V | undefined)[]>
-  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[], options?: WriteOptions): Promise<void>
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions & TagOptions }[], options?: WriteOptions): Promise<void>
   delete(params: P | readonly P[], options?: WriteOptions): Promise<void>
   /** Invalidates every key of the family at once (generational families). */
   invalidate(options?: WriteOptions): Promise<void>
@@ -90,6 +97,7 @@ const definitionSchema = z.object({
       z.object({ group: z.custom<(params: unknown) => string>((v) => typeof v === 'function', { error: 'expected a function (params) => string' }) }),
     ])
     .optional(),
+  tags: z.custom<(params: unknown, value: unknown) => readonly string[]>((v) => typeof v === 'function', { error: 'expected a function (params, value) => string[]' }).optional(),
 })
 
 /** Validates a family definition; errors name `family.<option>`. */
@@ -109,6 +117,8 @@ export interface FamilyContext {
   readonly schema: ValueSchema<unknown> | undefined
   readonly generational: boolean
   readonly group: ((params: never) => string) | undefined
+  /** The family's `tags(params, value)`, if it has one. */
+  readonly tags: ((params: unknown, value: unknown) => readonly string[]) | undefined
   /** The plain-key verbs' family: its L1 keys are the caller's keys, unchanged. */
   readonly isDefault: boolean
 }
@@ -118,7 +128,7 @@ export interface WriteItem {
   readonly id: string
   readonly params: unknown
   readonly value: unknown
-  readonly options?: SetOptions | undefined
+  readonly options?: (SetOptions & TagOptions) | undefined
 }
 
 /** One deleted key. */
@@ -129,7 +139,7 @@ export interface KeyItem {
 
 /** The engine's verbs for a family, as the handle calls them (the cache implements them). */
 export interface FamilyOps {
-  getOrSet(fc: FamilyContext, id: string, params: unknown, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown>
+  getOrSet(fc: FamilyContext, id: string, params: unknown, loader: Loader<unknown>, options?: GetOrSetOptions & TagOptions): Promise<unknown>
   get(fc: FamilyContext, id: string, params: unknown): Promise<unknown>
   peek(fc: FamilyContext, id: string, params: unknown): unknown
   getMany(fc: FamilyContext, ids: readonly string[], params: readonly unknown[]): Promise<unknown[]>
@@ -161,12 +171,12 @@ export class FamilyHandle<P, V> implements Family<P, V> {
     return this.#ops.peek(this.#fc, this.#key(params), params) as V | undefined
   }
 
-  set(params: P, value: V, options?: SetOptions & WriteOptions): Promise<void> {
+  set(params: P, value: V, options?: SetOptions & TagOptions & WriteOptions): Promise<void> {
     const { entry, write } = splitSetOptions(options)
     return this.#ops.set(this.#fc, [{ id: this.#key(params), params, value, options: entry }], write)
   }
 
-  getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions): Promise<V> {
+  getOrSet(params: P, loader: Loader<V>, options?: GetOrSetOptions & TagOptions): Promise<V> {
     return this.#ops.getOrSet(this.#fc, this.#key(params), params, loader as Loader<unknown>, options) as Promise<V>
   }
 
@@ -178,7 +188,7 @@ export class FamilyHandle<P, V> implements Family<P, V> {
     ) as Promise<(V | undefined)[]>
   }
 
-  setMany(entries: readonly { params: P; value: V; options?: SetOptions }[], options?: WriteOptions): Promise<void> {
+  setMany(entries: readonly { params: P; value: V; options?: SetOptions & TagOptions }[], options?: WriteOptions): Promise<void> {
     return this.#ops.set(
       this.#fc,
       entries.map((e) => ({ id: this.#key(e.params), params: e.params, value: e.value, options: e.options })),

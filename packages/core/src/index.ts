@@ -3,6 +3,7 @@ export { l1KeyOfStoreKey } from './keys.js'
 export type { ReadyOptions, ReadyState, TieredCache } from './cache.js'
 export type { Family, FamilyDefinition, Loader, LoaderContext, ValueSchema } from './family.js'
 export { DEFAULTS, defaultSizeOf } from './options.js'
+export type { TagOptions } from './tags/tag-options.js'
 export type {
   BreakerOptions,
   EntryOptions,

@@ -126,6 +126,14 @@ export interface TieredCacheOptions extends EntryOptions {
    * Per call: `{ background }`. @default false
    */
   backgroundWrites?: boolean
+  /** The tag versions kept in memory (see `invalidateTags`). */
+  tagTable?: {
+    /**
+     * Tags whose versions are kept; beyond it the oldest go, and entries with a tag no longer held
+     * that an invalidation since their write may concern have it read from L2 again. @default 10_000
+     */
+    maxSize?: number
+  }
   /** Queued background writes. */
   writeQueue?: {
     /** Writes kept; beyond it, queued work is dropped for one namespace-generation bump. @default 10_000 */
@@ -186,6 +194,7 @@ export interface ResolvedOptions extends EntrySettings {
   readonly recoveryQueue: { readonly maxSize: number }
   readonly backgroundWrites: boolean
   readonly writeQueue: { readonly maxSize: number }
+  readonly tagTable: { readonly maxSize: number }
   readonly unhealthyL1Cap: number
   readonly lease: { readonly ttl: number; readonly waitTimeout: number; readonly pollInterval: number }
   readonly clock: Clock
@@ -219,6 +228,7 @@ export const DEFAULTS = Object.freeze({
   recoveryQueue: Object.freeze({ maxSize: 10_000 }),
   backgroundWrites: false,
   writeQueue: Object.freeze({ maxSize: 10_000 }),
+  tagTable: Object.freeze({ maxSize: 10_000 }),
   unhealthyL1Cap: '1s',
   lease: Object.freeze({ ttl: '10s', waitTimeout: '2s', pollInterval: '20ms' }),
   stampedeProtection: true,
@@ -277,6 +287,7 @@ const optionsSchema = z.strictObject({
   recoveryQueue: z.strictObject({ maxSize: positiveInt.optional() }).optional(),
   backgroundWrites: z.boolean({ error: 'expected a boolean' }).optional(),
   writeQueue: z.strictObject({ maxSize: positiveInt.optional() }).optional(),
+  tagTable: z.strictObject({ maxSize: positiveInt.optional() }).optional(),
   negativeCaching: z.boolean({ error: 'expected a boolean' }).optional(),
   unhealthyL1Cap: durationSchema.optional(),
   lease: z
@@ -342,6 +353,7 @@ export function resolveOptions(options: TieredCacheOptions = {}): ResolvedOption
     recoveryQueue: Object.freeze({ maxSize: o.recoveryQueue?.maxSize ?? d.recoveryQueue.maxSize }),
     backgroundWrites: o.backgroundWrites ?? d.backgroundWrites,
     writeQueue: Object.freeze({ maxSize: o.writeQueue?.maxSize ?? d.writeQueue.maxSize }),
+    tagTable: Object.freeze({ maxSize: o.tagTable?.maxSize ?? d.tagTable.maxSize }),
     unhealthyL1Cap: parseDuration(o.unhealthyL1Cap ?? d.unhealthyL1Cap, 'unhealthyL1Cap'),
     lease: Object.freeze({
       ttl: parseDuration(o.lease?.ttl ?? d.lease.ttl, 'lease.ttl'),
@@ -424,12 +436,12 @@ export function resolveBackground(options: WriteOptions | undefined, fallback: b
  * Splits the options of `set` into the entry's lifetime (checked by `resolveSetOptions`) and how
  * the write waits (checked by `resolveBackground`).
  */
-export function splitSetOptions(options: (SetOptions & WriteOptions) | undefined): { entry: SetOptions | undefined; write: WriteOptions | undefined } {
+export function splitSetOptions<E extends SetOptions>(options: (E & WriteOptions) | undefined): { entry: E | undefined; write: WriteOptions | undefined } {
   if (options === undefined || typeof options !== 'object' || options === null || !('background' in options)) {
     return { entry: options, write: undefined }
   }
   const { background, ...entry } = options
-  return { entry: Object.keys(entry).length === 0 ? undefined : entry, write: { background } }
+  return { entry: Object.keys(entry).length === 0 ? undefined : (entry as unknown as E), write: { background } }
 }
 
 /** Options `getOrSet` reads and writes do not: named when a write is given one. */

@@ -15,6 +15,7 @@ const family = (id: string, generational: boolean, group?: (p: never) => string)
   schema: undefined,
   generational,
   group,
+  tags: undefined,
   isDefault: id === DEFAULT_FAMILY,
 })
 

@@ -4,6 +4,7 @@ import {
   type GetOrSetOptions,
   InvalidOptionsError,
   type SetOptions,
+  type TagOptions,
   type WriteOptions,
   type TieredCache,
   memoryStore,
@@ -14,20 +15,20 @@ import { cacheFor, fakeClock } from './helpers.js'
 // a `@ts-expect-error` line that compiles fails the typecheck.
 
 describe('per-call option types', () => {
-  it('set, setMany and their family forms take SetOptions; getOrSet takes GetOrSetOptions', () => {
+  it('set, setMany and their family forms take SetOptions and tags; getOrSet takes GetOrSetOptions and tags', () => {
     expectTypeOf<keyof SetOptions>().toEqualTypeOf<'ttl' | 'grace' | 'jitter' | 'l1Ttl'>()
     expectTypeOf<keyof GetOrSetOptions>().toEqualTypeOf<
       'ttl' | 'grace' | 'jitter' | 'l1Ttl' | 'timeout' | 'hardTimeout' | 'negativeCaching' | 'stampedeProtection'
     >()
-    expectTypeOf<TieredCache['set']>().parameter(2).toEqualTypeOf<(SetOptions & WriteOptions) | undefined>()
+    expectTypeOf<TieredCache['set']>().parameter(2).toEqualTypeOf<(SetOptions & TagOptions & WriteOptions) | undefined>()
     expectTypeOf<TieredCache['setMany']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
     expectTypeOf<TieredCache['delete']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
-    expectTypeOf<TieredCache['setMany']>().parameter(0).toEqualTypeOf<readonly { key: string; value: unknown; options?: SetOptions }[]>()
-    expectTypeOf<TieredCache['getOrSet']>().parameter(2).toEqualTypeOf<GetOrSetOptions | undefined>()
-    expectTypeOf<Family<string, number>['set']>().parameter(2).toEqualTypeOf<(SetOptions & WriteOptions) | undefined>()
+    expectTypeOf<TieredCache['setMany']>().parameter(0).toEqualTypeOf<readonly { key: string; value: unknown; options?: SetOptions & TagOptions }[]>()
+    expectTypeOf<TieredCache['getOrSet']>().parameter(2).toEqualTypeOf<(GetOrSetOptions & TagOptions) | undefined>()
+    expectTypeOf<Family<string, number>['set']>().parameter(2).toEqualTypeOf<(SetOptions & TagOptions & WriteOptions) | undefined>()
     expectTypeOf<Family<string, number>['invalidate']>().parameter(0).toEqualTypeOf<WriteOptions | undefined>()
-    expectTypeOf<Family<string, number>['setMany']>().parameter(0).toEqualTypeOf<readonly { params: string; value: number; options?: SetOptions }[]>()
-    expectTypeOf<Family<string, number>['getOrSet']>().parameter(2).toEqualTypeOf<GetOrSetOptions | undefined>()
+    expectTypeOf<Family<string, number>['setMany']>().parameter(0).toEqualTypeOf<readonly { params: string; value: number; options?: SetOptions & TagOptions }[]>()
+    expectTypeOf<Family<string, number>['getOrSet']>().parameter(2).toEqualTypeOf<(GetOrSetOptions & TagOptions) | undefined>()
     expectTypeOf<{ timeout: number }>().not.toExtend<SetOptions>()
     expectTypeOf<{ timeout: number; hardTimeout: string }>().toExtend<GetOrSetOptions>()
     // get, peek and getMany take no options at all.

@@ -6,11 +6,12 @@
  *   the transport's bound (`l2Timeout`) passed: a message it could not take is held and sent
  *   once it is back (the breaker closed, the bus healthy again).
  * - In: a message from another process drops the L1 copies it names (voiding their flights), moves
- *   a generation forward, or drops the whole L1. A process ignores its own messages.
+ *   a generation or tags forward (`TagTable`: entries with them written before stop standing), or
+ *   drops the whole L1. A process ignores its own messages.
  * - Health: while the bus is unhealthy every L1 entry (and every generation read from L2) is
- *   trusted only within `unhealthyL1Cap` of its fill, since messages may be going unheard; when
- *   it is healthy again the whole L1 and the generations are dropped, as messages may have been
- *   lost. The first subscription is start-up, not a recovery: its drop is neither counted nor
+ *   trusted only within `unhealthyL1Cap` of its fill, since messages may be going unheard (so is
+ *   every generation and tag version read from L2); when it is healthy again the whole L1, the
+ *   generations and the tag versions are dropped, as messages may have been lost. The first subscription is start-up, not a recovery: its drop is neither counted nor
  *   announced, and loads voided by it may still fill L2 through their lease.
  *
  * Without a bus the cache is a single process's: always healthy, nothing goes out.
@@ -21,6 +22,7 @@ import type { Stampede } from '../l2/stampede.js'
 import type { Flights } from '../load/flights.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { Invalidation, InvalidationBus, ReceivedInvalidation } from '../ports.js'
+import type { TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import { Publisher, type Transport } from './publisher.js'
 
@@ -36,6 +38,7 @@ export interface CoherenceParts {
   readonly local: LocalTier
   readonly flights: Flights
   readonly generations: Generations
+  readonly tags: TagTable
   /** Lease waiters, woken when their key is invalidated; absent without L2. */
   readonly stampede: Stampede | undefined
   readonly telemetry: Telemetry
@@ -79,7 +82,7 @@ export class Coherence {
     this.#p.stampede?.wake(l1Key)
   }
 
-  /** Drops the whole L1 (and the generations with `generations`), counted and announced. */
+  /** Drops the whole L1 (and the generations and tag versions with `generations`), counted and announced. */
   flush(reason: FlushReason, generations: boolean): void {
     this.#clear(false, generations)
     this.#p.telemetry.l1Flushes++
@@ -125,7 +128,10 @@ export class Coherence {
 
   #clear(startup: boolean, generations: boolean): void {
     this.#p.local.clear()
-    if (generations) this.#p.generations.clear()
+    if (generations) {
+      this.#p.generations.clear()
+      this.#p.tags.reset()
+    }
     this.#p.flights.invalidateAll(startup)
   }
 
@@ -133,6 +139,7 @@ export class Coherence {
     const cap = this.#healthy ? Infinity : this.#p.unhealthyL1Cap
     this.#p.local.cap = cap
     this.#p.generations.cap = cap
+    this.#p.tags.cap = cap
   }
 
   #onMessage(message: ReceivedInvalidation): void {
@@ -147,6 +154,9 @@ export class Coherence {
           break
         case 'generation':
           this.#p.generations.apply(message.name, message.value)
+          break
+        case 'tags':
+          this.#p.tags.heard(message.tags, message.version)
           break
         case 'clear':
           this.flush('clear', true)

@@ -3,11 +3,13 @@ import type { Loader } from '../family.js'
 import type { GetOrSetOptions } from '../options.js'
 import type { Clock } from '../ports.js'
 import type { FamilyCounters } from '../stats.js'
+import type { TagTable } from '../tags/tag-table.js'
 import type { L1Entry, LocalTier } from './local-tier.js'
 
 export interface HitParts {
   readonly local: LocalTier
   readonly clock: Clock
+  readonly tags: TagTable
   readonly counters: FamilyCounters
   /** Counts a hit and hands out the value when hits tell a sink or copy (else `undefined`). */
   readonly observed: ((value: unknown) => unknown) | undefined
@@ -20,10 +22,12 @@ export interface HitParts {
  * The default family's hit path: one LRU lookup, one freshness test, the entry's settled promise.
  * Closures over locals (a hit reads no field of the cache), chosen once: with a stats sink or
  * `clone` a hit also counts into the sink or copies. The L1 cap is `local.cap`, which coherence
- * sets: `Infinity` while the bus is healthy. A closed cache's L1 is empty, so only misses check it.
+ * sets: `Infinity` while the bus is healthy. A tagged entry also asks the tag table (one comparison
+ * while nothing was invalidated since its write). A closed cache's L1 is empty, so only misses
+ * check it.
  */
 export function hitPaths(p: HitParts) {
-  const { local, clock, counters, observed, miss, read, closed } = p
+  const { local, clock, tags, counters, observed, miss, read, closed } = p
   const lru = local.lru
   if (observed === undefined) {
     return {
@@ -31,7 +35,7 @@ export function hitPaths(p: HitParts) {
         const entry = lru.get(key)
         if (entry !== undefined) {
           const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
             counters.l1Hits++
             return entry.promise
           }
@@ -42,7 +46,7 @@ export function hitPaths(p: HitParts) {
         const entry = lru.get(key)
         if (entry !== undefined) {
           const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
             counters.l1Hits++
             return entry.promise
           }
@@ -53,7 +57,7 @@ export function hitPaths(p: HitParts) {
         const entry = lru.get(key)
         if (entry !== undefined) {
           const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap) {
+          if (entry.freshUntil > now && now - entry.filledAt < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
             counters.l1Hits++
             return entry.value
           }

@@ -6,9 +6,12 @@
  * `l1Ttl`) and, while the bus is unhealthy, only within `cap` of its fill: coherence sets `cap`
  * (`Infinity` while healthy), so the one hit path reads a number instead of switching code.
  * Entries past `freshUntil` but before `graceUntil` stay as stale copies for a failing loader.
+ * A tagged entry also needs its tags to stand (`TagTable`): not fresh, and no stale copy either,
+ * once an invalidation of one of them after its write was applied here.
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../ports.js'
+import { TAGS_INVALID, TAGS_OK, type TagTable } from '../tags/tag-table.js'
 
 export interface L1Entry {
   readonly value: unknown
@@ -19,6 +22,10 @@ export interface L1Entry {
   /** May stand in for a failing loader until here. */
   readonly graceUntil: number
   readonly filledAt: number
+  /** The entry's tags (`undefined`: none): it stands while `TagTable` says so. */
+  readonly tags: readonly string[] | undefined
+  /** With `tags`: the tag sequence its writer knew (see `TagTable`). */
+  readonly tagVersion: number
 }
 
 export interface LocalTierOptions {
@@ -34,18 +41,20 @@ export interface LocalTierOptions {
  * and every invalidation of it would pay that. A symbol is no string key, so nobody can read it.
  */
 const KEEP = Symbol('tiercache.l1.keep') as unknown as string
-const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: Promise.resolve(undefined), freshUntil: 0, graceUntil: 0, filledAt: 0 })
+const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: Promise.resolve(undefined), freshUntil: 0, graceUntil: 0, filledAt: 0, tags: undefined, tagVersion: 0 })
 
 export class LocalTier {
   /** Longest an entry is served after its fill: `Infinity` while the bus is healthy. */
   cap = Infinity
   readonly #lru: LRUCache<string, L1Entry>
   readonly #clock: Clock
+  readonly #tags: TagTable
   readonly #sizeOf: ((value: unknown) => number) | undefined
   #closed = false
 
-  constructor(options: LocalTierOptions, clock: Clock) {
+  constructor(options: LocalTierOptions, clock: Clock, tags: TagTable) {
     this.#clock = clock
+    this.#tags = tags
     this.#sizeOf = options.maxBytes === undefined ? undefined : options.sizeOf
     this.#lru = new LRUCache<string, L1Entry>(
       options.maxBytes === undefined ? { max: options.maxEntries } : { max: options.maxEntries, maxSize: options.maxBytes },
@@ -64,7 +73,7 @@ export class LocalTier {
 
   fresh(entry: L1Entry): boolean {
     const now = this.#clock.now()
-    return entry.freshUntil > now && now - entry.filledAt < this.cap
+    return entry.freshUntil > now && now - entry.filledAt < this.cap && (entry.tags === undefined || this.#tags.fresh(entry.tags, entry.tagVersion))
   }
 
   /** The fresh entry or `undefined`. */
@@ -78,19 +87,40 @@ export class LocalTier {
     return this.#lru.peek(key)
   }
 
-  /** The entry as a stale copy while within grace; past it the entry is dropped. */
+  /**
+   * The entry as a stale copy while within grace and no invalidation of its tags was applied; past
+   * grace, or invalidated, it is dropped. One whose tags the table cannot tell stays, unserved.
+   */
   staleOf(key: string, entry: L1Entry | undefined): L1Entry | undefined {
     if (entry === undefined) return undefined
-    if (entry.graceUntil > this.#clock.now()) return entry
+    if (entry.graceUntil > this.#clock.now()) {
+      if (entry.tags === undefined) return entry
+      const check = this.#tags.check(entry.tags, entry.tagVersion, true)
+      if (check === TAGS_OK) return entry
+      if (check !== TAGS_INVALID) return undefined
+    }
     this.delete(key)
     return undefined
   }
 
-  /** Fills with a value L1 keeps as is (see `ValuePolicy.keep`). Ignored once closed. */
-  fill(key: string, value: unknown, now: number, expiresAt: number, graceUntil: number, l1Ttl: number | undefined): void {
+  /**
+   * Fills with a value L1 keeps as is (see `ValuePolicy.keep`), with its tags and their T (`tags`
+   * undefined: untagged). Ignored once closed.
+   */
+  fill(
+    key: string,
+    value: unknown,
+    now: number,
+    expiresAt: number,
+    graceUntil: number,
+    l1Ttl: number | undefined,
+    tags: readonly string[] | undefined = undefined,
+    tagVersion = 0,
+  ): void {
     if (this.#closed) return
     const freshUntil = l1Ttl === undefined ? expiresAt : Math.min(expiresAt, now + l1Ttl)
-    const entry: L1Entry = { value, promise: Promise.resolve(value), freshUntil, graceUntil: Math.max(graceUntil, freshUntil), filledAt: now }
+    const graceEnd = Math.max(graceUntil, freshUntil)
+    const entry: L1Entry = { value, promise: Promise.resolve(value), freshUntil, graceUntil: graceEnd, filledAt: now, tags, tagVersion }
     if (this.#sizeOf === undefined) this.#lru.set(key, entry)
     else this.#lru.set(key, entry, { size: Math.max(1, this.#sizeOf(value)) })
   }

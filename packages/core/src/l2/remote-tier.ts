@@ -4,7 +4,8 @@
  *
  * - `read()` answers `fresh | stale | miss | down`; `down` means "skip L2 for this call", and the
  *   failure is already logged and counted (by the guard's hooks). A value that fails the family
- *   schema is a miss, counted and deleted.
+ *   schema is a miss, counted and deleted. A tagged entry an applied tag invalidation voids is a
+ *   miss; one whose tags the table cannot tell has them read first (`TagTable.ensure`).
  * - `write()` runs an L2 write or delete; when it cannot (breaker open, failure) the keys' L2
  *   copies are wrong, so their deletes go to the recovery queue, replayed when the breaker closes
  *   or a later call succeeds. Overflow turns into one namespace-generation bump, which reaches
@@ -16,6 +17,7 @@ import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, Invalidation, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey } from '../ports.js'
 import type { BreakerState } from '../stats.js'
+import { TAGS_OK, TAGS_UNKNOWN, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Generations } from './generations.js'
 import { isCallerDataError, type L2Guard } from './guard.js'
@@ -33,6 +35,7 @@ export interface RemoteTierParts {
   readonly guard: L2Guard
   readonly recovery: RecoveryQueue
   readonly generations: Generations
+  readonly tags: TagTable
   /** Tells the other processes (the bus), e.g. of the namespace bump a replay made. Never rejects. */
   readonly announce: (message: Invalidation) => Promise<void>
   readonly pending: PendingWrites
@@ -80,7 +83,13 @@ export class RemoteTier {
       this.#p.telemetry.count(fc, 'l2Errors')
       return keys.map(() => DOWN)
     }
-    return keys.map((key, i) => this.#check(fc, key, entries[i]))
+    // The tags the table cannot tell, of every entry, in one read.
+    const unknown = new Set<string>()
+    for (const entry of entries) {
+      if (entry?.tags !== undefined && this.#p.tags.check(entry.tags, entry.tagVersion ?? 0, false) === TAGS_UNKNOWN) for (const tag of entry.tags) unknown.add(tag)
+    }
+    if (unknown.size > 0) await this.#p.tags.ensure([...unknown])
+    return keys.map((key, i) => this.#settled(fc, key, entries[i]))
   }
 
   /** Writes or deletes `keys` in L2 with `action`; what it cannot, it queues as deletes. */
@@ -139,6 +148,12 @@ export class RemoteTier {
   bumpGeneration(name: string): Promise<number> {
     if (this.guard.isOpen) return Promise.reject(new L2UnavailableError('L2 bumpGeneration skipped: circuit breaker open'))
     return this.guard.run('bumpGeneration', (store) => store.bumpGeneration(name))
+  }
+
+  /** Gives `tags` the next version of the tag sequence in the store; resolves it. Rejects (already counted) when L2 cannot. */
+  invalidateTags(tags: readonly string[]): Promise<number> {
+    if (this.guard.isOpen) return Promise.reject(new L2UnavailableError('L2 invalidateTags skipped: circuit breaker open'))
+    return this.guard.run('invalidateTags', (store) => (store.invalidateTags as NonNullable<RemoteStore['invalidateTags']>).call(store, tags))
   }
 
   /**
@@ -211,14 +226,22 @@ export class RemoteTier {
     return this.#p.recovery.depth
   }
 
-  #answered(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead {
+  #answered(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead | Promise<RemoteRead> {
     // A store that answers again may take the deletes it missed (the breaker may never have opened).
     if (!this.#p.recovery.isEmpty) void this.replay()
-    return this.#check(fc, key, entry)
+    if (entry?.tags !== undefined) {
+      const tags = entry.tags
+      if (this.#p.tags.check(tags, entry.tagVersion ?? 0, false) === TAGS_UNKNOWN) {
+        return this.#p.tags.ensure(tags).then(() => this.#settled(fc, key, entry))
+      }
+    }
+    return this.#settled(fc, key, entry)
   }
 
-  #check(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead {
+  /** The answer for an entry whose tags the table could tell, or tried to: a miss unless they stand. */
+  #settled(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead {
     if (entry === undefined) return MISS
+    if (entry.tags !== undefined && this.#p.tags.check(entry.tags, entry.tagVersion ?? 0, false) !== TAGS_OK) return MISS
     const value = this.#validate(fc, key, entry.value)
     if (value === INVALID) return MISS
     return { kind: entry.expiresAt > this.#p.clock.now() ? 'fresh' : 'stale', entry, value }

@@ -157,9 +157,11 @@ export class Stampede {
   /** Fills L2 from the fresh L1 copy with a lease granted after its request timed out. */
   #fillLate(l1Key: string, storeKey: StoreKey, token: string): void {
     const entry = this.#p.local.peek(l1Key)
-    // No copy (not loaded yet, invalidated, evicted): the lease stays remembered for the next miss.
-    if (entry === undefined || entry.freshUntil <= this.#p.clock.now() || this.#p.remote.isOpen) return
-    this.fill(storeKey, token, { value: entry.value, expiresAt: entry.freshUntil, graceUntil: entry.graceUntil })
+    // No copy standing (not loaded yet, invalidated, evicted, its tags invalidated): the lease stays
+    // remembered for the next miss.
+    if (entry === undefined || !this.#p.local.fresh(entry) || this.#p.remote.isOpen) return
+    const { value, freshUntil: expiresAt, graceUntil, tags, tagVersion } = entry
+    this.fill(storeKey, token, tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion })
   }
 
   /** Polls for the holder's fill; resolves it, the lease taken over, or `undefined` (timeout, L2 down). */

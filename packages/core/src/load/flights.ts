@@ -26,10 +26,17 @@ export interface Flight {
   voidedAtStart: boolean
   /** A soft timeout answered with a stale value; the loader still runs and ends the flight. */
   background: boolean
+  /** A load that may be tagged: the tag sequence known before its loader ran (see `TagTable`). */
+  tagVersion: number | undefined
+  /**
+   * Its value's tags were invalidated after `tagVersion` (or could not be told): it did not land,
+   * and a caller that joined after that invalidation loads again.
+   */
+  tagsStale: boolean
 }
 
 export function newFlight(): Flight {
-  return { promise: undefined, void: false, voidedAtStart: false, background: false }
+  return { promise: undefined, void: false, voidedAtStart: false, background: false, tagVersion: undefined, tagsStale: false }
 }
 
 export class Flights {
@@ -43,9 +50,17 @@ export class Flights {
     return this.#loads.get(key)?.promise
   }
 
-  /** The key's load or L2 read in progress: a `get` joins either. */
-  any(key: string): Promise<unknown> | undefined {
-    return (this.#loads.get(key) ?? this.#reads.get(key))?.promise
+  /**
+   * Joins the key's load (`reads`: or its L2 read). A caller that comes after a tag invalidation
+   * the load did not see (`latest` above its `tagVersion`) gets its value only if the value's tags
+   * stood when it landed; else it starts over (`again`).
+   */
+  join(key: string, latest: number, again: () => Promise<unknown>, reads = false): Promise<unknown> | undefined {
+    const flight = this.#loads.get(key) ?? (reads ? this.#reads.get(key) : undefined)
+    const promise = flight?.promise
+    if (flight === undefined || promise === undefined) return undefined
+    if (flight.tagVersion === undefined || latest <= flight.tagVersion) return promise
+    return promise.then((value) => (flight.tagsStale ? again() : value))
   }
 
   startLoad(key: string): Flight {

@@ -2,7 +2,7 @@
  * `getOrSet`: the miss pipeline. A call walks down, each step answering with a tagged result,
  * and one `Miss` travels with it:
  *
- *   keys.l1Key → local hit → flights.load (join) ?? flights.startLoad
+ *   keys.l1Key → local hit → flights.join ?? flights.startLoad (a tagged load notes the tag sequence)
  *     → remote.read: fresh → land from L2 | stale → keep as the stale copy | miss | down
  *     → stampede.claim: filled → land from L2 | lease | alone
  *     → loaderRunner.run: value → land (L1; L2 under the lease) | error, timeouts → the stale copy or throw
@@ -10,6 +10,8 @@
  * L2 is skipped when it is absent, the breaker is open, or the key's generations cannot be read
  * (then nothing is cached: the loader answers alone). A loader failure with a stale copy within
  * grace serves the copy (fail-safe); a soft timeout serves it and lets the load finish behind.
+ * A tagged load takes the tag sequence before anything else (`Flight.tagVersion`): its value lands
+ * only if none of its tags was invalidated since (`Lander.loaded`).
  */
 import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError } from '../errors.js'
 import type { FamilyContext, Loader } from '../family.js'
@@ -22,6 +24,8 @@ import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import { type EntrySettings, type GetOrSetOptions, resolveEntryOptions } from '../options.js'
+import { checkTags, entryTags, splitTags, unsupportedTags } from '../tags/tag-options.js'
+import type { TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import { type Flight, type Flights, newFlight } from './flights.js'
 import type { Fill, Lander } from './land.js'
@@ -37,6 +41,7 @@ export interface GetOrSetParts {
   readonly stampede: Stampede | undefined
   readonly runner: LoaderRunner
   readonly land: Lander
+  readonly tags: TagTable
   readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
@@ -56,6 +61,14 @@ interface Miss {
   stale: { readonly value: unknown } | undefined
   /** Where the loaded value fills L2 (a lease this process holds), if anywhere. */
   fill: Fill | undefined
+  /** The tags of a loaded value (the call's and the family's); absent when neither has any. */
+  readonly tagsOf: ((value: unknown) => readonly string[] | undefined) | undefined
+}
+
+/** The entry settings of a call and its own tags, checked. */
+interface CallOptions {
+  readonly settings: EntrySettings
+  readonly tags: readonly string[] | undefined
 }
 
 export class GetOrSet {
@@ -95,21 +108,27 @@ export class GetOrSet {
     options: GetOrSetOptions | undefined,
     entry: L1Entry | undefined,
   ): Promise<unknown> {
-    const { life, flights, local } = this.#p
+    const { life, flights, local, tags: table } = this.#p
     if (life.closed) return Promise.reject(new CacheClosedError())
     if (typeof loader !== 'function') return Promise.reject(new InvalidOptionsError('loader', `expected a function (got ${typeof loader})`))
-    let settings: EntrySettings
+    let call: CallOptions
     try {
-      settings = options === undefined ? fc.settings : resolveEntryOptions(fc.settings, options)
+      call = this.#callOptions(fc, options)
     } catch (error) {
       return Promise.reject(error)
     }
-    const joined = flights.load(l1Key)
+    const joined = flights.join(l1Key, table.latest, () => this.miss(fc, id, l1Key, params, loader, options, undefined))
     if (joined !== undefined) return joined
     const stale = local.staleOf(l1Key, entry)
     const flight = flights.startLoad(l1Key)
     const release = () => flights.endLoad(l1Key, flight)
-    const miss: Miss = { fc, id, l1Key, params, loader, settings, flight, release, stale, fill: undefined }
+    const { settings, tags } = call
+    const familyTags = fc.tags
+    const tagsOf =
+      tags === undefined && familyTags === undefined
+        ? undefined
+        : (value: unknown) => entryTags(tags, familyTags === undefined ? undefined : checkTags(familyTags(params, value), 'family.tags'))
+    const miss: Miss = { fc, id, l1Key, params, loader, settings, flight, release, stale, fill: undefined, tagsOf }
     // `finally` runs in a later microtask: the flight is still in the map when this assigns.
     const promise = this.#run(miss).finally(() => {
       if (!flight.background) release()
@@ -118,8 +137,24 @@ export class GetOrSet {
     return promise
   }
 
+  /** Checks a call's options: its entry settings, and its tags (which the store must support). */
+  #callOptions(fc: FamilyContext, options: GetOrSetOptions | undefined): CallOptions {
+    if (options === undefined) {
+      if (fc.tags !== undefined && !this.#p.tags.supported) throw unsupportedTags()
+      return { settings: fc.settings, tags: undefined }
+    }
+    const { tags, rest } = splitTags(options)
+    if ((tags !== undefined || fc.tags !== undefined) && !this.#p.tags.supported) throw unsupportedTags()
+    return { settings: rest === undefined ? fc.settings : resolveEntryOptions(fc.settings, rest), tags }
+  }
+
   async #run(m: Miss): Promise<unknown> {
-    const { remote, stampede, keys, telemetry, runner, land, pending } = this.#p
+    const { remote, stampede, keys, telemetry, runner, land, pending, tags } = this.#p
+    if (m.tagsOf !== undefined) {
+      // The sequence before the loader runs: an invalidation after it moves a tag past it.
+      if (tags.needsSequence && remote !== undefined && !remote.isOpen) await tags.ensure([])
+      m.flight.tagVersion = tags.latest
+    }
     // A key with a background write still queued: L2 holds what the write replaced.
     if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
       const storeKey = keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
@@ -143,11 +178,11 @@ export class GetOrSet {
       stale: m.stale,
       flight: m.flight,
       release: m.release,
-      late: (value) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings),
+      late: (value) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings, m.tagsOf),
     })
     switch (outcome.kind) {
       case 'value':
-        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings)
+        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf)
       case 'error':
         this.#loaderFailed(m.fc, m.id, outcome.error)
         if (m.stale !== undefined) return land.stale(m.fc, m.id, m.stale, 'loader-error')
@@ -174,7 +209,7 @@ export class GetOrSet {
     const { telemetry, runner, policy } = this.#p
     let settings: EntrySettings
     try {
-      settings = options === undefined ? fc.settings : resolveEntryOptions(fc.settings, options)
+      settings = this.#callOptions(fc, options).settings
     } catch (error) {
       return Promise.reject(error)
     }

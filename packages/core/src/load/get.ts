@@ -14,6 +14,7 @@ import { MISS, type RemoteRead, type RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, StoreKey } from '../ports.js'
+import type { TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Flight, Flights } from './flights.js'
 import type { Lander } from './land.js'
@@ -26,6 +27,7 @@ export interface GetParts {
   readonly generations: Generations
   readonly remote: RemoteTier | undefined
   readonly land: Lander
+  readonly tags: TagTable
   readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
@@ -73,9 +75,9 @@ export class Get {
 
   /** The L1 miss of a `get` (`entry`: the key's L1 entry, not fresh, if any). */
   miss(fc: FamilyContext, id: string, l1Key: string, params: unknown, entry: L1Entry | undefined): Promise<unknown> {
-    const { life, flights, local, remote, keys, telemetry, clock, pending } = this.#p
+    const { life, flights, local, remote, keys, telemetry, clock, pending, tags } = this.#p
     if (life.closed) return Promise.reject(new CacheClosedError())
-    const loading = flights.any(l1Key)
+    const loading = flights.join(l1Key, tags.latest, () => this.miss(fc, id, l1Key, params, undefined), true)
     if (loading !== undefined) return loading
     if (entry !== undefined && entry.graceUntil <= clock.now()) local.delete(l1Key)
     // A key with a background write still queued: L2 holds what the write replaced.
@@ -149,7 +151,8 @@ export class Get {
       }
       telemetry.count(fc, 'l2Hits')
       const stored = policy.seal(read.value)
-      if (flights.epoch === epoch) local.fill(l1Keys[index] as string, policy.keep(stored), now, read.entry.expiresAt, read.entry.graceUntil, fc.settings.l1Ttl)
+      const { expiresAt, graceUntil, tags, tagVersion } = read.entry
+      if (flights.epoch === epoch) local.fill(l1Keys[index] as string, policy.keep(stored), now, expiresAt, graceUntil, fc.settings.l1Ttl, tags, tagVersion ?? 0)
       results[index] = policy.out(stored)
     })
     if (misses > 0) telemetry.count(fc, 'misses', misses)

@@ -1,7 +1,8 @@
 /**
  * Where values enter the cache on the read side: from L2 (a hit) and from the loader (a miss).
  * Sealed by the value policy, filled into L1 unless their flight was voided (an invalidation came
- * after it started) or the cache closed, and, for a loaded value under a lease, into L2.
+ * after it started) or the cache closed, and, for a loaded value under a lease, into L2. A loaded
+ * value with tags lands only while none of them was invalidated after its load began.
  */
 import type { FamilyContext } from '../family.js'
 import type { L1Entry, LocalTier } from '../l1/local-tier.js'
@@ -11,6 +12,7 @@ import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import { type EntrySettings, entryTimes } from '../options.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
+import { TAGS_OK, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Flight } from './flights.js'
 
@@ -19,6 +21,7 @@ export interface LandParts {
   readonly policy: ValuePolicy
   readonly remote: RemoteTier | undefined
   readonly stampede: Stampede | undefined
+  readonly tags: TagTable
   readonly telemetry: Telemetry
   readonly life: Lifecycle
   readonly clock: Clock
@@ -42,21 +45,42 @@ export class Lander {
     const { local, policy, telemetry, life, clock } = this.#p
     telemetry.count(fc, 'l2Hits')
     const stored = policy.seal(value)
-    if (!flight.void && !life.closed) local.fill(l1Key, policy.keep(stored), clock.now(), entry.expiresAt, entry.graceUntil, l1Ttl)
+    if (!flight.void && !life.closed) {
+      local.fill(l1Key, policy.keep(stored), clock.now(), entry.expiresAt, entry.graceUntil, l1Ttl, entry.tags, entry.tagVersion ?? 0)
+    }
     return policy.out(stored)
   }
 
-  /** A loaded value: kept in L1, and filled into L2 under the lease when there is one. */
-  loaded(l1Key: string, flight: Flight, fill: Fill | undefined, loaded: unknown, settings: EntrySettings): unknown {
+  /**
+   * A loaded value: kept in L1, and filled into L2 under the lease when there is one. `tagsOf`
+   * names its tags (for a flight with a `tagVersion`).
+   */
+  loaded(
+    l1Key: string,
+    flight: Flight,
+    fill: Fill | undefined,
+    loaded: unknown,
+    settings: EntrySettings,
+    tagsOf?: (value: unknown) => readonly string[] | undefined,
+  ): unknown {
     const { local, policy, remote, stampede, life, clock } = this.#p
     const value = policy.seal(loaded)
     if (value === undefined || (value === null && !settings.negativeCaching) || life.closed) return value
     if (flight.void && !(flight.voidedAtStart && fill !== undefined)) return value
+    const tagVersion = flight.tagVersion ?? 0
+    const tags = flight.tagVersion === undefined || tagsOf === undefined ? undefined : tagsOf(value)
+    if (tags !== undefined && this.#p.tags.check(tags, tagVersion, false) !== TAGS_OK) {
+      flight.tagsStale = true
+      // No fill will come under this lease: deleting the key releases it, so that the processes
+      // waiting on it load now instead of waiting it out.
+      if (fill !== undefined && remote !== undefined) void remote.write('delete', [fill.storeKey], (store) => store.delete([fill.storeKey]))
+      return value
+    }
     const now = clock.now()
     const { expiresAt, graceUntil } = entryTimes(settings, now)
-    if (!flight.void) local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl)
+    if (!flight.void) local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion)
     if (fill !== undefined && stampede !== undefined && remote !== undefined && !remote.isOpen) {
-      stampede.fill(fill.storeKey, fill.token, { value, expiresAt, graceUntil })
+      stampede.fill(fill.storeKey, fill.token, tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion })
     }
     return value
   }

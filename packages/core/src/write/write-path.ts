@@ -1,6 +1,6 @@
 /**
- * Every mutation takes one path: `apply({ kind: 'set' | 'delete' | 'clear' | 'bump' })`, in two
- * halves.
+ * Every mutation takes one path: `apply({ kind: 'set' | 'delete' | 'clear' | 'bump' | 'tags' })`,
+ * in two halves.
  *
  * - Local: L1 changes first (voiding the flights of the written keys, so that no load that
  *   started before the write lands).
@@ -16,7 +16,12 @@
  * remote half joins the write queue, and until it has run this process reads the written keys
  * (and the bumped generations) from the loader, never from the older L2 copy. A bump that L2
  * cannot take falls back to what always works once L2 is back: a queued namespace bump, the
- * local L1 dropped, a `clear` on the bus.
+ * local L1 dropped, a `clear` on the bus. A tag invalidation does the same.
+ *
+ * A tagged entry is written with the tag sequence this process knows (its T, see `TagTable`). A
+ * tag invalidation holds its tags from its call until the store's new version is applied here:
+ * meanwhile no entry with them stands in this process. Its message goes out alone, after the
+ * store's script (two steps): a receiver that does not know the op drops the whole message.
  */
 import type { Coherence } from '../coherence/coherence.js'
 import { CacheClosedError } from '../errors.js'
@@ -27,9 +32,11 @@ import type { ValuePolicy } from '../l1/value-policy.js'
 import type { Generations } from '../l2/generations.js'
 import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
-import { type EntrySettings, entryTimes, resolveSetOptions } from '../options.js'
+import { type EntrySettings, entryTimes, resolveSetOptions, type SetOptions } from '../options.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
+import { checkTags, entryTags, splitTags, type TagOptions, unsupportedTags } from '../tags/tag-options.js'
+import type { TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { RoundTrip, TripWork } from './round-trip.js'
 import { WriteQueue } from './write-queue.js'
@@ -43,6 +50,8 @@ export type Mutation =
   | { readonly kind: 'clear' }
   /** `name`: the generation bumped, a family's id or `<id>:<group>`. */
   | { readonly kind: 'bump'; readonly fc: FamilyContext; readonly name: string }
+  /** Every entry with any of `tags`, written before, is gone. */
+  | { readonly kind: 'tags'; readonly tags: readonly string[] }
 
 export interface WritePathParts {
   readonly local: LocalTier
@@ -50,6 +59,7 @@ export interface WritePathParts {
   readonly coherence: Coherence
   readonly keys: Keys
   readonly generations: Generations
+  readonly tags: TagTable
   readonly remote: RemoteTier | undefined
   /** One round trip for L2 changes and message, when the store and the bus can share one. */
   readonly trip: RoundTrip | undefined
@@ -69,6 +79,14 @@ interface Written {
   readonly storeKey: StoreKey | undefined
   readonly entry: RemoteEntry | undefined
 }
+
+/** One written entry's settings and tags. */
+interface EntryOptionsOf {
+  readonly settings: EntrySettings
+  readonly tags: readonly string[] | undefined
+}
+
+const NO_OPTIONS = Object.freeze({ tags: undefined, rest: undefined })
 
 /** The remote half's keys: L2 keys of `items`, L1 keys to announce. */
 interface Located {
@@ -132,6 +150,8 @@ export class WritePath {
         return this.#clear(background)
       case 'bump':
         return this.#bump(m.fc, m.name, background)
+      case 'tags':
+        return this.#invalidateTags(m.tags, background)
     }
   }
 
@@ -161,26 +181,41 @@ export class WritePath {
   }
 
   async #set(fc: FamilyContext, items: readonly WriteItem[], background: boolean): Promise<void> {
-    const { policy, keys, local, coherence, clock } = this.#p
+    const { policy, keys, local, coherence, clock, tags: table, remote } = this.#p
     // Every entry's options are checked before anything changes: a bad one later in a batch must
     // not leave the earlier ones in L1 but never in L2 nor announced on the bus.
-    const resolved = items.map((item) => (item.options === undefined ? fc.settings : resolveSetOptions(fc.settings, item.options)))
+    const resolved = items.map((item) => this.#entryOptions(fc, item))
+    const tagged = resolved.some((r) => r.tags !== undefined)
+    if (tagged) {
+      if (!table.supported) throw unsupportedTags()
+      if (table.needsSequence && remote !== undefined && !remote.isOpen) await table.ensure([])
+    }
     await this.#generationsOf(fc, items)
     const now = clock.now()
+    const tagVersion = table.latest
     const l1Keys: string[] = []
     const written = items.map((item, i): Written => {
-      const settings = resolved[i] as EntrySettings
+      const { settings, tags } = resolved[i] as EntryOptionsOf
       const value = policy.seal(item.value)
       const { expiresAt, graceUntil } = entryTimes(settings, now)
       const l1Key = keys.l1Key(fc, item.id, item.params)
       if (l1Key !== undefined) {
         coherence.invalidateKey(l1Key)
-        local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl)
+        local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion)
         l1Keys.push(l1Key)
       }
-      return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry: { value, expiresAt, graceUntil } }
+      const entry: RemoteEntry = tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion }
+      return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry }
     })
     await this.#remote(background, l1Keys, (later) => this.#setRemote(fc, written, later))
+  }
+
+  /** One written entry's settings and tags (its own and its family's), checked. */
+  #entryOptions(fc: FamilyContext, item: WriteItem): EntryOptionsOf {
+    const { tags, rest } = item.options === undefined ? NO_OPTIONS : splitTags<SetOptions>(item.options as SetOptions & TagOptions)
+    const settings = rest === undefined ? fc.settings : resolveSetOptions(fc.settings, rest)
+    const family = fc.tags === undefined ? undefined : checkTags(fc.tags(item.params, item.value), 'family.tags')
+    return { settings, tags: tags === undefined && family === undefined ? undefined : entryTags(tags, family) }
   }
 
   async #setRemote(fc: FamilyContext, written: readonly Written[], later: boolean): Promise<void> {
@@ -333,6 +368,43 @@ export class WritePath {
       this.#bumpFailed(fc, name)
       await coherence.publish({ op: 'clear' })
     }
+  }
+
+  async #invalidateTags(tags: readonly string[], background: boolean): Promise<void> {
+    const { remote, tags: table, coherence } = this.#p
+    if (!table.supported) throw unsupportedTags()
+    if (remote === undefined) {
+      const version = table.applyLocal(tags)
+      await coherence.publish({ op: 'tags', tags, version })
+      return
+    }
+    // From now until the new version is in, entries with these tags do not stand here.
+    table.hold(tags)
+    const release = () => table.release(tags)
+    if (background) return this.#remote(true, [], () => this.#invalidateTagsRemote(tags), release)
+    try {
+      await this.#remote(false, [], () => this.#invalidateTagsRemote(tags))
+    } finally {
+      release()
+    }
+  }
+
+  async #invalidateTagsRemote(tags: readonly string[]): Promise<void> {
+    const { remote, tags: table, coherence, telemetry } = this.#p
+    if (remote === undefined) return
+    let version: number
+    try {
+      version = await remote.invalidateTags(tags)
+    } catch {
+      // What the versions would have reached, the namespace bump reaches once L2 is back.
+      telemetry.logger.warn({ tags: tags.length }, 'tiercache tag invalidation failed; namespace bump queued')
+      remote.invalidateAll()
+      coherence.flush('clear', true)
+      await coherence.publish({ op: 'clear' })
+      return
+    }
+    table.apply(tags, version)
+    await coherence.publish({ op: 'tags', tags, version })
   }
 
   /** A bump L2 did not take: the namespace bump reaches what it would have; every L1 drops. */
