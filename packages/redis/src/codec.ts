@@ -2,12 +2,28 @@
  * The L2 wire format. One Redis string value per entry:
  *
  *   offset  size  field
- *   0       1     format version, 2 (1 is still read, see below)
+ *   0       1     format version: 2, or 3 for an entry with tags (1 is still read, see below)
  *   1       1     flags: bit 0 = the body is lz4-compressed; every other bit must be 0
  *   2       8     expiresAt, float64 big-endian, epoch ms (logical expiry)
  *   10      8     graceUntil, float64 big-endian, epoch ms (stale copies servable until here)
- *   18      n     body, or when bit 0 is set an lz4-napi block of the body (`compressSync`):
+ *   18      t     version 3 only: the tag section (below); t = 0 in version 2
+ *   18 + t  n     body, or when bit 0 is set an lz4-napi block of the body (`compressSync`):
  *                 4-byte little-endian uncompressed size, then the lz4 block
+ *
+ *   tags    size  field (version 3)
+ *   0       8     tagVersion, float64 big-endian: the tag sequence the writer knew (a safe
+ *                 non-negative integer)
+ *   8       2     count, uint16 big-endian, 1–64
+ *   10      …     per tag: uint16 big-endian byte length (1–1024), then the tag's UTF-8 bytes
+ *
+ * A tagged entry costs 8 + 2 + Σ (2 + UTF-8 length) bytes more than untagged; an untagged entry
+ * is version 2, byte for byte what it was. The tag section is never compressed: a reader checks
+ * the tags without touching the body.
+ *
+ * Rolling upgrade to version 3: a reader that knows only version 2 takes a version-3 entry for
+ * corrupt (a miss: deleted and reloaded, and the reload writes it back as version 3 when its
+ * writer tags it). So deploy the version that reads version 3 to every process first, then start
+ * tagging.
  *
  *   body    size  field
  *   0       4     S, little-endian: length of the record section (0 when the value has no records)
@@ -27,7 +43,8 @@
  *   4. Write the 18-byte header, then the body.
  *
  * Decoding, step by step (bytes from Redis are untrusted: anything that fails is `corrupt`):
- *   1. At least 18 bytes, version 1 or 2, no unknown flag bits, both times are numbers.
+ *   1. At least 18 bytes, version 1, 2 or 3, no unknown flag bits, both times are numbers;
+ *      version 3: a whole tag section within the bounds above (else `tags`).
  *   2. lz4 flag: at least 4 + 1 body bytes, and the declared size ≤ `maxValueBytes` BEFORE
  *      decompressing (lz4-napi allocates whatever the prefix says: a forged prefix would cost
  *      up to 4 GiB); after decompressing, the output is exactly the declared size.
@@ -90,6 +107,12 @@ import type { RemoteEntry } from '@tiercache/core'
 import { SerializationError, ValueTooLargeError } from './errors.js'
 
 export const FORMAT_VERSION = 2
+/** Entries with tags: version 2 with a tag section after the header. */
+export const FORMAT_VERSION_TAGGED = 3
+/** Bounds of the tag section: a forged count or length must not make a reader allocate or loop. */
+export const MAX_ENTRY_TAGS = 64
+export const MAX_TAG_BYTES = 1024
+const TAG_HEAD_BYTES = 10
 /** Version 1 bodies are the msgpack of the value alone, with inline record definitions; still read. */
 const FORMAT_VERSION_1 = 1
 export const HEADER_BYTES = 18
@@ -103,7 +126,7 @@ const KNOWN_FLAGS = FLAG_LZ4
 const LZ4_SIZE_PREFIX = 4
 
 /** Why bytes were not an entry. */
-export type CorruptReason = 'short' | 'version' | 'flags' | 'envelope' | 'lz4-size' | 'lz4' | 'section' | 'msgpack'
+export type CorruptReason = 'short' | 'version' | 'flags' | 'envelope' | 'tags' | 'lz4-size' | 'lz4' | 'section' | 'msgpack'
 
 export type DecodeResult =
   | { readonly ok: true; readonly entry: RemoteEntry }
@@ -223,6 +246,59 @@ function writeSection(target: Buffer, at: number, structures: readonly (readonly
   }
 }
 
+/** Bytes of the tag section of `tags`; SerializationError past its bounds. */
+function tagSectionBytes(tags: readonly string[], label: string | undefined): number {
+  if (tags.length === 0 || tags.length > MAX_ENTRY_TAGS) {
+    throw new SerializationError(`cannot encode the tags${label ? ` of "${label}"` : ''}: expected 1–${MAX_ENTRY_TAGS} tags (got ${tags.length})`)
+  }
+  let size = TAG_HEAD_BYTES
+  for (const tag of tags) {
+    const bytes = utf8Bytes(tag)
+    if (bytes === 0 || bytes > MAX_TAG_BYTES) {
+      throw new SerializationError(`cannot encode the tags${label ? ` of "${label}"` : ''}: a tag must be 1–${MAX_TAG_BYTES} UTF-8 bytes (got ${bytes})`)
+    }
+    size += 2 + bytes
+  }
+  return size
+}
+
+function writeTagSection(target: Buffer, at: number, tags: readonly string[], tagVersion: number): void {
+  target.writeDoubleBE(tagVersion, at)
+  target.writeUInt16BE(tags.length, at + 8)
+  at += TAG_HEAD_BYTES
+  for (const tag of tags) {
+    const written = target.write(tag, at + 2, 'utf8')
+    target.writeUInt16BE(written, at)
+    at += 2 + written
+  }
+}
+
+interface TagSection {
+  readonly tags: readonly string[]
+  readonly tagVersion: number
+  /** Where the body starts. */
+  readonly end: number
+}
+
+/** The tag section at `at`, or `undefined` when it is not a whole, well-formed one. */
+function readTagSection(buffer: Buffer, at: number): TagSection | undefined {
+  if (buffer.length < at + TAG_HEAD_BYTES) return undefined
+  const tagVersion = buffer.readDoubleBE(at)
+  if (!Number.isSafeInteger(tagVersion) || tagVersion < 0) return undefined
+  const count = buffer.readUInt16BE(at + 8)
+  if (count === 0 || count > MAX_ENTRY_TAGS) return undefined
+  at += TAG_HEAD_BYTES
+  const tags: string[] = new Array(count)
+  for (let i = 0; i < count; i++) {
+    if (buffer.length < at + 2) return undefined
+    const length = buffer.readUInt16BE(at)
+    if (length === 0 || length > MAX_TAG_BYTES || buffer.length < at + 2 + length) return undefined
+    tags[i] = buffer.toString('utf8', at + 2, at + 2 + length)
+    at += 2 + length
+  }
+  return { tags: Object.freeze(tags), tagVersion, end: at }
+}
+
 export function createCodec(options: CodecOptions = {}): Codec {
   const compressionThreshold = options.compressionThreshold ?? CODEC_DEFAULTS.compressionThreshold
   const maxValueBytes = options.maxValueBytes ?? CODEC_DEFAULTS.maxValueBytes
@@ -251,25 +327,29 @@ export function createCodec(options: CodecOptions = {}): Codec {
       if (sectionLength > 0) writeSection(target, at + SECTION_LENGTH_BYTES, structures)
       target.set(value, at + SECTION_LENGTH_BYTES + sectionLength)
     }
+    const tags = entry.tags
+    const tagBytes = tags === undefined ? 0 : tagSectionBytes(tags, label)
+    const start = HEADER_BYTES + tagBytes
     let out: Buffer | undefined
     if (size >= compressionThreshold) {
       const body = size <= SCRATCH_BYTES ? scratch.subarray(0, size) : Buffer.allocUnsafe(size)
       writeBody(body, 0)
       const compressed = compressSync(body)
       if (compressed.length < size) {
-        out = Buffer.allocUnsafe(HEADER_BYTES + compressed.length)
+        out = Buffer.allocUnsafe(start + compressed.length)
         out[1] = FLAG_LZ4
-        out.set(compressed, HEADER_BYTES)
+        out.set(compressed, start)
       }
     }
     if (out === undefined) {
-      out = Buffer.allocUnsafe(HEADER_BYTES + size)
+      out = Buffer.allocUnsafe(start + size)
       out[1] = 0
-      writeBody(out, HEADER_BYTES)
+      writeBody(out, start)
     }
-    out[0] = FORMAT_VERSION
+    out[0] = tags === undefined ? FORMAT_VERSION : FORMAT_VERSION_TAGGED
     out.writeDoubleBE(entry.expiresAt, 2)
     out.writeDoubleBE(entry.graceUntil, 10)
+    if (tags !== undefined) writeTagSection(out, HEADER_BYTES, tags, entry.tagVersion ?? 0)
     return out
   }
 
@@ -297,29 +377,37 @@ export function createCodec(options: CodecOptions = {}): Codec {
   const decode = (bytes: Uint8Array): DecodeResult => {
     if (bytes.length < HEADER_BYTES + 1) return { ok: false, reason: 'short' }
     const version = bytes[0]
-    if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_1) return { ok: false, reason: 'version' }
+    if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_TAGGED && version !== FORMAT_VERSION_1) return { ok: false, reason: 'version' }
     const flags = bytes[1]!
     if ((flags & ~KNOWN_FLAGS) !== 0) return { ok: false, reason: 'flags' }
     const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
     const expiresAt = buffer.readDoubleBE(2)
     const graceUntil = buffer.readDoubleBE(10)
     if (Number.isNaN(expiresAt) || Number.isNaN(graceUntil)) return { ok: false, reason: 'envelope' }
+    let start = HEADER_BYTES
+    let tagged: TagSection | undefined
+    if (version === FORMAT_VERSION_TAGGED) {
+      tagged = readTagSection(buffer, HEADER_BYTES)
+      if (tagged === undefined) return { ok: false, reason: 'tags' }
+      start = tagged.end
+      if (buffer.length < start + 1) return { ok: false, reason: 'short' }
+    }
     let body: Buffer
     if ((flags & FLAG_LZ4) !== 0) {
-      if (buffer.length < HEADER_BYTES + LZ4_SIZE_PREFIX + 1) return { ok: false, reason: 'short' }
-      const declared = buffer.readUInt32LE(HEADER_BYTES)
+      if (buffer.length < start + LZ4_SIZE_PREFIX + 1) return { ok: false, reason: 'short' }
+      const declared = buffer.readUInt32LE(start)
       if (declared > maxValueBytes || declared === 0) return { ok: false, reason: 'lz4-size' }
       try {
-        body = uncompressSync(buffer.subarray(HEADER_BYTES))
+        body = uncompressSync(buffer.subarray(start))
       } catch (error) {
         return { ok: false, reason: 'lz4', error }
       }
       if (body.length !== declared) return { ok: false, reason: 'lz4' }
     } else {
-      body = buffer.subarray(HEADER_BYTES)
+      body = buffer.subarray(start)
     }
     let decoder: Unpackr = plainUnpackr
-    if (version === FORMAT_VERSION) {
+    if (version !== FORMAT_VERSION_1) {
       if (body.length < SECTION_LENGTH_BYTES + 1) return { ok: false, reason: 'short' }
       const sectionLength = body.readUInt32LE(0)
       if (sectionLength > body.length - SECTION_LENGTH_BYTES - 1) return { ok: false, reason: 'section' }
@@ -337,6 +425,7 @@ export function createCodec(options: CodecOptions = {}): Codec {
     } catch (error) {
       return { ok: false, reason: 'msgpack', error }
     }
+    if (tagged !== undefined) return { ok: true, entry: { value, expiresAt, graceUntil, tags: tagged.tags, tagVersion: tagged.tagVersion } }
     return { ok: true, entry: { value, expiresAt, graceUntil } }
   }
 

@@ -7,6 +7,7 @@ import type { StoreKey } from '@tiercache/core'
  *   lease       <ns>:lease:<family>:{<id>}
  *   generation  <ns>:gen            (the namespace's own, name '')
  *               <ns>:gen:<name>
+ *   tags        <ns>:tags           (a hash: field '' the tag sequence, one field per tag)
  *
  * Redis Cluster hashes only what sits between the first `{` and the first `}` after it. A raw
  * `{` or `}` anywhere before or inside the tag would move the tag, so value and lease could land
@@ -44,6 +45,8 @@ export interface KeyBuilder {
   value(key: StoreKey): string
   lease(key: StoreKey): string
   generation(name: string): string
+  /** The namespace's tag hash. A family id always holds an `@`, so no value key is this. */
+  readonly tags: string
   /** SCAN pattern for `<ns>:<glob>`: the namespace is glob-escaped, the glob is the caller's. */
   pattern(glob: string): string
   /** The family (`<name>@<version>`) of a value key of this namespace, undefined for other keys. */
@@ -77,6 +80,7 @@ export function keyBuilder(namespace: string): KeyBuilder {
     generation(name) {
       return name === '' ? genKey : `${genPrefix}${escapePart(name)}`
     },
+    tags: `${ns}:tags`,
     pattern(glob) {
       return `${globNs}:${glob}`
     },

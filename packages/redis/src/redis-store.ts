@@ -22,6 +22,13 @@
  * Cluster: every multi-key command is grouped by hash slot (CROSSSLOT otherwise); SCAN runs on
  * every master. Generation keys carry no hash tag and are grouped like any other key.
  *
+ * Tags: one hash per namespace, `<ns>:tags` — field '' is the tag sequence, one field per tag
+ * holds the version its last invalidation gave it. `invalidateTags` is one script (HINCRBY of
+ * the sequence, HSET of the tags), `getTagVersions` one HMGET. Its fields never expire: one per
+ * tag ever invalidated stays (a few tens of bytes each). Neither clear(), deleteByPattern() nor
+ * purgeFamily() touches it: entries written later, or left in some L1, carry versions that must
+ * keep meaning the same, so the sequence never goes back.
+ *
  * clear(): SCAN + UNLINK of `<ns>:*` — values, leases and generation counters. It frees the
  * namespace's memory now, which a namespace-generation bump would not (old entries would sit
  * until their TTL). Resetting generation counters is safe because the values they tagged are
@@ -35,13 +42,13 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import { pack } from 'msgpackr'
-import type { LeaseGrant, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey } from '@tiercache/core'
+import type { LeaseGrant, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey, TagVersions } from '@tiercache/core'
 import { createCodec, type Codec, type CorruptReason } from './codec.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
 import { SerializationError, ValueTooLargeError } from './errors.js'
 import { bySlot, familyGlob, keyBuilder, namespacePrefix, parseValueKey } from './keys.js'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
-import { APPLY, FILL_WITH_LEASE, luaScript } from './scripts.js'
+import { APPLY, FILL_WITH_LEASE, INVALIDATE_TAGS, luaScript } from './scripts.js'
 
 export type { RedisStoreOptions } from './options.js'
 
@@ -377,6 +384,23 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
   const bumpGeneration = (name: string): Promise<number> => client.incr(keys.generation(name))
 
+  // ---- tags --------------------------------------------------------------------------------
+
+  const getTagVersions = async (tags: readonly string[]): Promise<TagVersions> => {
+    const replies = await client.hmget(keys.tags, '', ...tags)
+    const versionOf = (value: string | null | undefined): number => {
+      const parsed = value === null || value === undefined ? 0 : Number(value)
+      return Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : 0
+    }
+    return { sequence: versionOf(replies[0]), versions: tags.map((_, i) => versionOf(replies[i + 1])) }
+  }
+
+  const invalidateTags = async (tags: readonly string[]): Promise<number> => {
+    const version = Number(await INVALIDATE_TAGS.run(client, [keys.tags], tags))
+    if (!Number.isSafeInteger(version)) throw new Error(`invalidateTags: the store answered ${String(version)}, not a version`)
+    return version
+  }
+
   // ---- namespace-wide ----------------------------------------------------------------------
 
   const masters = (): Redis[] => (cluster ? (client as Cluster).nodes('master') : [client as Redis])
@@ -418,7 +442,9 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return removed
   }
 
-  const deleteByPattern = (glob: string): Promise<number> => unlinkScanned(keys.pattern(glob))
+  // The tag hash matches `*` like any key: it stays (see the top of this file).
+  const notTags = (redisKey: string): boolean => redisKey !== keys.tags
+  const deleteByPattern = (glob: string): Promise<number> => unlinkScanned(keys.pattern(glob), notTags)
 
   const purgeFamily = (family: string, keep: string): Promise<number> => {
     const groupOfKept = `${keep}.`
@@ -476,6 +502,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     fillWithLease,
     getGenerations,
     bumpGeneration,
+    getTagVersions,
+    invalidateTags,
     apply,
     deleteByPattern,
     purgeFamily,

@@ -83,3 +83,15 @@ if ARGV[4] ~= '' then
 end
 return values
 `)
+
+/**
+ * KEYS[1] the namespace's tag hash; ARGV the tags. Moves the sequence (field '') one on and gives
+ * every tag that version, at once; returns it. One key: any slot in a cluster.
+ */
+export const INVALIDATE_TAGS = luaScript(`
+local version = redis.call('HINCRBY', KEYS[1], '', 1)
+for i = 1, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], version)
+end
+return version
+`)

@@ -91,6 +91,16 @@ export class Stampede {
     )
   }
 
+  /**
+   * Gives up a lease without filling (the loaded value must not land): the key is deleted, which
+   * releases the lease, so that the processes waiting on it load now instead of waiting it out,
+   * and this process forgets it, so that its next miss asks for a new one.
+   */
+  abandon(storeKey: StoreKey, token: string): void {
+    this.#forget(storeKey, token)
+    void this.#p.remote.write('delete', [storeKey], (store) => store.delete([storeKey]))
+  }
+
   /** The key was invalidated: its waiters poll now (the fill they wait for may have landed). */
   wake(l1Key: string): void {
     const waiters = this.#waiters.get(l1Key)

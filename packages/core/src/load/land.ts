@@ -71,9 +71,8 @@ export class Lander {
     const tags = flight.tagVersion === undefined || tagsOf === undefined ? undefined : tagsOf(value)
     if (tags !== undefined && this.#p.tags.check(tags, tagVersion, false) !== TAGS_OK) {
       flight.tagsStale = true
-      // No fill will come under this lease: deleting the key releases it, so that the processes
-      // waiting on it load now instead of waiting it out.
-      if (fill !== undefined && remote !== undefined) void remote.write('delete', [fill.storeKey], (store) => store.delete([fill.storeKey]))
+      // No fill will come under this lease: give it up, so that nobody waits it out.
+      if (fill !== undefined) stampede?.abandon(fill.storeKey, fill.token)
       return value
     }
     const now = clock.now()

@@ -70,7 +70,9 @@ export class Receiver {
           ? { op: 'delete', keys: op.keys, source, seq: seq + i, ts }
           : op.op === 'generation'
             ? { op: 'generation', name: op.name, value: op.value, source, seq: seq + i, ts }
-            : { op: 'clear', source, seq: seq + i, ts }
+            : op.op === 'tags'
+              ? { op: 'tags', tags: op.tags, version: op.version, source, seq: seq + i, ts }
+              : { op: 'clear', source, seq: seq + i, ts }
       handler(received)
     }
   }
