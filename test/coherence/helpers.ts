@@ -23,7 +23,7 @@ export interface ReadResult {
 export interface AppliedEvent {
   readonly source: string
   readonly seq: number
-  readonly op: 'delete' | 'generation' | 'clear'
+  readonly op: 'delete' | 'generation' | 'tags' | 'clear'
   readonly keys: readonly string[]
   readonly at: number
 }
@@ -33,7 +33,8 @@ export interface CacheNode {
   readonly instanceId: string
   readonly process: NodeProcess
   get(key: string): Promise<ReadResult>
-  set(key: string, value: unknown): Promise<WriteAck>
+  /** `tags`: the entry's tags. */
+  set(key: string, value: unknown, tags?: readonly string[]): Promise<WriteAck>
   delete(key: string): Promise<WriteAck>
   stats(): Promise<NodeStats>
   /** Resolves once this node applied a message of `source` with sequence >= `seq`. */
@@ -73,7 +74,7 @@ export async function startCacheNodes(count: number, env: Record<string, string>
         instanceId,
         process,
         get: (key) => process.call('get', { key }),
-        set: (key, value) => process.call('set', { key, value }),
+        set: (key, value, tags) => process.call('set', tags === undefined ? { key, value } : { key, value, tags }),
         delete: (key) => process.call('delete', { key }),
         stats: () => process.call('stats'),
         applied(source, seq) {
