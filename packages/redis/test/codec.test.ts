@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { taskFixture, type TaskFixtureName } from '@tiercache/testkit'
-import { createCodec, FORMAT_VERSION, HEADER_BYTES } from '../src/codec.js'
+import { createCodec, FORMAT_VERSION, FORMAT_VERSION_TAGGED, HEADER_BYTES } from '../src/codec.js'
 import { SerializationError, ValueTooLargeError } from '../src/errors.js'
 
 const fixture = (name: TaskFixtureName): unknown => taskFixture(name)
@@ -296,5 +296,73 @@ describe('codec', () => {
       expect(again.ok).toBe(true)
       expect(again.ok && nodesOf(again.entry.value).some((node) => Object.isFrozen(node))).toBe(false)
     }
+  })
+})
+
+describe('codec: version 3, entries with tags', () => {
+  const codec = createCodec()
+  const tagged = (value: unknown, tags: string[], tagVersion = 7) => ({ ...entry(value), tags, tagVersion })
+  /** A version-3 frame: header, the given tag section, an uncompressed version-2 body of `value`. */
+  const v3 = (tagSection: Buffer, value: unknown = 'v'): Buffer => {
+    const bytes = codec.encode(entry(value))
+    return Buffer.concat([Buffer.from([FORMAT_VERSION_TAGGED]), bytes.subarray(1, HEADER_BYTES), tagSection, bytes.subarray(HEADER_BYTES)])
+  }
+  const section = (tagVersion: number, tags: (string | Buffer)[], count = tags.length): Buffer => {
+    const head = Buffer.alloc(10)
+    head.writeDoubleBE(tagVersion, 0)
+    head.writeUInt16BE(count, 8)
+    const parts = tags.map((tag) => {
+      const bytes = typeof tag === 'string' ? Buffer.from(tag, 'utf8') : tag
+      const length = Buffer.alloc(2)
+      length.writeUInt16BE(bytes.length)
+      return Buffer.concat([length, bytes])
+    })
+    return Buffer.concat([head, ...parts])
+  }
+
+  it('round-trips tags and tagVersion, with and without lz4, and says what they cost', () => {
+    for (const value of ['small', fixture('task-progress')]) {
+      const tags = ['host:h1', 'tenant:日本', '🚀']
+      const bytes = codec.encode(tagged(value, tags, 123_456))
+      expect(bytes[0]).toBe(FORMAT_VERSION_TAGGED)
+      const decoded = codec.decode(bytes)
+      expect(decoded).toMatchObject({ ok: true, entry: { value, tags, tagVersion: 123_456 } })
+      // 8 + 2 + Σ (2 + UTF-8 length) bytes more than the same entry untagged.
+      const extra = 10 + tags.reduce((sum, tag) => sum + 2 + Buffer.byteLength(tag), 0)
+      expect(bytes.length - codec.encode(entry(value)).length).toBe(extra)
+    }
+  })
+
+  it('leaves untagged entries at version 2, byte for byte', () => {
+    const value = fixture('task-list-page')
+    const plain = codec.encode(entry(value))
+    expect(plain[0]).toBe(FORMAT_VERSION)
+    expect(codec.encode({ ...entry(value) }).equals(plain)).toBe(true)
+    const decoded = codec.decode(plain)
+    expect(decoded.ok && 'tags' in decoded.entry).toBe(false)
+  })
+
+  it('refuses to write tags past their bounds', () => {
+    expect(() => codec.encode(tagged('v', []))).toThrow(SerializationError)
+    expect(() => codec.encode(tagged('v', Array.from({ length: 65 }, (_, i) => `t${i}`)))).toThrow(SerializationError)
+    expect(() => codec.encode(tagged('v', ['x'.repeat(1025)]))).toThrow(SerializationError)
+  })
+
+  it('reads a hand-made version-3 frame', () => {
+    expect(codec.decode(v3(section(5, ['a', 'b']), { ok: 1 }))).toMatchObject({ ok: true, entry: { value: { ok: 1 }, tags: ['a', 'b'], tagVersion: 5 } })
+  })
+
+  it.each([
+    ['a section cut short', v3(section(1, ['a'])).subarray(0, HEADER_BYTES + 6)],
+    ['a count of 0', v3(section(1, [], 0))],
+    ['a count above 64', v3(section(1, Array.from({ length: 65 }, () => 'a')))],
+    ['a tag of length 0', v3(section(1, [Buffer.alloc(0)]))],
+    ['a tag longer than the frame', Buffer.concat([v3(section(1, ['a'])).subarray(0, HEADER_BYTES + 10), Buffer.from([0x10, 0x00, 0x61])])],
+    ['a count larger than the tags present', v3(section(1, ['a'], 3)).subarray(0, HEADER_BYTES + 13)],
+    ['a NaN tagVersion', v3(section(Number.NaN, ['a']))],
+    ['a negative tagVersion', v3(section(-1, ['a']))],
+    ['a fractional tagVersion', v3(section(1.5, ['a']))],
+  ])('takes %s for corrupt (reason tags)', (_name, bytes) => {
+    expect(codec.decode(bytes)).toMatchObject({ ok: false, reason: 'tags' })
   })
 })

@@ -17,6 +17,8 @@ describe('bus wire format', () => {
       [[], [{ op: 'delete', keys: ['a'] }]],
       [[7, 70_000, 2 ** 40], [{ op: 'generation', name: 'g1', value: 7 }, { op: 'delete', keys }, { op: 'generation', name: 'ключ', value: 70_000 }, { op: 'generation', name: '', value: 2 ** 40 }]],
       [[1], Array.from({ length: 20 }, (_, i): Invalidation => (i === 19 ? { op: 'generation', name: 'last', value: 1 } : { op: 'clear' }))],
+      // A tags op's version is known when it is published: written inline, no cut.
+      [[3], [{ op: 'tags', tags: ['t1', 't2'], version: 2 ** 33 }, { op: 'generation', name: 'g', value: 3 }, { op: 'tags', tags: ['t3'], version: 4 }]],
     ]
     for (const [values, ops] of cases) {
       const placeholders = ops.map((op): Invalidation => (op.op === 'generation' ? { ...op, value: 0 } : op))
@@ -32,6 +34,7 @@ describe('bus wire format', () => {
     const ops = [
       { op: 'delete', keys: ['a', 'b:{c}'] },
       { op: 'generation', name: 'task:list', value: 12 },
+      { op: 'tags', tags: ['host:h1', 'тег'], version: 9 },
       { op: 'clear' },
     ] as const
     const decoded = decodeBusMessage(encodeBusMessage('node-1', 41, 1_764_216_000_000, ops))
@@ -53,6 +56,15 @@ describe('bus wire format', () => {
     ['a non-string key', pack([1, 's', 1, 1, [['d', [1]]]]), 'shape'],
     ['a generation without value', pack([1, 's', 1, 1, [['g', 'n']]]), 'shape'],
     ['too many keys', pack([1, 's', 1, 1, [['d', Array.from({ length: MAX_KEYS_PER_MESSAGE + 1 }, () => 'k')]]]), 'shape'],
+    ['a tags op without version', pack([1, 's', 1, 1, [['t', ['a']]]]), 'shape'],
+    ['a tags op with no tags', pack([1, 's', 1, 1, [['t', [], 1]]]), 'shape'],
+    ['a tags op with an empty tag', pack([1, 's', 1, 1, [['t', [''], 1]]]), 'shape'],
+    ['a tags op with a non-string tag', pack([1, 's', 1, 1, [['t', [7], 1]]]), 'shape'],
+    ['a tags op with 65 tags', pack([1, 's', 1, 1, [['t', Array.from({ length: 65 }, (_, i) => `t${i}`), 1]]]), 'shape'],
+    ['a tags op with a negative version', pack([1, 's', 1, 1, [['t', ['a'], -1]]]), 'shape'],
+    ['a tags op with a fractional version', pack([1, 's', 1, 1, [['t', ['a'], 1.5]]]), 'shape'],
+    // What a receiver of an older version does with a message holding a tags op: drops all of it.
+    ['an unknown op next to a known one', pack([1, 's', 1, 1, [['d', ['k']], ['x', 1]]]), 'shape'],
   ])('rejects %s', (_name, payload, reason) => {
     expect(decodeBusMessage(payload)).toEqual({ ok: false, reason })
   })

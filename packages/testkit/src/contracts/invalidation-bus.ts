@@ -61,6 +61,12 @@ export function defineInvalidationBusContract(name: string, factory: () => Promi
       expect(toB[1]).toMatchObject({ op: 'clear' })
     })
 
+    it('delivers a tags message', async () => {
+      await fixture.a.publish({ op: 'tags', tags: ['host:h1', 'tenant:t'], version: 12 })
+      await waitFor(() => expect(toB).toHaveLength(1))
+      expect(toB[0]).toMatchObject({ op: 'tags', tags: ['host:h1', 'tenant:t'], version: 12, source: fixture.a.instanceId })
+    })
+
     it('prepare: a store on its way publishes the message after its changes, with the bumped values written in', async (context) => {
       const prepare = fixture.a.prepare?.bind(fixture.a)
       const sharing = fixture.sharing

@@ -223,6 +223,41 @@ export function defineRemoteStoreContract(name: string, factory: () => Promise<R
       })
     })
 
+    describe('tags', () => {
+      it('the sequence starts at 0 and moves one on per invalidation; each tag takes the version that reached it last', async (context) => {
+        const { getTagVersions, invalidateTags } = store
+        if (getTagVersions === undefined || invalidateTags === undefined) return context.skip()
+        expect(await getTagVersions.call(store, ['a', 'b'])).toEqual({ sequence: 0, versions: [0, 0] })
+        expect(await getTagVersions.call(store, [])).toEqual({ sequence: 0, versions: [] })
+        expect(await invalidateTags.call(store, ['a', 'b'])).toBe(1)
+        expect(await invalidateTags.call(store, ['b', 'тег'])).toBe(2)
+        expect(await getTagVersions.call(store, ['a', 'b', 'тег', 'never'])).toEqual({ sequence: 2, versions: [1, 2, 2, 0] })
+      })
+
+      it('clear and deleteByPattern keep the sequence and the versions', async (context) => {
+        const { getTagVersions, invalidateTags } = store
+        if (getTagVersions === undefined || invalidateTags === undefined) return context.skip()
+        await invalidateTags.call(store, ['kept'])
+        await store.clear()
+        await store.deleteByPattern?.('*')
+        expect(await getTagVersions.call(store, ['kept'])).toEqual({ sequence: 1, versions: [1] })
+        expect(await invalidateTags.call(store, ['other'])).toBe(2)
+      })
+
+      it('a tagged entry reads back with its tags and tagVersion; an untagged one without', async (context) => {
+        if (store.getTagVersions === undefined) return context.skip()
+        const tagged = { ...entry({ id: 1 }), tags: ['host:h1', 'ü'], tagVersion: 41 }
+        await store.set(key('tagged'), tagged)
+        await store.setMany([{ key: key('tagged-many'), entry: { ...entry('x'.repeat(4096)), tags: ['t'], tagVersion: 0 } }])
+        await store.set(key('plain'), entry('plain'))
+        const [one, many, plain] = await store.getMany([key('tagged'), key('tagged-many'), key('plain')])
+        expect(one).toMatchObject({ value: { id: 1 }, tags: ['host:h1', 'ü'], tagVersion: 41 })
+        expect(many).toMatchObject({ tags: ['t'], tagVersion: 0 })
+        expect(plain).toBeDefined()
+        expect(plain && 'tags' in plain && plain.tags !== undefined).toBe(false)
+      })
+    })
+
     describe('optional methods', () => {
       it('apply makes the sets, then the deletes, then the bumps, and resolves the bumped values in order', async (context) => {
         const apply = store.apply?.bind(store)
