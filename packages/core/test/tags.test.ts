@@ -629,7 +629,8 @@ describe('tags: the store fails the invalidation', () => {
     expect(await flushed).toEqual({ reason: 'clear' })
     expect(a.cache.peek('k')).toBeUndefined()
     expect(a.cache.peek('plain')).toBeUndefined()
-    expect(a.bus.published.at(-1)).toMatchObject({ op: 'clear' })
+    // The clear, and (L2 answering again at once) the namespace bump that covers the tags.
+    expect(a.bus.published.map((m) => m.op)).toContain('clear')
     await cleared
     expect(b.cache.peek('k')).toBeUndefined()
     expect(b.cache.peek('plain')).toBeUndefined()

@@ -28,6 +28,8 @@ export interface Flight {
   background: boolean
   /** A load that may be tagged: the tag sequence known before its loader ran (see `TagTable`). */
   tagVersion: number | undefined
+  /** `TagTable.changes` when the load began: a caller after a later change checks the outcome. */
+  tagChanges: number
   /**
    * Its value's tags were invalidated after `tagVersion` (or could not be told): it did not land,
    * and a caller that joined after that invalidation loads again.
@@ -36,7 +38,7 @@ export interface Flight {
 }
 
 export function newFlight(): Flight {
-  return { promise: undefined, void: false, voidedAtStart: false, background: false, tagVersion: undefined, tagsStale: false }
+  return { promise: undefined, void: false, voidedAtStart: false, background: false, tagVersion: undefined, tagChanges: 0, tagsStale: false }
 }
 
 export class Flights {
@@ -52,19 +54,21 @@ export class Flights {
 
   /**
    * Joins the key's load (`reads`: or its L2 read). A caller that comes after a tag invalidation
-   * the load did not see (`latest` above its `tagVersion`) gets its value only if the value's tags
-   * stood when it landed; else it starts over (`again`).
+   * the load did not see (`tagChanges` past the flight's: one applied, or one of this process
+   * under way) gets its value only if the value's tags stood when it was answered; else it starts
+   * over (`again`).
    */
-  join(key: string, latest: number, again: () => Promise<unknown>, reads = false): Promise<unknown> | undefined {
+  join(key: string, tagChanges: number, again: () => Promise<unknown>, reads = false): Promise<unknown> | undefined {
     const flight = this.#loads.get(key) ?? (reads ? this.#reads.get(key) : undefined)
     const promise = flight?.promise
     if (flight === undefined || promise === undefined) return undefined
-    if (flight.tagVersion === undefined || latest <= flight.tagVersion) return promise
+    if (tagChanges <= flight.tagChanges) return promise
     return promise.then((value) => (flight.tagsStale ? again() : value))
   }
 
-  startLoad(key: string): Flight {
+  startLoad(key: string, tagChanges = 0): Flight {
     const flight = newFlight()
+    flight.tagChanges = tagChanges
     this.#loads.set(key, flight)
     return flight
   }

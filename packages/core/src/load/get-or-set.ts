@@ -25,7 +25,7 @@ import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import { type EntrySettings, type GetOrSetOptions, resolveEntryOptions } from '../options.js'
 import { checkTags, entryTags, splitTags, unsupportedTags } from '../tags/tag-options.js'
-import type { TagTable } from '../tags/tag-table.js'
+import { TAGS_OK, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import { type Flight, type Flights, newFlight } from './flights.js'
 import type { Fill, Lander } from './land.js'
@@ -58,11 +58,17 @@ interface Miss {
   readonly flight: Flight
   readonly release: () => void
   /** The stale copy within grace (L1's first, else L2's). */
-  stale: { readonly value: unknown } | undefined
+  stale: StaleCopy | undefined
   /** Where the loaded value fills L2 (a lease this process holds), if anywhere. */
   fill: Fill | undefined
   /** The tags of a loaded value (the call's and the family's); absent when neither has any. */
   readonly tagsOf: ((value: unknown) => readonly string[] | undefined) | undefined
+}
+
+/** A stale copy; `stands` when it is tagged: its tags may be invalidated while the loader runs. */
+interface StaleCopy {
+  readonly value: unknown
+  readonly stands?: () => boolean
 }
 
 /** The entry settings of a call and its own tags, checked. */
@@ -117,10 +123,11 @@ export class GetOrSet {
     } catch (error) {
       return Promise.reject(error)
     }
-    const joined = flights.join(l1Key, table.latest, () => this.miss(fc, id, l1Key, params, loader, options, undefined))
+    const joined = flights.join(l1Key, table.changes, () => this.miss(fc, id, l1Key, params, loader, options, undefined))
     if (joined !== undefined) return joined
-    const stale = local.staleOf(l1Key, entry)
-    const flight = flights.startLoad(l1Key)
+    const copy = local.staleOf(l1Key, entry)
+    const stale = copy === undefined ? undefined : this.#staleCopy(copy.value, copy.tags, copy.tagVersion)
+    const flight = flights.startLoad(l1Key, table.changes)
     const release = () => flights.endLoad(l1Key, flight)
     const { settings, tags } = call
     const familyTags = fc.tags
@@ -161,7 +168,7 @@ export class GetOrSet {
       if (storeKey !== undefined) {
         const found = await remote.read(m.fc, storeKey)
         if (found.kind === 'fresh') return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings.l1Ttl)
-        if (found.kind === 'stale') m.stale ??= { value: found.value }
+        if (found.kind === 'stale') m.stale ??= this.#staleCopy(found.value, found.entry.tags, found.entry.tagVersion ?? 0)
         if (found.kind !== 'down') {
           const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
           if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings.l1Ttl)
@@ -183,18 +190,30 @@ export class GetOrSet {
     switch (outcome.kind) {
       case 'value':
         return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf)
-      case 'error':
+      case 'error': {
         this.#loaderFailed(m.fc, m.id, outcome.error)
-        if (m.stale !== undefined) return land.stale(m.fc, m.id, m.stale, 'loader-error')
+        const stale = standing(m.stale, m.flight)
+        if (stale !== undefined) return land.stale(m.fc, m.id, stale, 'loader-error')
         throw new LoaderError(m.id, outcome.error)
+      }
       case 'soft-timeout':
+        // The runner answers a soft timeout only with a copy that stands at that moment.
         m.flight.background = true
-        return land.stale(m.fc, m.id, m.stale as { value: unknown }, 'soft-timeout')
-      case 'hard-timeout':
+        return land.stale(m.fc, m.id, m.stale as StaleCopy, 'soft-timeout')
+      case 'hard-timeout': {
         telemetry.count(m.fc, 'loaderTimeouts')
-        if (m.stale !== undefined) return land.stale(m.fc, m.id, m.stale, 'hard-timeout')
+        const stale = standing(m.stale, m.flight)
+        if (stale !== undefined) return land.stale(m.fc, m.id, stale, 'hard-timeout')
         throw new LoaderTimeoutError(m.id, m.settings.hardTimeout as number)
+      }
     }
+  }
+
+  /** A stale copy, told for its tags (taken at the miss, it is checked again when served). */
+  #staleCopy(value: unknown, tags: readonly string[] | undefined, tagVersion: number): StaleCopy {
+    if (tags === undefined) return { value }
+    const table = this.#p.tags
+    return { value, stands: () => table.check(tags, tagVersion, true) === TAGS_OK }
   }
 
   #loaderFailed(fc: FamilyContext, id: string, error: unknown): void {
@@ -227,4 +246,11 @@ export class GetOrSet {
       throw new LoaderTimeoutError(id, settings.hardTimeout as number)
     })
   }
+}
+
+/** The stale copy if it may still be served; one that does not stand marks the flight, so that later joiners load again. */
+function standing(stale: StaleCopy | undefined, flight: Flight): StaleCopy | undefined {
+  if (stale === undefined || stale.stands === undefined || stale.stands()) return stale
+  flight.tagsStale = true
+  return undefined
 }

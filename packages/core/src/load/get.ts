@@ -77,7 +77,7 @@ export class Get {
   miss(fc: FamilyContext, id: string, l1Key: string, params: unknown, entry: L1Entry | undefined): Promise<unknown> {
     const { life, flights, local, remote, keys, telemetry, clock, pending, tags } = this.#p
     if (life.closed) return Promise.reject(new CacheClosedError())
-    const loading = flights.join(l1Key, tags.latest, () => this.miss(fc, id, l1Key, params, undefined), true)
+    const loading = flights.join(l1Key, tags.changes, () => this.miss(fc, id, l1Key, params, undefined), true)
     if (loading !== undefined) return loading
     if (entry !== undefined && entry.graceUntil <= clock.now()) local.delete(l1Key)
     // A key with a background write still queued: L2 holds what the write replaced.

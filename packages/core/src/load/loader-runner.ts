@@ -28,8 +28,11 @@ export interface LoaderCall {
   readonly id: string
   readonly loader: Loader<unknown>
   readonly settings: EntrySettings
-  /** A stale copy within grace: makes the soft timeout apply, and is the loader's `staleValue`. */
-  readonly stale: { readonly value: unknown } | undefined
+  /**
+   * A stale copy within grace: makes the soft timeout apply, and is the loader's `staleValue`.
+   * `stands`: whether it may still be served (its tags may be invalidated while the loader runs).
+   */
+  readonly stale: { readonly value: unknown; readonly stands?: () => boolean } | undefined
   readonly flight: Flight
   /** Ends the flight once a background load is over. */
   readonly release: () => void
@@ -89,7 +92,12 @@ export class LoaderRunner {
           }
         },
       )
-      if (stale !== undefined && settings.timeout !== undefined) soft = setTimeout(() => settle(SOFT_TIMEOUT), settings.timeout)
+      if (stale !== undefined && settings.timeout !== undefined) {
+        // A copy that no longer stands answers nobody: the caller waits for the loader.
+        soft = setTimeout(() => {
+          if (stale.stands === undefined || stale.stands()) settle(SOFT_TIMEOUT)
+        }, settings.timeout)
+      }
       if (settings.hardTimeout !== undefined) {
         const ms = settings.hardTimeout
         hard = setTimeout(() => {

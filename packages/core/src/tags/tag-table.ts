@@ -45,6 +45,11 @@ const TAGS_SEP = '\u0001'
 export class TagTable {
   /** The highest version heard of. */
   latest = 0
+  /**
+   * Moved by every change that may void an entry (a version applied, a tag held, a reset): a
+   * caller that joins a load begun before a change checks what the load answered.
+   */
+  changes = 0
   readonly #known = new Map<string, Known>()
   readonly #held = new Map<string, number>()
   readonly #reads = new Map<string, Promise<boolean>>()
@@ -147,6 +152,7 @@ export class TagTable {
 
   /** Versions moved: from a bus message or this process's own invalidation. */
   apply(tags: readonly string[], version: number): void {
+    this.changes++
     const now = this.#clock.now()
     for (const tag of tags) this.#put(tag, version, now)
     if (version > this.latest) this.latest = version
@@ -168,6 +174,7 @@ export class TagTable {
 
   /** Entries with any of `tags` do not stand until `release` (their invalidation is on its way). */
   hold(tags: readonly string[]): void {
+    this.changes++
     for (const tag of tags) this.#held.set(tag, (this.#held.get(tag) ?? 0) + 1)
     this.#refresh()
   }
@@ -187,6 +194,7 @@ export class TagTable {
    * (a lower bound still); L1 is dropped with it, so no entry is left to judge by what is gone.
    */
   reset(): void {
+    this.changes++
     this.#epoch++
     this.#known.clear()
     this.#horizon = this.#guard === undefined ? this.latest : undefined

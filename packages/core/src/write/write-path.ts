@@ -396,9 +396,13 @@ export class WritePath {
     try {
       version = await remote.invalidateTags(tags)
     } catch {
-      // What the versions would have reached, the namespace bump reaches once L2 is back.
+      // What the versions would have reached, the namespace bump reaches once L2 is back. Until
+      // it has landed L2 still serves the tagged entries as standing: this process reads every
+      // key from the loader meanwhile, and tries the bump until it lands (as for a dropped queue).
       telemetry.logger.warn({ tags: tags.length }, 'tiercache tag invalidation failed; namespace bump queued')
+      this.#p.pending.holdAll()
       remote.invalidateAll()
+      this.#replayUntilCovered()
       coherence.flush('clear', true)
       await coherence.publish({ op: 'clear' })
       return
