@@ -56,31 +56,19 @@ describe('tags: loads, grace copies and failures around an invalidation', () => 
     expect(await first.catch(() => 'rejected')).toBe('rejected')
   })
 
-  it('a caller that joined after the invalidation does not get the voided grace copy', async () => {
+  it.each([
+    ['with tags on the calls', { tags: ['a'] }],
+    ['with no tags on the calls (the copy carries them)', undefined],
+  ] as const)('a caller that joined after the invalidation does not get the voided grace copy, %s', async (_name, options) => {
     const clock = fakeClock()
     const cache = cacheFor({ l2: memoryStore({ clock }), clock, ttl: '1m', grace: '1h', jitter: 0 })
     await cache.set('k', 'old', { tags: ['a'] })
     clock.advance(61_000)
     const load = gated<string>()
-    const first = cache.getOrSet('k', load.loader, { tags: ['a'] })
+    const first = cache.getOrSet('k', load.loader, options)
     await load.called
     await cache.invalidateTags(['a'])
-    const second = cache.getOrSet('k', () => { throw new Error('db down 2') }, { tags: ['a'] })
-    load.reject(new Error('db down'))
-    await first.catch(() => {})
-    expect(await second.catch(() => 'rejected')).toBe('rejected')
-  })
-
-  it('the same when the calls pass no tags (the copy carries them)', async () => {
-    const clock = fakeClock()
-    const cache = cacheFor({ l2: memoryStore({ clock }), clock, ttl: '1m', grace: '1h', jitter: 0 })
-    await cache.set('k', 'old', { tags: ['a'] })
-    clock.advance(61_000)
-    const load = gated<string>()
-    const first = cache.getOrSet('k', load.loader)
-    await load.called
-    await cache.invalidateTags(['a'])
-    const second = cache.getOrSet('k', () => { throw new Error('db down 2') })
+    const second = cache.getOrSet('k', () => { throw new Error('db down 2') }, options)
     load.reject(new Error('db down'))
     await first.catch(() => {})
     expect(await second.catch(() => 'rejected')).toBe('rejected')
