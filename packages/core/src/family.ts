@@ -13,6 +13,13 @@ export interface LoaderContext<V> {
   readonly staleValue: V | undefined
   /** Aborted when `hardTimeout` fires. */
   readonly signal: AbortSignal
+  /**
+   * The TTL of the value this load returns, in place of the call's, family's or cache's (a
+   * finished task's view rarely changes: give it a long one). Writes still invalidate it.
+   */
+  setTtl(ttl: Duration): void
+  /** The grace of the value this load returns, likewise. */
+  setGrace(grace: Duration): void
 }
 
 export type Loader<V> = (context: LoaderContext<V>) => V | Promise<V>

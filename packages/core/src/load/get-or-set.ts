@@ -185,11 +185,11 @@ export class GetOrSet {
       stale: m.stale,
       flight: m.flight,
       release: m.release,
-      late: (value) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings, m.tagsOf),
+      late: (value, lifetime) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings, m.tagsOf, lifetime),
     })
     switch (outcome.kind) {
       case 'value':
-        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf)
+        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf, outcome.lifetime)
       case 'error': {
         this.#loaderFailed(m.fc, m.id, outcome.error)
         const stale = standing(m.stale, m.flight)

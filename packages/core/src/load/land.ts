@@ -15,6 +15,7 @@ import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import { TAGS_OK, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Flight } from './flights.js'
+import type { Lifetime } from './loader-runner.js'
 
 export interface LandParts {
   readonly local: LocalTier
@@ -62,6 +63,7 @@ export class Lander {
     loaded: unknown,
     settings: EntrySettings,
     tagsOf?: (value: unknown) => readonly string[] | undefined,
+    lifetime?: Lifetime,
   ): unknown {
     const { local, policy, remote, stampede, life, clock } = this.#p
     const value = policy.seal(loaded)
@@ -76,7 +78,7 @@ export class Lander {
       return value
     }
     const now = clock.now()
-    const { expiresAt, graceUntil } = entryTimes(settings, now)
+    const { expiresAt, graceUntil } = entryTimes(lifetime === undefined ? settings : { ...settings, ...lifetime }, now)
     if (!flight.void) local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion)
     if (fill !== undefined && stampede !== undefined && remote !== undefined && !remote.isOpen) {
       stampede.fill(fill.storeKey, fill.token, tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion })

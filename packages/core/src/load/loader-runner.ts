@@ -7,14 +7,21 @@
  * - `hardTimeout` fails the call with `LoaderTimeoutError` and aborts the loader's `signal`.
  * A value or an error arriving after the call was answered ends the flight (`release`).
  */
+import { parseDuration } from '../duration.js'
 import { LoaderTimeoutError } from '../errors.js'
 import type { FamilyContext, Loader, LoaderContext } from '../family.js'
 import type { EntrySettings } from '../options.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Flight } from './flights.js'
 
+/** The lifetime a loader chose for its value (`ctx.setTtl`, `ctx.setGrace`), in ms. */
+export interface Lifetime {
+  ttl?: number
+  grace?: number
+}
+
 export type Outcome =
-  | { readonly kind: 'value'; readonly value: unknown }
+  | { readonly kind: 'value'; readonly value: unknown; readonly lifetime: Lifetime | undefined }
   | { readonly kind: 'error'; readonly error: unknown }
   | { readonly kind: 'soft-timeout' }
   | { readonly kind: 'hard-timeout' }
@@ -37,7 +44,7 @@ export interface LoaderCall {
   /** Ends the flight once a background load is over. */
   readonly release: () => void
   /** Lands a value that arrived after the call was answered. */
-  readonly late: (value: unknown) => void
+  readonly late: (value: unknown, lifetime: Lifetime | undefined) => void
 }
 
 export class LoaderRunner {
@@ -53,7 +60,18 @@ export class LoaderRunner {
     telemetry.count(fc, 'loaderCalls')
     const started = performance.now()
     const controller = new AbortController()
-    const context: LoaderContext<unknown> = { key: id, staleValue: stale?.value, signal: controller.signal }
+    let lifetime: Lifetime | undefined
+    const context: LoaderContext<unknown> = {
+      key: id,
+      staleValue: stale?.value,
+      signal: controller.signal,
+      setTtl: (ttl) => {
+        ;(lifetime ??= {}).ttl = parseDuration(ttl, 'setTtl')
+      },
+      setGrace: (grace) => {
+        ;(lifetime ??= {}).grace = parseDuration(grace, 'setGrace')
+      },
+    }
     return new Promise<Outcome>((resolve) => {
       let settled = false
       let soft: ReturnType<typeof setTimeout> | undefined
@@ -75,9 +93,9 @@ export class LoaderRunner {
       result.then(
         (value) => {
           telemetry.loaded(fc, performance.now() - started)
-          if (!settle({ kind: 'value', value })) {
+          if (!settle({ kind: 'value', value, lifetime })) {
             try {
-              late(value)
+              late(value, lifetime)
             } catch (error) {
               telemetry.background('late fill', error)
             }
