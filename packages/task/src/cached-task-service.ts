@@ -15,10 +15,11 @@
  *   entries a write drops is the invalidation map's business (`invalidation-map.ts`), shared with
  *   the operator's invalidations.
  */
-import type { Family, Loader, LoaderContext, Logger, TieredCache } from '@tiercache/core'
+import type { Duration, Family, Loader, LoaderContext, Logger, TieredCache } from '@tiercache/core'
 import type { TaskCacheAdmin } from './admin-handler.js'
 import { readCacheStatistics, type TaskCacheStatistics } from './cache-statistics.js'
-import { createTaskFamilies, TASK_FAMILY_NAMES, type TaskFamilies } from './families.js'
+import { createTaskFamilies, resolveTaskTtls, TASK_FAMILY_NAMES, type TaskFamilies } from './families.js'
+import { isFinalTaskStatus } from './state-machine.js'
 import { applyInvalidation, invalidationOf, type InvalidationRecord, type TaskChange } from './invalidation-map.js'
 import { cleanup, MaintenanceRun, warmup, type CleanupReport, type WarmupReport } from './maintenance.js'
 import {
@@ -90,7 +91,8 @@ export interface CachedTaskService extends TaskCacheAdmin {
 
 export function createCachedTaskService(options: CachedTaskServiceOptions): CachedTaskService {
   const resolved = resolveCachedTaskServiceOptions(options)
-  return new CachedTaskServiceImpl(options.cache, options.repository, createTaskFamilies(options.cache, options.ttl), resolved)
+  const families = createTaskFamilies(options.cache, options.ttl)
+  return new CachedTaskServiceImpl(options.cache, options.repository, families, resolved, resolveTaskTtls(options.ttl).finished)
 }
 
 class CachedTaskServiceImpl implements CachedTaskService {
@@ -104,9 +106,11 @@ class CachedTaskServiceImpl implements CachedTaskService {
   readonly #statistics: StatisticsDebounce
   readonly #listeners = new Set<(record: InvalidationRecord) => void>()
   #maintenance: MaintenanceRun | undefined
+  readonly #finishedTtl: Duration
 
-  constructor(cache: TieredCache, repository: TaskRepository, families: TaskFamilies, options: ResolvedCachedTaskServiceOptions) {
+  constructor(cache: TieredCache, repository: TaskRepository, families: TaskFamilies, options: ResolvedCachedTaskServiceOptions, finishedTtl: Duration) {
     this.#cache = cache
+    this.#finishedTtl = finishedTtl
     this.#repo = repository
     this.families = families
     this.options = options
@@ -129,12 +133,18 @@ class CachedTaskServiceImpl implements CachedTaskService {
 
   // ------------------------------------------------------------------ reads
 
-  // Loaders take their key from the loader context, so a read allocates no closure.
-  readonly #loadStatus = (c: LoaderContext<TaskStatusView>) => this.#repo.getTaskStatusView(c.key) as Promise<TaskStatusView>
-  readonly #loadStatusInBatch = (c: LoaderContext<TaskStatusView>) => this.#batch.load(c.key) as Promise<TaskStatusView>
-  readonly #loadProgress = (c: LoaderContext<TaskProgressView>) => this.#repo.getTaskProgressView(c.key) as Promise<TaskProgressView>
-  readonly #loadExecution = (c: LoaderContext<TaskExecutionSummary>) =>
-    this.#repo.getTaskExecutionSummary(c.key) as Promise<TaskExecutionSummary>
+  // Loaders take their key from the loader context, so a read allocates no closure. A finished
+  // task's views rarely change again (their writes still invalidate them): they get `ttl.finished`.
+  readonly #loadStatus = async (c: LoaderContext<TaskStatusView>) => this.#fit(c, await this.#repo.getTaskStatusView(c.key)) as TaskStatusView
+  readonly #loadStatusInBatch = async (c: LoaderContext<TaskStatusView>) => this.#fit(c, await this.#batch.load(c.key)) as TaskStatusView
+  readonly #loadProgress = async (c: LoaderContext<TaskProgressView>) => this.#fit(c, await this.#repo.getTaskProgressView(c.key)) as TaskProgressView
+  readonly #loadExecution = async (c: LoaderContext<TaskExecutionSummary>) =>
+    this.#fit(c, await this.#repo.getTaskExecutionSummary(c.key)) as TaskExecutionSummary
+
+  #fit<V extends { readonly status: TaskStatusView['status'] } | null>(c: LoaderContext<unknown>, view: V): V {
+    if (view !== null && isFinalTaskStatus(view.status)) c.setTtl(this.#finishedTtl)
+    return view
+  }
   readonly #loadStatistics = () => this.#repo.getTaskStatistics()
 
   /**

@@ -43,6 +43,11 @@ export interface TaskFamilyTtls {
   hostTasks?: Duration
   /** `task:execution` @default '1m' */
   execution?: Duration
+  /**
+   * The status, progress and execution views of a finished task (success, failed, cancelled):
+   * they rarely change again, and when they do their writes still invalidate them. @default '1h'
+   */
+  finished?: Duration
 }
 
 export const DEFAULT_TASK_TTLS = Object.freeze({
@@ -52,6 +57,7 @@ export const DEFAULT_TASK_TTLS = Object.freeze({
   list: '3m',
   hostTasks: '5m',
   execution: '1m',
+  finished: '1h',
 } satisfies Required<TaskFamilyTtls>)
 
 export const TASK_FAMILY_NAMES = Object.freeze({
@@ -90,6 +96,7 @@ const TtlsSchema = z.strictObject({
   list: durationSchema.optional(),
   hostTasks: durationSchema.optional(),
   execution: durationSchema.optional(),
+  finished: durationSchema.optional(),
 })
 
 /** Resolves the TTLs (defaults filled in); errors name `ttl.<family>`. */

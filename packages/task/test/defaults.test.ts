@@ -53,7 +53,7 @@ function serviceAt(start: number) {
   return { clock, backend, summary, service, calls }
 }
 
-type Family = keyof typeof DEFAULT_TASK_TTLS
+type Family = Exclude<keyof typeof DEFAULT_TASK_TTLS, 'finished'>
 const reads: Record<Family, { minutes: number; method: string; read: (s: CachedTaskService, taskId: string, hostId: string) => Promise<unknown> }> = {
   status: { minutes: 5, method: 'getTaskStatusView', read: (s, id) => s.getTaskStatus(id) },
   progress: { minutes: 2, method: 'getTaskProgressView', read: (s, id) => s.getTaskProgress(id) },
@@ -65,7 +65,35 @@ const reads: Record<Family, { minutes: number; method: string; read: (s: CachedT
 
 describe('the task families keep the original design\'s TTLs', () => {
   it('declares status 5m, progress 2m, stats 10m, list 3m, host 5m, execution 1m', () => {
-    expect(DEFAULT_TASK_TTLS).toEqual({ status: '5m', progress: '2m', stats: '10m', list: '3m', hostTasks: '5m', execution: '1m' })
+    expect(DEFAULT_TASK_TTLS).toEqual({ status: '5m', progress: '2m', stats: '10m', list: '3m', hostTasks: '5m', execution: '1m', finished: '1h' })
+  })
+
+  it('a finished task\'s status, progress and execution views live ttl.finished (1h); a running one\'s their family TTL', async () => {
+    const t0 = Date.UTC(2026, 0, 1)
+    const { backend, summary, service, calls } = serviceAt(t0)
+    const page = await service.getTasks({ page: 1, size: 100 })
+    const finished = page.items.find((item) => item.status === 'success' || item.status === 'failed' || item.status === 'cancelled')
+    expect(finished).toBeDefined()
+    const running = summary.activeTaskIds[0] as string
+    for (const id of [finished!.taskId, running]) {
+      await service.getTaskStatus(id)
+      await service.getTaskProgress(id)
+      await service.getTaskExecution(id)
+    }
+    await settle()
+    const expiry = (family: string, id: string) => {
+      const found = [...backend.values].find(([key]) => key.startsWith(`defaults:${family}@`) && key.includes(id))
+      expect(found, `${family} ${id}`).toBeDefined()
+      return (found![1].expiresAt - t0) / MINUTE
+    }
+    for (const family of ['task:status', 'task:progress', 'task:execution']) {
+      expect(expiry(family, finished!.taskId)).toBeGreaterThan(50)
+      expect(expiry(family, finished!.taskId)).toBeLessThanOrEqual(60)
+    }
+    expect(expiry('task:status', running)).toBeLessThanOrEqual(5)
+    expect(expiry('task:progress', running)).toBeLessThanOrEqual(2)
+    expect(expiry('task:execution', running)).toBeLessThanOrEqual(1)
+    expect(calls.get('getTaskProgressView')).toBe(2)
   })
 
   it.each(Object.keys(reads) as Family[])('%s: served from the cache until nine tenths of its TTL, loaded again at its TTL', async (family) => {
