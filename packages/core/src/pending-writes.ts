@@ -4,8 +4,10 @@
  * process then skip L2 (a `get` misses, a `getOrSet` loads), so a writer always reads its own
  * write. Counted per key: two queued writes of a key release it once both have run.
  */
+import { Holds } from './holds.js'
+
 export class PendingWrites {
-  readonly #keys = new Map<string, number>()
+  readonly #keys = new Holds()
   /** Queued work was dropped for a namespace bump not made yet: every key is held until it is. */
   #all = false
 
@@ -14,7 +16,7 @@ export class PendingWrites {
   }
 
   holds(l1Key: string): boolean {
-    return this.#all || (this.#keys.size !== 0 && this.#keys.has(l1Key))
+    return this.#all || this.#keys.has(l1Key)
   }
 
   get holdsAll(): boolean {
@@ -31,16 +33,11 @@ export class PendingWrites {
   }
 
   mark(l1Keys: readonly string[]): void {
-    for (const key of l1Keys) this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1)
+    this.#keys.add(l1Keys)
   }
 
   release(l1Keys: readonly string[]): void {
-    for (const key of l1Keys) {
-      const count = this.#keys.get(key)
-      if (count === undefined) continue
-      if (count <= 1) this.#keys.delete(key)
-      else this.#keys.set(key, count - 1)
-    }
+    this.#keys.remove(l1Keys)
   }
 
 }

@@ -11,6 +11,7 @@
  * cache) until the bump has reached L2, since until then L2 still serves the older generation.
  */
 import type { Clock } from '../ports.js'
+import { Holds } from '../holds.js'
 import type { L2Guard } from './guard.js'
 
 interface Known {
@@ -26,7 +27,7 @@ export class Generations {
   cap = Infinity
   readonly #known = new Map<string, Known>()
   readonly #reads = new Map<string, Promise<boolean>>()
-  readonly #held = new Map<string, number>()
+  readonly #held = new Holds()
   readonly #guard: L2Guard | undefined
   readonly #clock: Clock
   readonly #onNamespaceMoved: () => void
@@ -39,7 +40,7 @@ export class Generations {
 
   /** The value in memory, `undefined` when it must be read (never read, or read too long ago). */
   value(name: string): number | undefined {
-    if (this.#held.size !== 0 && this.#held.has(name)) return undefined
+    if (this.#held.has(name)) return undefined
     if (this.#guard === undefined) return this.#known.get(name)?.value ?? 0
     const known = this.#known.get(name)
     if (known === undefined) return undefined
@@ -58,7 +59,7 @@ export class Generations {
   ensure(names: readonly string[]): Promise<boolean> {
     const missing = names.filter((name) => this.value(name) === undefined)
     if (missing.length === 0) return Promise.resolve(true)
-    if (this.#held.size !== 0 && missing.some((name) => this.#held.has(name))) return Promise.resolve(false)
+    if (missing.some((name) => this.#held.has(name))) return Promise.resolve(false)
     const guard = this.#guard
     if (guard === undefined || guard.isOpen) return Promise.resolve(false)
     const id = missing.join(NAMES_SEP)
@@ -81,14 +82,11 @@ export class Generations {
 
   /** Makes a generation unknown until `release` (a bump of it is queued). */
   hold(name: string): void {
-    this.#held.set(name, (this.#held.get(name) ?? 0) + 1)
+    this.#held.add([name])
   }
 
   release(name: string): void {
-    const count = this.#held.get(name)
-    if (count === undefined) return
-    if (count <= 1) this.#held.delete(name)
-    else this.#held.set(name, count - 1)
+    this.#held.remove([name])
   }
 
   /** Forgets every value: after a possible loss of messages, they are read again. */
