@@ -61,7 +61,7 @@ import {
 } from './options.js'
 import type { Invalidation, StoreInfo } from './ports.js'
 import type { CacheStats } from './stats.js'
-import { checkTags, type TagOptions } from './tags/tag-options.js'
+import { checkTags, type FamilyTags, type TagOptions } from './tags/tag-options.js'
 import { TagTable } from './tags/tag-table.js'
 import { Telemetry } from './telemetry.js'
 import { RoundTrip } from './write/round-trip.js'
@@ -331,7 +331,7 @@ class Cache implements TieredCache {
       definition.schema as ValueSchema<unknown> | undefined,
       gen !== undefined && gen !== false,
       typeof gen === 'object' ? (gen.group as (params: never) => string) : undefined,
-      definition.tags as ((params: unknown, value: unknown) => readonly string[]) | undefined,
+      definition.tags as FamilyTags | undefined,
     )
     return new FamilyHandle<P, V>(this.#ops, fc, definition.key)
   }
@@ -410,7 +410,7 @@ class Cache implements TieredCache {
     schema: ValueSchema<unknown> | undefined,
     generational: boolean,
     group: ((params: never) => string) | undefined,
-    tags: ((params: unknown, value: unknown) => readonly string[]) | undefined,
+    tags: FamilyTags | undefined,
     isDefault = false,
   ): FamilyContext {
     const base = baseSettings(this.#o)

@@ -3,7 +3,7 @@ import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
 import { type EntrySettings, type GetOrSetOptions, type SetOptions, splitSetOptions, type WriteOptions } from './options.js'
 import type { FamilyCounters } from './stats.js'
-import type { TagOptions } from './tags/tag-options.js'
+import type { FamilyTags, TagOptions } from './tags/tag-options.js'
 
 /** What a loader receives. */
 export interface LoaderContext<V> {
@@ -125,7 +125,7 @@ export interface FamilyContext {
   readonly generational: boolean
   readonly group: ((params: never) => string) | undefined
   /** The family's `tags(params, value)`, if it has one. */
-  readonly tags: ((params: unknown, value: unknown) => readonly string[]) | undefined
+  readonly tags: FamilyTags | undefined
   /** The plain-key verbs' family: its L1 keys are the caller's keys, unchanged. */
   readonly isDefault: boolean
 }

@@ -24,7 +24,7 @@ import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import { type EntrySettings, type GetOrSetOptions, resolveEntryOptions } from '../options.js'
-import { checkTags, entryTags, splitTags, unsupportedTags } from '../tags/tag-options.js'
+import { splitTags, tagsOfEntry, unsupportedTags } from '../tags/tag-options.js'
 import { TAGS_OK, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import { type Flight, type Flights, newFlight } from './flights.js'
@@ -131,10 +131,7 @@ export class GetOrSet {
     const release = () => flights.endLoad(l1Key, flight)
     const { settings, tags } = call
     const familyTags = fc.tags
-    const tagsOf =
-      tags === undefined && familyTags === undefined
-        ? undefined
-        : (value: unknown) => entryTags(tags, familyTags === undefined ? undefined : checkTags(familyTags(params, value), 'family.tags'))
+    const tagsOf = tags === undefined && familyTags === undefined ? undefined : (value: unknown) => tagsOfEntry(tags, familyTags, params, value)
     const miss: Miss = { fc, id, l1Key, params, loader, settings, flight, release, stale, fill: undefined, tagsOf }
     // `finally` runs in a later microtask: the flight is still in the map when this assigns.
     const promise = this.#run(miss).finally(() => {
@@ -157,11 +154,8 @@ export class GetOrSet {
 
   async #run(m: Miss): Promise<unknown> {
     const { remote, stampede, keys, telemetry, runner, land, pending, tags } = this.#p
-    if (m.tagsOf !== undefined) {
-      // The sequence before the loader runs: an invalidation after it moves a tag past it.
-      if (tags.needsSequence && remote !== undefined && !remote.isOpen) await tags.ensure([])
-      m.flight.tagVersion = tags.latest
-    }
+    // The sequence before the loader runs: an invalidation after it moves a tag past it.
+    if (m.tagsOf !== undefined) m.flight.tagVersion = tags.needsSequence ? await tags.tagVersionNow() : tags.latest
     // A key with a background write still queued: L2 holds what the write replaced.
     if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
       const storeKey = keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))

@@ -50,6 +50,14 @@ export function entryTags(own: readonly string[] | undefined, family: readonly s
   return unique
 }
 
+/** A family's `tags(params, value)`. */
+export type FamilyTags = (params: unknown, value: unknown) => readonly string[]
+
+/** The tags of an entry of `params` and `value`: the call's own and its family's, checked. */
+export function tagsOfEntry(own: readonly string[] | undefined, family: FamilyTags | undefined, params: unknown, value: unknown): readonly string[] | undefined {
+  return entryTags(own, family === undefined ? undefined : checkTags(family(params, value), 'family.tags'))
+}
+
 /** Tags used with a store that cannot carry them. */
 export function unsupportedTags(): InvalidOptionsError {
   return new InvalidOptionsError('tags', 'the L2 store cannot carry tags: it needs getTagVersions() and invalidateTags()')

@@ -24,6 +24,7 @@
  * process moves it one on here.
  */
 import type { Clock } from '../ports.js'
+import { Holds } from '../holds.js'
 import type { L2Guard } from '../l2/guard.js'
 
 /** The answer of `check`. */
@@ -51,7 +52,7 @@ export class TagTable {
    */
   changes = 0
   readonly #known = new Map<string, Known>()
-  readonly #held = new Map<string, number>()
+  readonly #held = new Holds()
   readonly #reads = new Map<string, Promise<boolean>>()
   readonly #guard: L2Guard | undefined
   readonly #clock: Clock
@@ -106,7 +107,7 @@ export class TagTable {
     let result: TagCheck = TAGS_OK
     for (let i = 0; i < tags.length; i++) {
       const tag = tags[i] as string
-      if (this.#held.size !== 0 && this.#held.has(tag)) return TAGS_INVALID
+      if (this.#held.has(tag)) return TAGS_INVALID
       const known = this.#known.get(tag)
       if (known !== undefined) {
         if (known.version > tagVersion) return TAGS_INVALID
@@ -118,7 +119,17 @@ export class TagTable {
     return result
   }
 
-  /** The sequence must be read before a T taken now means anything (none read yet, or dropped). */
+  /**
+   * The T of an entry written (or a load begun) now: `latest`, once the sequence was read (none
+   * read yet, or dropped, it is read first; L2 unable to tell, `latest` as it is, which at worst
+   * makes the entry count as older than it is).
+   */
+  async tagVersionNow(): Promise<number> {
+    if (this.needsSequence) await this.ensure([])
+    return this.latest
+  }
+
+  /** No sequence read yet (or it was dropped): a T taken now may lag the store's. */
   get needsSequence(): boolean {
     return this.#horizon === undefined
   }
@@ -175,17 +186,12 @@ export class TagTable {
   /** Entries with any of `tags` do not stand until `release` (their invalidation is on its way). */
   hold(tags: readonly string[]): void {
     this.changes++
-    for (const tag of tags) this.#held.set(tag, (this.#held.get(tag) ?? 0) + 1)
+    this.#held.add(tags)
     this.#refresh()
   }
 
   release(tags: readonly string[]): void {
-    for (const tag of tags) {
-      const count = this.#held.get(tag)
-      if (count === undefined) continue
-      if (count <= 1) this.#held.delete(tag)
-      else this.#held.set(tag, count - 1)
-    }
+    this.#held.remove(tags)
     this.#refresh()
   }
 

@@ -35,7 +35,7 @@ import type { Lifecycle } from '../lifecycle.js'
 import { type EntrySettings, entryTimes, resolveSetOptions, type SetOptions } from '../options.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
-import { checkTags, entryTags, splitTags, type TagOptions, unsupportedTags } from '../tags/tag-options.js'
+import { splitTags, type TagOptions, tagsOfEntry, unsupportedTags } from '../tags/tag-options.js'
 import type { TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { RoundTrip, TripWork } from './round-trip.js'
@@ -181,18 +181,15 @@ export class WritePath {
   }
 
   async #set(fc: FamilyContext, items: readonly WriteItem[], background: boolean): Promise<void> {
-    const { policy, keys, local, coherence, clock, tags: table, remote } = this.#p
+    const { policy, keys, local, coherence, clock, tags: table } = this.#p
     // Every entry's options are checked before anything changes: a bad one later in a batch must
     // not leave the earlier ones in L1 but never in L2 nor announced on the bus.
     const resolved = items.map((item) => this.#entryOptions(fc, item))
     const tagged = resolved.some((r) => r.tags !== undefined)
-    if (tagged) {
-      if (!table.supported) throw unsupportedTags()
-      if (table.needsSequence && remote !== undefined && !remote.isOpen) await table.ensure([])
-    }
+    if (tagged && !table.supported) throw unsupportedTags()
+    const tagVersion = tagged && table.needsSequence ? await table.tagVersionNow() : table.latest
     await this.#generationsOf(fc, items)
     const now = clock.now()
-    const tagVersion = table.latest
     const l1Keys: string[] = []
     const written = items.map((item, i): Written => {
       const { settings, tags } = resolved[i] as EntryOptionsOf
@@ -214,8 +211,7 @@ export class WritePath {
   #entryOptions(fc: FamilyContext, item: WriteItem): EntryOptionsOf {
     const { tags, rest } = item.options === undefined ? NO_OPTIONS : splitTags<SetOptions>(item.options as SetOptions & TagOptions)
     const settings = rest === undefined ? fc.settings : resolveSetOptions(fc.settings, rest)
-    const family = fc.tags === undefined ? undefined : checkTags(fc.tags(item.params, item.value), 'family.tags')
-    return { settings, tags: tags === undefined && family === undefined ? undefined : entryTags(tags, family) }
+    return { settings, tags: tags === undefined && fc.tags === undefined ? undefined : tagsOfEntry(tags, fc.tags, item.params, item.value) }
   }
 
   async #setRemote(fc: FamilyContext, written: readonly Written[], later: boolean): Promise<void> {
