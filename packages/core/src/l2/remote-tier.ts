@@ -17,7 +17,7 @@ import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, Invalidation, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey } from '../ports.js'
 import type { BreakerState } from '../stats.js'
-import { TAGS_OK, TAGS_UNKNOWN, type TagTable } from '../tags/tag-table.js'
+import { type TagCheck, TAGS_OK, TAGS_UNKNOWN, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
 import type { Generations } from './generations.js'
 import { isCallerDataError, type L2Guard } from './guard.js'
@@ -83,13 +83,19 @@ export class RemoteTier {
       this.#p.telemetry.count(fc, 'l2Errors')
       return keys.map(() => DOWN)
     }
-    // The tags the table cannot tell, of every entry, in one read.
+    const checks = entries.map((entry) => this.#tagCheck(entry))
+    // The tags the table cannot tell, of every entry, in one read; then those entries again.
     const unknown = new Set<string>()
-    for (const entry of entries) {
-      if (entry?.tags !== undefined && this.#p.tags.check(entry.tags, entry.tagVersion ?? 0, false) === TAGS_UNKNOWN) for (const tag of entry.tags) unknown.add(tag)
+    checks.forEach((check, i) => {
+      if (check === TAGS_UNKNOWN) for (const tag of (entries[i] as RemoteEntry).tags as readonly string[]) unknown.add(tag)
+    })
+    if (unknown.size > 0) {
+      await this.#p.tags.ensure([...unknown])
+      checks.forEach((check, i) => {
+        if (check === TAGS_UNKNOWN) checks[i] = this.#tagCheck(entries[i])
+      })
     }
-    if (unknown.size > 0) await this.#p.tags.ensure([...unknown])
-    return keys.map((key, i) => this.#settled(fc, key, entries[i]))
+    return keys.map((key, i) => this.#settled(fc, key, entries[i], checks[i] as TagCheck))
   }
 
   /** Writes or deletes `keys` in L2 with `action`; what it cannot, it queues as deletes. */
@@ -229,19 +235,22 @@ export class RemoteTier {
   #answered(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead | Promise<RemoteRead> {
     // A store that answers again may take the deletes it missed (the breaker may never have opened).
     if (!this.#p.recovery.isEmpty) void this.replay()
-    if (entry?.tags !== undefined) {
-      const tags = entry.tags
-      if (this.#p.tags.check(tags, entry.tagVersion ?? 0, false) === TAGS_UNKNOWN) {
-        return this.#p.tags.ensure(tags).then(() => this.#settled(fc, key, entry))
-      }
+    const check = this.#tagCheck(entry)
+    if (check === TAGS_UNKNOWN) {
+      const tagged = entry as RemoteEntry
+      return this.#p.tags.ensure(tagged.tags as readonly string[]).then(() => this.#settled(fc, key, tagged, this.#tagCheck(tagged)))
     }
-    return this.#settled(fc, key, entry)
+    return this.#settled(fc, key, entry, check)
   }
 
-  /** The answer for an entry whose tags the table could tell, or tried to: a miss unless they stand. */
-  #settled(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined): RemoteRead {
-    if (entry === undefined) return MISS
-    if (entry.tags !== undefined && this.#p.tags.check(entry.tags, entry.tagVersion ?? 0, false) !== TAGS_OK) return MISS
+  /** Whether an entry's tags stand (an untagged or absent entry's do). */
+  #tagCheck(entry: RemoteEntry | undefined): TagCheck {
+    return entry?.tags === undefined ? TAGS_OK : this.#p.tags.check(entry.tags, entry.tagVersion ?? 0, false)
+  }
+
+  /** The answer for an entry, given what its tags are known to be: a miss unless they stand. */
+  #settled(fc: FamilyContext, key: StoreKey, entry: RemoteEntry | undefined, tags: TagCheck): RemoteRead {
+    if (entry === undefined || tags !== TAGS_OK) return MISS
     const value = this.#validate(fc, key, entry.value)
     if (value === INVALID) return MISS
     return { kind: entry.expiresAt > this.#p.clock.now() ? 'fresh' : 'stale', entry, value }
