@@ -48,6 +48,11 @@ export interface RemoteEntry<T = unknown> {
    * entry stands while none of its tags has a later version (`RemoteStore.invalidateTags`).
    */
   readonly tagVersion?: number
+  /**
+   * Expired early by `expire()`: until `graceUntil` a reader serves it at once while one reload
+   * runs (through the lease), instead of waiting for the loader. Absent on entries as written.
+   */
+  readonly expired?: true
 }
 
 /** The answer to a lease request on a miss (Facebook memcache leases). */
@@ -72,6 +77,13 @@ export interface RemoteStore {
   delete(keys: readonly StoreKey[]): Promise<void>
   /** Deletes every key of the namespace (never FLUSHDB). */
   clear(): Promise<void>
+  /**
+   * Soft invalidation (`cache.expire()`): each present entry becomes `expired`, with its
+   * `expiresAt` brought down to `at` when later, its value, grace, tags and the key's TTL kept;
+   * absent keys are left alone. Voids the keys' leases, as a write does: a load that began
+   * before may have read what changed. Optional: without it `expire()` deletes instead.
+   */
+  expire?(keys: readonly StoreKey[], at: number): Promise<void>
   /** Takes the lease of a missing key for `ttlMs`, or reports that someone else holds it. */
   acquireLease(key: StoreKey, ttlMs: number): Promise<LeaseGrant>
   /** Writes only if `token` is still the key's lease; releases it. Resolves whether it landed. */
@@ -186,6 +198,11 @@ export type Invalidation =
    * store's `invalidateTags` gave them).
    */
   | { readonly op: 'tags'; readonly tags: readonly string[]; readonly version: number }
+  /**
+   * These L1 entries are stale, not gone (`expire()`): each is served within its grace while one
+   * reload runs. Keys are L1 keys.
+   */
+  | { readonly op: 'expire'; readonly keys: readonly string[] }
   /** Drop the whole L1. */
   | { readonly op: 'clear' }
 

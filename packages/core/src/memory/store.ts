@@ -66,12 +66,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     }
     return entry
   }
+  /** The entry as a store keeps it: what the codec round-trips, nothing else. */
+  const stored = (entry: RemoteEntry, expiresAt: number, expired: boolean): RemoteEntry => {
+    const times = { value: entry.value, expiresAt, graceUntil: entry.graceUntil }
+    const tagged = entry.tags === undefined ? times : { ...times, tags: entry.tags, tagVersion: entry.tagVersion ?? 0 }
+    return expired ? { ...tagged, expired: true } : tagged
+  }
   const write = (key: StoreKey, entry: RemoteEntry) => {
-    const stored: RemoteEntry =
-      entry.tags === undefined
-        ? { value: entry.value, expiresAt: entry.expiresAt, graceUntil: entry.graceUntil }
-        : { value: entry.value, expiresAt: entry.expiresAt, graceUntil: entry.graceUntil, tags: entry.tags, tagVersion: entry.tagVersion ?? 0 }
-    values.set(valueKey(key), stored)
+    values.set(valueKey(key), stored(entry, entry.expiresAt, entry.expired === true))
     leases.delete(leaseKey(key))
   }
   const liveKeys = () => [...values.keys()].filter((k) => k.startsWith(prefix) && read(k) !== undefined)
@@ -100,6 +102,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       for (const key of keys) {
         values.delete(valueKey(key))
         leases.delete(leaseKey(key))
+      }
+    },
+    // A load under way may have read what the expiry says changed: its fill must not land.
+    async expire(keys, at) {
+      for (const key of keys) {
+        const full = valueKey(key)
+        const entry = read(full)
+        leases.delete(leaseKey(key))
+        if (entry !== undefined) values.set(full, stored(entry, Math.min(entry.expiresAt, at), true))
       }
     },
     // The tag sequence stays: entries written later carry versions that must keep meaning the same.
