@@ -22,6 +22,7 @@ import { type Duration, parseDuration } from './duration.js'
 import { CacheClosedError, InvalidOptionsError } from './errors.js'
 import type { CacheEventListener, CacheEventName } from './events.js'
 import {
+  type BatchLoader,
   type Family,
   type FamilyContext,
   type FamilyDefinition,
@@ -45,6 +46,8 @@ import { Lifecycle } from './lifecycle.js'
 import { Flights } from './load/flights.js'
 import { Get } from './load/get.js'
 import { GetOrSet } from './load/get-or-set.js'
+import { GetOrSetMany } from './load/get-or-set-many.js'
+import { AdaptiveTtl } from './load/adaptive-ttl.js'
 import { Lander } from './load/land.js'
 import { LoaderRunner } from './load/loader-runner.js'
 import {
@@ -79,6 +82,20 @@ export interface TieredCache {
   getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]>
   setMany<T>(entries: readonly { key: string; value: T; options?: SetOptions & TagOptions }[], options?: WriteOptions): Promise<void>
   delete(key: string | readonly string[], options?: WriteOptions): Promise<void>
+  /**
+   * Soft invalidation: the entries become stale, not absent, on every process. The next
+   * `getOrSet` serves one within its grace (the rest of its TTL when it has none) at once while one
+   * reload runs, once across the processes (through the lease). `get` and `peek`, which have no
+   * loader, take it for absent. See docs/loading.md.
+   */
+  expire(key: string | readonly string[], options?: WriteOptions): Promise<void>
+  /**
+   * Reads several keys at once: L1 first, one L2 batch for the rest, and one `loader` call for the
+   * keys still missing, with those keys in order; it returns their values in that order, or a
+   * `Map` from key to value (a key it leaves out is not cached and reads `undefined`). A key with
+   * a load or a lease under way joins it instead. See docs/loading.md.
+   */
+  getOrSetMany<T>(keys: readonly string[], loader: BatchLoader<string, T>, options?: GetOrSetOptions & TagOptions): Promise<(T | undefined)[]>
   /**
    * Drops every entry tagged with any of `tags` and written before, on every process, in O(1):
    * once it resolved (or, `background`, once called) this process serves none of them, from L1,
@@ -219,7 +236,8 @@ class Cache implements TieredCache {
     this.#stampede = stampede
     const land = new Lander({ local, policy, remote, stampede, tags, telemetry, life, clock })
     const runner = new LoaderRunner(telemetry)
-    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, tags, pending, telemetry, life })
+    const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, tags, pending, telemetry, life, clock })
+    const many = new GetOrSetMany({ local, policy, flights, keys, generations, remote, stampede, runner, land, tags, pending, telemetry, life, clock, single: getOrSet })
     const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, tags, pending, telemetry, life, clock }))
     const writeQueueSize = o.writeQueue.maxSize
     const trip = remote !== undefined && bus !== undefined && RoundTrip.possible(remote.guard.store, bus) ? new RoundTrip(remote, bus, coherence) : undefined
@@ -232,10 +250,12 @@ class Cache implements TieredCache {
       getMany: (fc, ids, params) => get.getMany(fc, ids, params),
       set: (fc, items, options) => this.#apply({ kind: 'set', fc, items }, background(options)),
       delete: (fc, items, options) => this.#apply({ kind: 'delete', fc, items }, background(options)),
+      expire: (fc, items, options) => this.#apply({ kind: 'expire', fc, items }, background(options)),
+      getOrSetMany: (fc, ids, params, loader, options) => many.getOrSetMany(fc, ids, params, loader, options),
       bump: (fc, generation, options) => this.#apply({ kind: 'bump', fc, name: generation }, background(options)),
       purge: (fc) => (this.#life.closed ? Promise.reject(new CacheClosedError()) : this.#life.track(this.#purge(fc))),
     }
-    this.#default = this.#declare(DEFAULT_FAMILY, undefined, undefined, undefined, false, undefined, undefined, true)
+    this.#default = this.#declare(DEFAULT_FAMILY, undefined)
     const hits = hitPaths({
       local,
       clock,
@@ -293,6 +313,16 @@ class Cache implements TieredCache {
     return this.#apply({ kind: 'delete', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
 
+  expire(key: string | readonly string[], options?: WriteOptions): Promise<void> {
+    const ids = typeof key === 'string' ? [key] : key
+    const items = ids.map((id) => ({ id, params: undefined }))
+    return this.#apply({ kind: 'expire', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
+  }
+
+  getOrSetMany<T>(keys: readonly string[], loader: BatchLoader<string, T>, options?: GetOrSetOptions & TagOptions): Promise<(T | undefined)[]> {
+    return this.#ops.getOrSetMany(this.#default, keys, undefined, loader as BatchLoader<unknown, unknown>, options) as Promise<(T | undefined)[]>
+  }
+
   invalidateTags(tags: readonly string[], options?: WriteOptions): Promise<void> {
     let checked: readonly string[]
     try {
@@ -323,16 +353,7 @@ class Cache implements TieredCache {
     validateFamilyDefinition(definition)
     const id = `${definition.name}@${definition.version ?? 1}`
     if (id === DEFAULT_FAMILY) throw new InvalidOptionsError('family.name', `"${id}" is the default family's id: choose another name`)
-    const gen = definition.generational
-    const fc = this.#declare(
-      id,
-      definition.ttl,
-      definition.grace,
-      definition.schema as ValueSchema<unknown> | undefined,
-      gen !== undefined && gen !== false,
-      typeof gen === 'object' ? (gen.group as (params: never) => string) : undefined,
-      definition.tags as FamilyTags | undefined,
-    )
+    const fc = this.#declare(id, definition as FamilyDefinition<unknown, unknown>)
     return new FamilyHandle<P, V>(this.#ops, fc, definition.key)
   }
 
@@ -403,18 +424,33 @@ class Cache implements TieredCache {
     return remote.purgeFamily(fc.id, familyStoreGeneration(fc, namespace, family))
   }
 
-  #declare(
-    id: string,
-    ttl: Duration | undefined,
-    grace: Duration | undefined,
-    schema: ValueSchema<unknown> | undefined,
-    generational: boolean,
-    group: ((params: never) => string) | undefined,
-    tags: FamilyTags | undefined,
-    isDefault = false,
-  ): FamilyContext {
+  /** A family's context: the default family's without a definition. */
+  #declare(id: string, d: FamilyDefinition<unknown, unknown> | undefined): FamilyContext {
     const base = baseSettings(this.#o)
-    const settings = ttl === undefined && grace === undefined ? base : resolveEntryOptions(base, { ttl, grace }, 'family')
-    return { id, counters: this.#telemetry.countersOf(id), settings, schema, generational, group, tags, isDefault }
+    const own = d === undefined ? undefined : { ttl: d.ttl, grace: d.grace, eagerRefresh: d.eagerRefresh }
+    const settings =
+      own === undefined || (own.ttl === undefined && own.grace === undefined && own.eagerRefresh === undefined)
+        ? base
+        : resolveEntryOptions(base, own as GetOrSetOptions, 'family')
+    const gen = d?.generational
+    return {
+      id,
+      counters: this.#telemetry.countersOf(id),
+      settings,
+      schema: d?.schema as ValueSchema<unknown> | undefined,
+      generational: gen !== undefined && gen !== false,
+      group: typeof gen === 'object' ? (gen.group as (params: never) => string) : undefined,
+      tags: d?.tags as FamilyTags | undefined,
+      isDefault: d === undefined,
+      adaptive: d?.adaptiveTtl === undefined ? undefined : this.#adaptive(d.adaptiveTtl),
+    }
+  }
+
+  #adaptive(range: { min: Duration; max: Duration }): AdaptiveTtl {
+    const min = parseDuration(range.min, 'family.adaptiveTtl.min')
+    const max = parseDuration(range.max, 'family.adaptiveTtl.max')
+    if (min <= 0) throw new InvalidOptionsError('family.adaptiveTtl.min', `must be greater than 0 (got ${min}ms)`)
+    if (max < min) throw new InvalidOptionsError('family.adaptiveTtl.max', `must not be shorter than min (got min ${min}ms, max ${max}ms)`)
+    return new AdaptiveTtl(min, max, this.#o.l1.maxEntries)
   }
 }

@@ -1,10 +1,13 @@
 import type { Logger } from './ports.js'
 import type { BreakerState } from './stats.js'
 
+/** Why a stale copy was served: its loader failed or was slow, or `expire()` made it stale. */
+export type StaleReason = 'loader-error' | 'soft-timeout' | 'hard-timeout' | 'expired'
+
 /** Events of a cache, with their payloads. */
 export interface CacheEvents {
-  /** A stale copy stood in for a failing or slow loader. */
-  'stale-served': { key: string; family: string; reason: 'loader-error' | 'soft-timeout' | 'hard-timeout' }
+  /** A stale copy stood in for a failing or slow loader, or for an expired entry while it reloads. */
+  'stale-served': { key: string; family: string; reason: StaleReason }
   'loader-error': { key: string; family: string; error: unknown }
   /** An L2 call failed (the reader did not see it). */
   'l2-error': { operation: string; error: unknown }
@@ -13,7 +16,7 @@ export interface CacheEvents {
   /** The whole L1 was dropped. */
   'l1-flushed': { reason: 'bus-recovered' | 'namespace-generation' | 'clear' }
   /** A bus message from another node was applied. */
-  'bus:applied': { source: string; seq: number; op: 'delete' | 'generation' | 'tags' | 'clear'; keys: readonly string[] }
+  'bus:applied': { source: string; seq: number; op: 'delete' | 'generation' | 'tags' | 'expire' | 'clear'; keys: readonly string[] }
   /** The recovery queue was replayed after L2 came back. */
   'recovery-replayed': { keys: number; generationBumped: boolean }
   /** Background work failed. */

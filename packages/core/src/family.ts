@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Duration } from './duration.js'
 import { InvalidOptionsError } from './errors.js'
+import type { AdaptiveTtl } from './load/adaptive-ttl.js'
 import { type EntrySettings, type GetOrSetOptions, type SetOptions, splitSetOptions, type WriteOptions } from './options.js'
 import type { FamilyCounters } from './stats.js'
 import type { FamilyTags, TagOptions } from './tags/tag-options.js'
@@ -23,6 +24,18 @@ export interface LoaderContext<V> {
 }
 
 export type Loader<V> = (context: LoaderContext<V>) => V | Promise<V>
+
+/** What a batch loader receives beside the missing keys (or params). */
+export interface BatchLoaderContext {
+  /** Aborted when `hardTimeout` fires. */
+  readonly signal: AbortSignal
+}
+
+/**
+ * Loads the missing keys (or params) of `getOrSetMany`, in the order given: their values in that
+ * order, or a `Map` from each key (or param) to its value. One left out is not cached.
+ */
+export type BatchLoader<K, V> = (missing: K[], context: BatchLoaderContext) => readonly (V | undefined)[] | ReadonlyMap<K, V> | Promise<readonly (V | undefined)[] | ReadonlyMap<K, V>>
 
 /** A schema with zod's `safeParse` (any zod 4 schema). */
 export interface ValueSchema<V> {
@@ -55,6 +68,14 @@ export interface FamilyDefinition<P, V> {
    * every value written or loaded; it must return an array of non-empty strings.
    */
   tags?: (params: P, value: V) => readonly string[]
+  /** Eager refresh for the family's loads (see `EntryOptions.eagerRefresh`). @default the cache's */
+  eagerRefresh?: number
+  /**
+   * TTLs that follow the reads: a loaded value of a key this process reads often lives towards
+   * `max`, one it reads rarely towards `min` (a per-process frequency estimate, no Redis traffic).
+   * Replaces `ttl` for loaded values; `set` keeps `ttl`, a loader's `ctx.setTtl` wins. @default off
+   */
+  adaptiveTtl?: { min: Duration; max: Duration }
 }
 
 /** A typed handle over one family. */
@@ -70,6 +91,10 @@ export interface Family<P, V> {
   getMany(params: readonly P[]): Promise<(V | undefined)[]>
   setMany(entries: readonly { params: P; value: V; options?: SetOptions & TagOptions }[], options?: WriteOptions): Promise<void>
   delete(params: P | readonly P[], options?: WriteOptions): Promise<void>
+  /** Soft invalidation (see `TieredCache.expire`). */
+  expire(params: P | readonly P[], options?: WriteOptions): Promise<void>
+  /** Batch read-through (see `TieredCache.getOrSetMany`); `loader` gets the missing params. */
+  getOrSetMany(params: readonly P[], loader: BatchLoader<P, V>, options?: GetOrSetOptions & TagOptions): Promise<(V | undefined)[]>
   /** Invalidates every key of the family at once (generational families). */
   invalidate(options?: WriteOptions): Promise<void>
   /** Invalidates every key of one group (families with `generational: { group }`). */
@@ -105,6 +130,13 @@ const definitionSchema = z.object({
     ])
     .optional(),
   tags: z.custom<(params: unknown, value: unknown) => readonly string[]>((v) => typeof v === 'function', { error: 'expected a function (params, value) => string[]' }).optional(),
+  eagerRefresh: z.unknown().optional(),
+  adaptiveTtl: z
+    .strictObject(
+      { min: z.union([z.number(), z.string()], { error: 'expected a duration' }), max: z.union([z.number(), z.string()], { error: 'expected a duration' }) },
+      { error: "expected { min, max } durations, like { min: '30s', max: '10m' }" },
+    )
+    .optional(),
 })
 
 /** Validates a family definition; errors name `family.<option>`. */
@@ -128,6 +160,8 @@ export interface FamilyContext {
   readonly tags: FamilyTags | undefined
   /** The plain-key verbs' family: its L1 keys are the caller's keys, unchanged. */
   readonly isDefault: boolean
+  /** `adaptiveTtl`: the TTL of a loaded value by how often this process reads its key. */
+  readonly adaptive: AdaptiveTtl | undefined
 }
 
 /** One written entry, as the write path takes it. */
@@ -152,6 +186,8 @@ export interface FamilyOps {
   getMany(fc: FamilyContext, ids: readonly string[], params: readonly unknown[]): Promise<unknown[]>
   set(fc: FamilyContext, items: readonly WriteItem[], options?: WriteOptions): Promise<void>
   delete(fc: FamilyContext, items: readonly KeyItem[], options?: WriteOptions): Promise<void>
+  expire(fc: FamilyContext, items: readonly KeyItem[], options?: WriteOptions): Promise<void>
+  getOrSetMany(fc: FamilyContext, ids: readonly string[], params: readonly unknown[] | undefined, loader: BatchLoader<unknown, unknown>, options?: GetOrSetOptions & TagOptions): Promise<unknown[]>
   bump(fc: FamilyContext, name: string, options?: WriteOptions): Promise<void>
   purge(fc: FamilyContext): Promise<number>
 }
@@ -210,6 +246,25 @@ export class FamilyHandle<P, V> implements Family<P, V> {
       list.map((p) => ({ id: this.#key(p), params: p })),
       options,
     )
+  }
+
+  expire(params: P | readonly P[], options?: WriteOptions): Promise<void> {
+    const list = Array.isArray(params) ? (params as readonly P[]) : [params as P]
+    return this.#ops.expire(
+      this.#fc,
+      list.map((p) => ({ id: this.#key(p), params: p })),
+      options,
+    )
+  }
+
+  getOrSetMany(params: readonly P[], loader: BatchLoader<P, V>, options?: GetOrSetOptions & TagOptions): Promise<(V | undefined)[]> {
+    return this.#ops.getOrSetMany(
+      this.#fc,
+      params.map((p) => this.#key(p)),
+      params,
+      loader as BatchLoader<unknown, unknown>,
+      options,
+    ) as Promise<(V | undefined)[]>
   }
 
   invalidate(options?: WriteOptions): Promise<void> {

@@ -1,7 +1,7 @@
 export { createTieredCache } from './cache.js'
 export { l1KeyOfStoreKey } from './keys.js'
 export type { ReadyOptions, ReadyState, TieredCache } from './cache.js'
-export type { Family, FamilyDefinition, Loader, LoaderContext, ValueSchema } from './family.js'
+export type { BatchLoader, BatchLoaderContext, Family, FamilyDefinition, Loader, LoaderContext, ValueSchema } from './family.js'
 export { DEFAULTS, defaultSizeOf } from './options.js'
 export type { TagOptions } from './tags/tag-options.js'
 export type {
@@ -34,7 +34,7 @@ export { memoryStore, memoryBackend } from './memory/store.js'
 export type { MemoryBackend, MemoryStore, MemoryStoreOptions } from './memory/store.js'
 export { memoryBus, memoryBusNetwork } from './memory/bus.js'
 export type { MemoryBus, MemoryBusNetwork, MemoryBusOptions } from './memory/bus.js'
-export type { CacheEventListener, CacheEventName, CacheEvents } from './events.js'
+export type { CacheEventListener, CacheEventName, CacheEvents, StaleReason } from './events.js'
 export type { BreakerState, CacheStats, LatencySnapshot } from './stats.js'
 export type {
   Clock,

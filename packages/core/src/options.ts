@@ -84,6 +84,14 @@ export interface EntryOptions extends SetOptions {
   timeout?: Duration
   /** Hard loader timeout: the load fails with `LoaderTimeoutError`. @default none */
   hardTimeout?: Duration
+  /**
+   * Eager refresh, a fraction of the TTL (0 < x < 1): a `getOrSet` hit past that point of its
+   * entry's life answers at once and starts one background reload (once per key across the
+   * processes, through the lease), so a hot key never expires under traffic. A failed refresh
+   * keeps the current value and its grace. Set per call, it applies to the value that call
+   * loads. See docs/loading.md. @default off
+   */
+  eagerRefresh?: number
 }
 
 /** How a write (`set`, `delete`, an invalidation, `clear`) waits for its remote work. */
@@ -166,6 +174,20 @@ export interface EntrySettings {
   readonly l1Ttl: number | undefined
   readonly negativeCaching: boolean
   readonly stampedeProtection: boolean
+  /** Fraction of the TTL after which a hit reloads in the background; `undefined`: off. */
+  readonly eagerRefresh: number | undefined
+}
+
+/**
+ * Where an entry filled at `now` and fresh until `expiresAt` starts its eager refresh: at
+ * `eagerRefresh` of its life (of its life left, for an entry read from L2 whose write time is not
+ * known: it is never refreshed sooner than a copy written then would be). `Infinity`: never.
+ */
+export function refreshPoint(settings: EntrySettings, now: number, expiresAt: number, fromL2 = false): number {
+  const r = settings.eagerRefresh
+  if (r === undefined) return Infinity
+  const ofRest = now + r * (expiresAt - now)
+  return fromL2 ? Math.max(ofRest, expiresAt - (1 - r) * settings.ttl) : ofRest
 }
 
 /** Times of an entry written at `now`: the jitter only ever shortens its TTL. */
@@ -239,6 +261,10 @@ const durationSchema = z.union([z.number(), z.string()], {
   error: "expected a duration: milliseconds or a string like '100ms', '30s', '5m'",
 })
 const positiveInt = z.number({ error: 'expected a positive integer' }).int('expected a positive integer').positive('expected a positive integer')
+const refreshFraction = z
+  .number({ error: 'expected a number between 0 and 1 (exclusive)' })
+  .gt(0, 'expected a number between 0 and 1 (exclusive)')
+  .lt(1, 'expected a number between 0 and 1 (exclusive)')
 const fraction = z.number({ error: 'expected a number between 0 and 1' }).min(0, 'expected a number between 0 and 1').max(1, 'expected a number between 0 and 1')
 
 function port<T>(name: string, methods: readonly string[]) {
@@ -260,6 +286,7 @@ const entryShape = {
   ...setShape,
   timeout: durationSchema.optional(),
   hardTimeout: durationSchema.optional(),
+  eagerRefresh: refreshFraction.optional(),
 }
 
 const optionsSchema = z.strictObject({
@@ -335,6 +362,7 @@ export function resolveOptions(options: TieredCacheOptions = {}): ResolvedOption
     jitter: o.jitter ?? d.jitter,
     timeout: optionalDuration(o.timeout, 'timeout'),
     hardTimeout: optionalDuration(o.hardTimeout, 'hardTimeout'),
+    eagerRefresh: o.eagerRefresh,
     l1Ttl: optionalDuration(o.l1Ttl ?? o.l1?.ttl, o.l1Ttl === undefined ? 'l1.ttl' : 'l1Ttl'),
     negativeCaching: o.negativeCaching ?? d.negativeCaching,
     l1: Object.freeze({
@@ -400,6 +428,7 @@ export function baseSettings(o: ResolvedOptions): EntrySettings {
     l1Ttl: o.l1Ttl,
     negativeCaching: o.negativeCaching,
     stampedeProtection: o.stampedeProtection,
+    eagerRefresh: o.eagerRefresh,
   })
 }
 
@@ -464,5 +493,6 @@ function layer(base: EntrySettings, o: z.infer<typeof entrySchema>, path: string
     l1Ttl: o.l1Ttl === undefined ? base.l1Ttl : parseDuration(o.l1Ttl, `${path}.l1Ttl`),
     negativeCaching: o.negativeCaching ?? base.negativeCaching,
     stampedeProtection: o.stampedeProtection ?? base.stampedeProtection,
+    eagerRefresh: o.eagerRefresh ?? base.eagerRefresh,
   }
 }

@@ -10,6 +10,8 @@ export class FamilyCounters {
   l2Errors = 0
   schemaFailures = 0
   leaseWaits = 0
+  /** Background reloads started: eager refreshes and reloads of entries `expire()` made stale. */
+  refreshes = 0
 }
 
 export type CounterName = keyof FamilyCounters

@@ -17,6 +17,7 @@ const family = (id: string, generational: boolean, group?: (p: never) => string)
   group,
   tags: undefined,
   isDefault: id === DEFAULT_FAMILY,
+  adaptive: undefined,
 })
 
 describe('keys', () => {

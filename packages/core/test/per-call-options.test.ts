@@ -18,7 +18,7 @@ describe('per-call option types', () => {
   it('set, setMany and their family forms take SetOptions and tags; getOrSet takes GetOrSetOptions and tags', () => {
     expectTypeOf<keyof SetOptions>().toEqualTypeOf<'ttl' | 'grace' | 'jitter' | 'l1Ttl'>()
     expectTypeOf<keyof GetOrSetOptions>().toEqualTypeOf<
-      'ttl' | 'grace' | 'jitter' | 'l1Ttl' | 'timeout' | 'hardTimeout' | 'negativeCaching' | 'stampedeProtection'
+      'ttl' | 'grace' | 'jitter' | 'l1Ttl' | 'timeout' | 'hardTimeout' | 'eagerRefresh' | 'negativeCaching' | 'stampedeProtection'
     >()
     expectTypeOf<TieredCache['set']>().parameter(2).toEqualTypeOf<(SetOptions & TagOptions & WriteOptions) | undefined>()
     expectTypeOf<TieredCache['setMany']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()

@@ -5,7 +5,8 @@
  *   message (`Publisher`); a writer's promise settles once it was handed to the transport, or
  *   the transport's bound (`l2Timeout`) passed: a message it could not take is held and sent
  *   once it is back (the breaker closed, the bus healthy again).
- * - In: a message from another process drops the L1 copies it names (voiding their flights), moves
+ * - In: a message from another process drops the L1 copies it names (voiding their flights), or
+ *   marks them expired (`expire()`: stale, kept within grace, voiding their flights), moves
  *   a generation or tags forward (`TagTable`: entries with them written before stop standing), or
  *   drops the whole L1. A process ignores its own messages.
  * - Health: while the bus is unhealthy every L1 entry (and every generation read from L2) is
@@ -80,6 +81,15 @@ export class Coherence {
     this.#p.local.delete(l1Key)
     this.#p.flights.invalidate(l1Key)
     this.#p.stampede?.wake(l1Key)
+  }
+
+  /**
+   * Makes the key's L1 copy stale but keeps it (`expire()`): served within grace while one reload
+   * runs. Voids its flights: a load that began before must not land as the reload.
+   */
+  expireKey(l1Key: string): void {
+    this.#p.local.expire(l1Key)
+    this.#p.flights.invalidate(l1Key)
   }
 
   /** Drops the whole L1 (and the generations and tag versions with `generations`), counted and announced. */
@@ -157,6 +167,10 @@ export class Coherence {
           break
         case 'tags':
           this.#p.tags.heard(message.tags, message.version)
+          break
+        case 'expire':
+          keys = message.keys
+          for (const key of keys) this.expireKey(key)
           break
         case 'clear':
           this.flush('clear', true)

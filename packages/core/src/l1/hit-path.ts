@@ -23,8 +23,9 @@ export interface HitParts {
  * Closures over locals (a hit reads no field of the cache), chosen once: with a stats sink or
  * `clone` a hit also counts into the sink or copies. The L1 cap is `local.cap`, which coherence
  * sets: `Infinity` while the bus is healthy. A tagged entry also asks the tag table (one comparison
- * while nothing was invalidated since its write). A closed cache's L1 is empty, so only misses
- * check it.
+ * while nothing was invalidated since its write). A `getOrSet` hit past the entry's eager refresh
+ * point takes the miss path, which answers at once and reloads behind. A closed cache's L1 is
+ * empty, so only misses check it.
  */
 export function hitPaths(p: HitParts) {
   const { local, clock, tags, counters, observed, miss, read, closed } = p
@@ -35,7 +36,13 @@ export function hitPaths(p: HitParts) {
         const entry = lru.get(key)
         if (entry !== undefined) {
           const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
+          // `refreshAt` is `Infinity` but for entries with eager refresh: one comparison that holds.
+          if (
+            entry.freshUntil > now &&
+            entry.refreshAt > now &&
+            now - entry.filledAt < local.cap &&
+            (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))
+          ) {
             counters.l1Hits++
             return entry.promise
           }
@@ -72,7 +79,7 @@ export function hitPaths(p: HitParts) {
   return {
     getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
       const entry = lru.get(key)
-      if (entry !== undefined && hit(entry)) return Promise.resolve(observed(entry.value))
+      if (entry !== undefined && hit(entry) && entry.refreshAt > clock.now()) return Promise.resolve(observed(entry.value))
       return miss(key, loader, options, entry)
     },
     get: (key: string): Promise<unknown> => {

@@ -8,6 +8,10 @@
  * Entries past `freshUntil` but before `graceUntil` stay as stale copies for a failing loader.
  * A tagged entry also needs its tags to stand (`TagTable`): not fresh, and no stale copy either,
  * once an invalidation of one of them after its write was applied here.
+ *
+ * Two marks serve a value at once while one reload runs behind (`GetOrSet`): `refreshAt`, where
+ * eager refresh starts (a `getOrSet` hit past it reloads; `Infinity` when off or under way), and
+ * `expired`, set by `expire()`: the entry is stale but stays, served within its grace.
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../ports.js'
@@ -17,8 +21,10 @@ export interface L1Entry {
   readonly value: unknown
   /** Settled with `value` at fill: what a hit returns. */
   readonly promise: Promise<unknown>
-  /** Served as fresh until here. */
-  readonly freshUntil: number
+  /** Served as fresh until here (`expire()` brings it down). */
+  freshUntil: number
+  /** The entry's own expiry (`freshUntil` may be earlier: `l1Ttl`, `expire()`). */
+  readonly expiresAt: number
   /** May stand in for a failing loader until here. */
   readonly graceUntil: number
   readonly filledAt: number
@@ -26,6 +32,10 @@ export interface L1Entry {
   readonly tags: readonly string[] | undefined
   /** With `tags`: the tag sequence its writer knew (see `TagTable`). */
   readonly tagVersion: number
+  /** A `getOrSet` hit from here on reloads in the background; `Infinity`: never (or under way). */
+  refreshAt: number
+  /** Expired by `expire()`: served within grace while one reload runs. */
+  expired: boolean
 }
 
 export interface LocalTierOptions {
@@ -41,7 +51,7 @@ export interface LocalTierOptions {
  * and every invalidation of it would pay that. A symbol is no string key, so nobody can read it.
  */
 const KEEP = Symbol('tiercache.l1.keep') as unknown as string
-const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: Promise.resolve(undefined), freshUntil: 0, graceUntil: 0, filledAt: 0, tags: undefined, tagVersion: 0 })
+const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: Promise.resolve(undefined), freshUntil: 0, expiresAt: 0, graceUntil: 0, filledAt: 0, tags: undefined, tagVersion: 0, refreshAt: Infinity, expired: false })
 
 export class LocalTier {
   /** Longest an entry is served after its fill: `Infinity` while the bus is healthy. */
@@ -104,8 +114,21 @@ export class LocalTier {
   }
 
   /**
+   * Marks the key's entry expired (`expire()`): no longer fresh, kept as a stale copy within its
+   * grace, the entry's own or, without one, the rest of its TTL. False when there was no entry.
+   */
+  expire(key: string): boolean {
+    const entry = this.#lru.peek(key)
+    if (entry === undefined) return false
+    entry.freshUntil = Math.min(entry.freshUntil, this.#clock.now())
+    entry.expired = true
+    entry.refreshAt = Infinity
+    return true
+  }
+
+  /**
    * Fills with a value L1 keeps as is (see `ValuePolicy.keep`), with its tags and their T (`tags`
-   * undefined: untagged). Ignored once closed.
+   * undefined: untagged), its eager refresh point and whether it came expired. Ignored once closed.
    */
   fill(
     key: string,
@@ -116,11 +139,13 @@ export class LocalTier {
     l1Ttl: number | undefined,
     tags: readonly string[] | undefined = undefined,
     tagVersion = 0,
+    refreshAt = Infinity,
+    expired = false,
   ): void {
     if (this.#closed) return
-    const freshUntil = l1Ttl === undefined ? expiresAt : Math.min(expiresAt, now + l1Ttl)
+    const freshUntil = expired ? Math.min(expiresAt, now) : l1Ttl === undefined ? expiresAt : Math.min(expiresAt, now + l1Ttl)
     const graceEnd = Math.max(graceUntil, freshUntil)
-    const entry: L1Entry = { value, promise: Promise.resolve(value), freshUntil, graceUntil: graceEnd, filledAt: now, tags, tagVersion }
+    const entry: L1Entry = { value, promise: Promise.resolve(value), freshUntil, expiresAt, graceUntil: graceEnd, filledAt: now, tags, tagVersion, refreshAt, expired }
     if (this.#sizeOf === undefined) this.#lru.set(key, entry)
     else this.#lru.set(key, entry, { size: Math.max(1, this.#sizeOf(value)) })
   }

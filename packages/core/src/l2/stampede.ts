@@ -81,6 +81,14 @@ export class Stampede {
     return typeof again === 'string' ? { kind: 'lease', token: again } : ALONE
   }
 
+  /**
+   * The lease for a background reload of a value still fresh (eager refresh): its token, `false`
+   * when another process holds it (that one reloads; nobody waits), `undefined` when L2 failed.
+   */
+  tryLease(storeKey: StoreKey, l1Key: string): Promise<string | false | undefined> {
+    return this.#lease(storeKey, l1Key)
+  }
+
   /** Fills L2 with a loaded value under the lease, in the background. */
   fill(storeKey: StoreKey, token: string, entry: RemoteEntry): void {
     // Landed or refused, the lease is no longer ours. A fill that failed may not have run: the

@@ -12,6 +12,12 @@
  * grace serves the copy (fail-safe); a soft timeout serves it and lets the load finish behind.
  * A tagged load takes the tag sequence before anything else (`Flight.tagVersion`): its value lands
  * only if none of its tags was invalidated since (`Lander.loaded`).
+ *
+ * Two cases answer at once and reload behind, one reload per key in this process (a background
+ * flight) and, through the lease, in the cluster: a hit past its eager refresh point, and an
+ * entry `expire()` made stale (in L1, or read so from L2) within its grace. The reload reads L2
+ * first (another process may have reloaded already), then loads under the lease; a failed reload
+ * keeps the current value. `adaptiveTtl` gives a loaded value its TTL by how often it is read.
  */
 import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError } from '../errors.js'
 import type { FamilyContext, Loader } from '../family.js'
@@ -20,16 +26,17 @@ import type { Keys } from '../keys.js'
 import type { L1Entry, LocalTier } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'
 import type { Stampede } from '../l2/stampede.js'
-import type { RemoteTier } from '../l2/remote-tier.js'
+import { MISS, type RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
 import { type EntrySettings, type GetOrSetOptions, resolveEntryOptions } from '../options.js'
 import { splitTags, tagsOfEntry, unsupportedTags } from '../tags/tag-options.js'
 import { TAGS_OK, type TagTable } from '../tags/tag-table.js'
+import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
 import { type Flight, type Flights, newFlight } from './flights.js'
 import type { Fill, Lander } from './land.js'
-import type { LoaderRunner } from './loader-runner.js'
+import type { Lifetime, LoaderRunner } from './loader-runner.js'
 
 export interface GetOrSetParts {
   readonly local: LocalTier
@@ -45,6 +52,7 @@ export interface GetOrSetParts {
   readonly pending: PendingWrites
   readonly telemetry: Telemetry
   readonly life: Lifecycle
+  readonly clock: Clock
 }
 
 /** One miss on its way down. */
@@ -66,13 +74,13 @@ interface Miss {
 }
 
 /** A stale copy; `stands` when it is tagged: its tags may be invalidated while the loader runs. */
-interface StaleCopy {
+export interface StaleCopy {
   readonly value: unknown
   readonly stands?: () => boolean
 }
 
 /** The entry settings of a call and its own tags, checked. */
-interface CallOptions {
+export interface CallOptions {
   readonly settings: EntrySettings
   readonly tags: readonly string[] | undefined
 }
@@ -96,8 +104,9 @@ export class GetOrSet {
         return this.#uncached(fc, id, loader, options)
       })
     }
+    fc.adaptive?.record(l1Key)
     const entry = local.entry(l1Key)
-    if (entry !== undefined && local.fresh(entry)) {
+    if (entry !== undefined && local.fresh(entry) && entry.refreshAt > this.#p.clock.now()) {
       telemetry.l1Hit(fc)
       return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
     }
@@ -119,20 +128,20 @@ export class GetOrSet {
     if (typeof loader !== 'function') return Promise.reject(new InvalidOptionsError('loader', `expected a function (got ${typeof loader})`))
     let call: CallOptions
     try {
-      call = this.#callOptions(fc, options)
+      call = this.callOptions(fc, options)
     } catch (error) {
       return Promise.reject(error)
+    }
+    if (entry !== undefined) {
+      const now = this.#servedNow(fc, id, l1Key, params, loader, call, entry)
+      if (now !== undefined) return now
     }
     const joined = flights.join(l1Key, table.changes, () => this.miss(fc, id, l1Key, params, loader, options, undefined))
     if (joined !== undefined) return joined
     const copy = local.staleOf(l1Key, entry)
-    const stale = copy === undefined ? undefined : this.#staleCopy(copy.value, copy.tags, copy.tagVersion)
-    const flight = flights.startLoad(l1Key, table.changes)
-    const release = () => flights.endLoad(l1Key, flight)
-    const { settings, tags } = call
-    const familyTags = fc.tags
-    const tagsOf = tags === undefined && familyTags === undefined ? undefined : (value: unknown) => tagsOfEntry(tags, familyTags, params, value)
-    const miss: Miss = { fc, id, l1Key, params, loader, settings, flight, release, stale, fill: undefined, tagsOf }
+    const stale = copy === undefined ? undefined : this.staleCopy(copy.value, copy.tags, copy.tagVersion)
+    const miss = this.#newMiss(fc, id, l1Key, params, loader, call, stale)
+    const { flight, release } = miss
     // `finally` runs in a later microtask: the flight is still in the map when this assigns.
     const promise = this.#run(miss).finally(() => {
       if (!flight.background) release()
@@ -141,8 +150,113 @@ export class GetOrSet {
     return promise
   }
 
+  /** A miss with its flight started. */
+  #newMiss(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, stale: StaleCopy | undefined): Miss {
+    const flight = this.#p.flights.startLoad(l1Key, this.#p.tags.changes)
+    const release = () => this.#p.flights.endLoad(l1Key, flight)
+    const { settings, tags } = call
+    const familyTags = fc.tags
+    const tagsOf = tags === undefined && familyTags === undefined ? undefined : (value: unknown) => tagsOfEntry(tags, familyTags, params, value)
+    return { fc, id, l1Key, params, loader, settings, flight, release, stale, fill: undefined, tagsOf }
+  }
+
+  /**
+   * The answer of an entry that is served at once while one reload runs behind, if it is one: a
+   * fresh entry past its eager refresh point (the hit paths let it through for that alone), or an
+   * expired one within grace whose tags stand.
+   */
+  #servedNow(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry): Promise<unknown> | undefined {
+    const { local, flights, telemetry, policy, land } = this.#p
+    if (local.fresh(entry)) {
+      if (entry.refreshAt !== Infinity) {
+        // Once per entry: a hit while the reload runs, or after another process took the lease, is a plain hit.
+        entry.refreshAt = Infinity
+        if (flights.load(l1Key) === undefined) this.#refreshBehind(fc, id, l1Key, params, loader, call, entry, true)
+      }
+      telemetry.l1Hit(fc)
+      return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
+    }
+    if (!entry.expired) return undefined
+    const copy = local.staleOf(l1Key, entry)
+    if (copy === undefined) return undefined
+    if (flights.load(l1Key) === undefined) this.#refreshBehind(fc, id, l1Key, params, loader, call, copy, false)
+    return Promise.resolve(land.stale(fc, id, copy, 'expired'))
+  }
+
+  /** Starts the one background reload of an entry served meanwhile (`eager`: still fresh). */
+  #refreshBehind(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry, eager: boolean): void {
+    const miss = this.#newMiss(fc, id, l1Key, params, loader, call, this.staleCopy(entry.value, entry.tags, entry.tagVersion))
+    miss.flight.background = true
+    const promise = this.#reload(miss, undefined, eager ? entry.expiresAt : undefined)
+      .catch((error: unknown) => {
+        this.#p.telemetry.background('refresh', error)
+        return this.#p.policy.out(entry.value)
+      })
+      .finally(miss.release)
+    miss.flight.promise = promise
+  }
+
+  /**
+   * The background reload of a value served meanwhile (`m.stale`), in its own flight: L2 first
+   * (unless `known`: just read), in case another process reloaded it already (a copy not expired
+   * and, for an eager refresh, expiring after the one it refreshes, `eager`); then the lease (`eager`: when another process
+   * holds it, that one reloads and this one keeps its copy; else wait for its fill, as a miss
+   * would); then the loader. A failed reload keeps the current value and its grace. Resolves
+   * what the flight's joiners get.
+   */
+  async #reload(m: Miss, known: StoreKey | undefined, eager: number | undefined): Promise<unknown> {
+    const { remote, stampede, keys, telemetry, runner, land, pending, tags, policy } = this.#p
+    const current = () => policy.out((m.stale as StaleCopy).value)
+    telemetry.count(m.fc, 'refreshes')
+    if (m.tagsOf !== undefined && m.flight.tagVersion === undefined) m.flight.tagVersion = tags.needsSequence ? await tags.tagVersionNow() : tags.latest
+    if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
+      const storeKey = known ?? keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
+      if (storeKey !== undefined) {
+        // A key just read (expired) from L2 is not read again.
+        const found = known === undefined ? await remote.read(m.fc, storeKey) : MISS
+        if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > (eager ?? -Infinity)) {
+          return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
+        }
+        if (found.kind !== 'down') {
+          if (eager !== undefined) {
+            const grant = await stampede.tryLease(storeKey, m.l1Key)
+            if (grant === false) return current()
+            if (grant !== undefined) m.fill = { storeKey, token: grant }
+          } else {
+            const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
+            if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings)
+            if (claim.kind === 'lease') m.fill = { storeKey, token: claim.token }
+          }
+        }
+      }
+    }
+    // The caller was answered: no soft timeout; the hard one still bounds the load.
+    const settings = m.settings.timeout === undefined ? m.settings : { ...m.settings, timeout: undefined }
+    const outcome = await runner.run({
+      fc: m.fc,
+      id: m.id,
+      loader: m.loader,
+      settings,
+      stale: m.stale,
+      flight: m.flight,
+      release: m.release,
+      late: (value, lifetime) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings, m.tagsOf, this.lifetime(m.fc, m.l1Key, lifetime)),
+    })
+    if (outcome.kind === 'value') return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf, this.lifetime(m.fc, m.l1Key, outcome.lifetime))
+    if (outcome.kind === 'error') this.#loaderFailed(m.fc, m.id, outcome.error)
+    else telemetry.count(m.fc, 'loaderTimeouts')
+    return current()
+  }
+
+  /** The lifetime of a loaded value: the loader's choice, else the family's adaptive TTL. */
+  lifetime(fc: FamilyContext, l1Key: string, chosen: Lifetime | undefined): Lifetime | undefined {
+    const adaptive = fc.adaptive
+    if (adaptive === undefined || chosen?.ttl !== undefined) return chosen
+    return { ...chosen, ttl: adaptive.ttlOf(l1Key) }
+  }
+
   /** Checks a call's options: its entry settings, and its tags (which the store must support). */
-  #callOptions(fc: FamilyContext, options: GetOrSetOptions | undefined): CallOptions {
+  callOptions(fc: FamilyContext, options: GetOrSetOptions | undefined): CallOptions {
     if (options === undefined) {
       if (fc.tags !== undefined && !this.#p.tags.supported) throw unsupportedTags()
       return { settings: fc.settings, tags: undefined }
@@ -161,11 +275,16 @@ export class GetOrSet {
       const storeKey = keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
       if (storeKey !== undefined) {
         const found = await remote.read(m.fc, storeKey)
-        if (found.kind === 'fresh') return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings.l1Ttl)
-        if (found.kind === 'stale') m.stale ??= this.#staleCopy(found.value, found.entry.tags, found.entry.tagVersion ?? 0)
+        if (found.kind === 'fresh') return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
+        if (found.kind === 'stale') {
+          const copy = this.staleCopy(found.value, found.entry.tags, found.entry.tagVersion ?? 0)
+          // Expired by `expire()`: served now (and kept in L1, expired), reloaded behind.
+          if (found.entry.expired === true && standing(copy, m.flight) !== undefined) return this.#servedExpired(m, storeKey, found.entry, found.value, copy)
+          m.stale ??= copy
+        }
         if (found.kind !== 'down') {
           const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
-          if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings.l1Ttl)
+          if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings)
           if (claim.kind === 'lease') m.fill = { storeKey, token: claim.token }
         }
       }
@@ -179,11 +298,11 @@ export class GetOrSet {
       stale: m.stale,
       flight: m.flight,
       release: m.release,
-      late: (value, lifetime) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings, m.tagsOf, lifetime),
+      late: (value, lifetime) => land.loaded(m.l1Key, m.flight, m.fill, value, m.settings, m.tagsOf, this.lifetime(m.fc, m.l1Key, lifetime)),
     })
     switch (outcome.kind) {
       case 'value':
-        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf, outcome.lifetime)
+        return land.loaded(m.l1Key, m.flight, m.fill, outcome.value, m.settings, m.tagsOf, this.lifetime(m.fc, m.l1Key, outcome.lifetime))
       case 'error': {
         this.#loaderFailed(m.fc, m.id, outcome.error)
         const stale = standing(m.stale, m.flight)
@@ -203,8 +322,26 @@ export class GetOrSet {
     }
   }
 
+  /**
+   * An entry read expired from L2: its callers get it now and it stays in L1 (expired, so that
+   * this process's next readers get it at once too); this flight goes on in the background as
+   * the reload, and ends the flight when done.
+   */
+  #servedExpired(m: Miss, storeKey: StoreKey, entry: RemoteEntry, value: unknown, copy: StaleCopy): unknown {
+    const { land, telemetry } = this.#p
+    const served = land.fromL2(m.fc, m.l1Key, m.flight, entry, value, m.settings)
+    m.stale = copy
+    m.flight.background = true
+    void this.#reload(m, storeKey, undefined)
+      .catch((error: unknown) => telemetry.background('refresh', error))
+      .finally(m.release)
+    telemetry.count(m.fc, 'staleServed')
+    telemetry.emit('stale-served', { key: m.id, family: m.fc.id, reason: 'expired' })
+    return served
+  }
+
   /** A stale copy, told for its tags (taken at the miss, it is checked again when served). */
-  #staleCopy(value: unknown, tags: readonly string[] | undefined, tagVersion: number): StaleCopy {
+  staleCopy(value: unknown, tags: readonly string[] | undefined, tagVersion: number): StaleCopy {
     if (tags === undefined) return { value }
     const table = this.#p.tags
     return { value, stands: () => table.check(tags, tagVersion, true) === TAGS_OK }
@@ -222,7 +359,7 @@ export class GetOrSet {
     const { telemetry, runner, policy } = this.#p
     let settings: EntrySettings
     try {
-      settings = this.#callOptions(fc, options).settings
+      settings = this.callOptions(fc, options).settings
     } catch (error) {
       return Promise.reject(error)
     }
@@ -243,7 +380,7 @@ export class GetOrSet {
 }
 
 /** The stale copy if it may still be served; one that does not stand marks the flight, so that later joiners load again. */
-function standing(stale: StaleCopy | undefined, flight: Flight): StaleCopy | undefined {
+export function standing(stale: StaleCopy | undefined, flight: Flight): StaleCopy | undefined {
   if (stale === undefined || stale.stands === undefined || stale.stands()) return stale
   flight.tagsStale = true
   return undefined

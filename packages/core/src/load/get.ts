@@ -12,6 +12,7 @@ import type { L1Entry, LocalTier } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'
 import { MISS, type RemoteRead, type RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
+import { refreshPoint } from '../options.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, StoreKey } from '../ports.js'
 import type { TagTable } from '../tags/tag-table.js'
@@ -152,7 +153,10 @@ export class Get {
       telemetry.count(fc, 'l2Hits')
       const stored = policy.seal(read.value)
       const { expiresAt, graceUntil, tags, tagVersion } = read.entry
-      if (flights.epoch === epoch) local.fill(l1Keys[index] as string, policy.keep(stored), now, expiresAt, graceUntil, fc.settings.l1Ttl, tags, tagVersion ?? 0)
+      if (flights.epoch === epoch) {
+        const refreshAt = refreshPoint(fc.settings, now, expiresAt, true)
+        local.fill(l1Keys[index] as string, policy.keep(stored), now, expiresAt, graceUntil, fc.settings.l1Ttl, tags, tagVersion ?? 0, refreshAt)
+      }
       results[index] = policy.out(stored)
     })
     if (misses > 0) telemetry.count(fc, 'misses', misses)
@@ -164,6 +168,6 @@ export class Get {
       this.#p.telemetry.count(fc, 'misses')
       return undefined
     }
-    return this.#p.land.fromL2(fc, l1Key, flight, found.entry, found.value, fc.settings.l1Ttl)
+    return this.#p.land.fromL2(fc, l1Key, flight, found.entry, found.value, fc.settings)
   }
 }

@@ -10,7 +10,8 @@ import type { ValuePolicy } from '../l1/value-policy.js'
 import type { Stampede } from '../l2/stampede.js'
 import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
-import { type EntrySettings, entryTimes } from '../options.js'
+import type { StaleReason } from '../events.js'
+import { type EntrySettings, entryTimes, refreshPoint } from '../options.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import { TAGS_OK, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
@@ -41,13 +42,19 @@ export class Lander {
     this.#p = parts
   }
 
-  /** An L2 hit: counted, kept in L1 with the entry's own times, handed out. */
-  fromL2(fc: FamilyContext, l1Key: string, flight: Flight, entry: RemoteEntry, value: unknown, l1Ttl: number | undefined): unknown {
+  /**
+   * An L2 hit: counted, kept in L1 with the entry's own times (expired, when `expire()` made it
+   * so), handed out.
+   */
+  fromL2(fc: FamilyContext, l1Key: string, flight: Flight, entry: RemoteEntry, value: unknown, settings: EntrySettings): unknown {
     const { local, policy, telemetry, life, clock } = this.#p
     telemetry.count(fc, 'l2Hits')
     const stored = policy.seal(value)
     if (!flight.void && !life.closed) {
-      local.fill(l1Key, policy.keep(stored), clock.now(), entry.expiresAt, entry.graceUntil, l1Ttl, entry.tags, entry.tagVersion ?? 0)
+      const now = clock.now()
+      const expired = entry.expired === true
+      const refreshAt = expired ? Infinity : refreshPoint(settings, now, entry.expiresAt, true)
+      local.fill(l1Key, policy.keep(stored), now, entry.expiresAt, entry.graceUntil, settings.l1Ttl, entry.tags, entry.tagVersion ?? 0, refreshAt, expired)
     }
     return policy.out(stored)
   }
@@ -79,7 +86,7 @@ export class Lander {
     }
     const now = clock.now()
     const { expiresAt, graceUntil } = entryTimes(lifetime === undefined ? settings : { ...settings, ...lifetime }, now)
-    if (!flight.void) local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion)
+    if (!flight.void) local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion, refreshPoint(settings, now, expiresAt))
     if (fill !== undefined && stampede !== undefined && remote !== undefined && !remote.isOpen) {
       stampede.fill(fill.storeKey, fill.token, tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion })
     }
@@ -87,7 +94,7 @@ export class Lander {
   }
 
   /** A stale copy standing in for a failing or slow loader. */
-  stale(fc: FamilyContext, id: string, stale: Pick<L1Entry, 'value'>, reason: 'loader-error' | 'soft-timeout' | 'hard-timeout'): unknown {
+  stale(fc: FamilyContext, id: string, stale: Pick<L1Entry, 'value'>, reason: StaleReason): unknown {
     this.#p.telemetry.count(fc, 'staleServed')
     this.#p.telemetry.emit('stale-served', { key: id, family: fc.id, reason })
     return this.#p.policy.out(stale.value)

@@ -1,5 +1,5 @@
 /**
- * Every mutation takes one path: `apply({ kind: 'set' | 'delete' | 'clear' | 'bump' | 'tags' })`,
+ * Every mutation takes one path: `apply({ kind: 'set' | 'delete' | 'expire' | 'clear' | 'bump' | 'tags' })`,
  * in two halves.
  *
  * - Local: L1 changes first (voiding the flights of the written keys, so that no load that
@@ -32,7 +32,7 @@ import type { ValuePolicy } from '../l1/value-policy.js'
 import type { Generations } from '../l2/generations.js'
 import type { RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
-import { type EntrySettings, entryTimes, resolveSetOptions, type SetOptions } from '../options.js'
+import { type EntrySettings, entryTimes, refreshPoint, resolveSetOptions, type SetOptions } from '../options.js'
 import type { PendingWrites } from '../pending-writes.js'
 import type { Clock, RemoteEntry, StoreKey } from '../ports.js'
 import { splitTags, type TagOptions, tagsOfEntry, unsupportedTags } from '../tags/tag-options.js'
@@ -47,6 +47,8 @@ const REPLAY_RETRY_MS = 250
 export type Mutation =
   | { readonly kind: 'set'; readonly fc: FamilyContext; readonly items: readonly WriteItem[] }
   | { readonly kind: 'delete'; readonly fc: FamilyContext; readonly items: readonly KeyItem[] }
+  /** Soft invalidation: the entries go stale, kept within grace while one reload runs. */
+  | { readonly kind: 'expire'; readonly fc: FamilyContext; readonly items: readonly KeyItem[] }
   | { readonly kind: 'clear' }
   /** `name`: the generation bumped, a family's id or `<id>:<group>`. */
   | { readonly kind: 'bump'; readonly fc: FamilyContext; readonly name: string }
@@ -146,6 +148,8 @@ export class WritePath {
         return this.#set(m.fc, m.items, background)
       case 'delete':
         return this.#delete(m.fc, m.items, background)
+      case 'expire':
+        return this.#expire(m.fc, m.items, background)
       case 'clear':
         return this.#clear(background)
       case 'bump':
@@ -198,7 +202,7 @@ export class WritePath {
       const l1Key = keys.l1Key(fc, item.id, item.params)
       if (l1Key !== undefined) {
         coherence.invalidateKey(l1Key)
-        local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion)
+        local.fill(l1Key, policy.keep(value), now, expiresAt, graceUntil, settings.l1Ttl, tags, tagVersion, refreshPoint(settings, now, expiresAt))
         l1Keys.push(l1Key)
       }
       const entry: RemoteEntry = tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion }
@@ -247,6 +251,36 @@ export class WritePath {
     if (this.#tripReady(located) && (await this.#inOneTrip({ deletes: located.stored, announce: located.l1Keys }, located))) return
     await this.#p.remote?.write('delete', located.stored, (store) => store.delete(located.stored))
     await this.#settle(located)
+  }
+
+  /**
+   * Soft invalidation. Locally the L1 copies go stale (kept) and their flights are voided. Remotely
+   * the store marks its entries expired (a store without `expire` deletes them: stricter, never
+   * laxer), then the message goes out alone: the receivers mark their copies the same way. What
+   * L2 could not take is queued as deletes, like any write.
+   */
+  async #expire(fc: FamilyContext, items: readonly KeyItem[], background: boolean): Promise<void> {
+    const { keys, coherence } = this.#p
+    await this.#generationsOf(fc, items)
+    const l1Keys: string[] = []
+    const expired = items.map((item): Written => {
+      const l1Key = keys.l1Key(fc, item.id, item.params)
+      if (l1Key !== undefined) {
+        coherence.expireKey(l1Key)
+        l1Keys.push(l1Key)
+      }
+      return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry: undefined }
+    })
+    await this.#remote(background, l1Keys, (later) => this.#expireRemote(fc, expired, later))
+  }
+
+  async #expireRemote(fc: FamilyContext, expired: readonly Written[], later: boolean): Promise<void> {
+    const { remote, coherence, clock } = this.#p
+    const located = await this.#locate(fc, expired, later)
+    const at = clock.now()
+    await remote?.write('expire', located.stored, (store) => (store.expire === undefined ? store.delete(located.stored) : store.expire(located.stored, at)))
+    if (located.unkeyed) remote?.invalidateAll()
+    if (located.l1Keys.length > 0) await coherence.publish({ op: 'expire', keys: located.l1Keys })
   }
 
   /**
