@@ -26,16 +26,20 @@ export interface LoaderContext<V> {
 export type Loader<V> = (context: LoaderContext<V>) => V | Promise<V>
 
 /** What a batch loader receives beside the missing keys (or params). */
-export interface BatchLoaderContext {
+export interface BatchLoaderContext<K = unknown> {
   /** Aborted when `hardTimeout` fires. */
   readonly signal: AbortSignal
+  /** The TTL of the value loaded for `item` (one of the missing keys or params), as `LoaderContext.setTtl`. */
+  setTtl(item: K, ttl: Duration): void
+  /** The grace of the value loaded for `item`, likewise. */
+  setGrace(item: K, grace: Duration): void
 }
 
 /**
  * Loads the missing keys (or params) of `getOrSetMany`, in the order given: their values in that
  * order, or a `Map` from each key (or param) to its value. One left out is not cached.
  */
-export type BatchLoader<K, V> = (missing: K[], context: BatchLoaderContext) => readonly (V | undefined)[] | ReadonlyMap<K, V> | Promise<readonly (V | undefined)[] | ReadonlyMap<K, V>>
+export type BatchLoader<K, V> = (missing: K[], context: BatchLoaderContext<K>) => readonly (V | undefined)[] | ReadonlyMap<K, V> | Promise<readonly (V | undefined)[] | ReadonlyMap<K, V>>
 
 /** A schema with zod's `safeParse` (any zod 4 schema). */
 export interface ValueSchema<V> {

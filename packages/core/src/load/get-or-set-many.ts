@@ -12,6 +12,7 @@
  * A failed or timed-out batch load serves each key's stale copy within grace; a key without one
  * fails the call. The soft timeout does not apply (no one copy stands for the batch).
  */
+import { type Duration, parseDuration } from '../duration.js'
 import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError } from '../errors.js'
 import type { BatchLoader, FamilyContext, Loader } from '../family.js'
 import type { Generations } from '../l2/generations.js'
@@ -30,7 +31,7 @@ import type { Telemetry } from '../telemetry.js'
 import type { Flight, Flights } from './flights.js'
 import { type CallOptions, type GetOrSet, type StaleCopy, standing } from './get-or-set.js'
 import type { Fill, Lander } from './land.js'
-import type { LoaderRunner } from './loader-runner.js'
+import type { Lifetime, LoaderRunner } from './loader-runner.js'
 
 export interface GetOrSetManyParts {
   readonly local: LocalTier
@@ -231,7 +232,14 @@ export class GetOrSetMany {
     const first = batch[0] as Slot
     telemetry.count(fc, 'misses', batch.length)
     const args = batch.map((slot) => slot.arg)
-    const batchLoader: Loader<unknown> = (ctx) => loader(args, { signal: ctx.signal })
+    const lifetimes = new Map<unknown, Lifetime>()
+    const choose = (item: unknown, field: keyof Lifetime, value: Duration): void => {
+      const lifetime = lifetimes.get(item) ?? {}
+      lifetime[field] = parseDuration(value, field === 'ttl' ? 'setTtl' : 'setGrace')
+      lifetimes.set(item, lifetime)
+    }
+    const batchLoader: Loader<unknown> = (ctx) =>
+      loader(args, { signal: ctx.signal, setTtl: (item, ttl) => choose(item, 'ttl', ttl), setGrace: (item, grace) => choose(item, 'grace', grace) })
     const outcome = await runner.run({
       fc,
       id: first.id,
@@ -252,7 +260,7 @@ export class GetOrSetMany {
       }
       batch.forEach((slot, i) => {
         const tagsOf = slot.flight.tagVersion === undefined ? undefined : (value: unknown) => tagsOfEntry(call.tags, fc.tags, slot.params, value)
-        const lifetime = single.lifetime(fc, slot.l1Key, undefined)
+        const lifetime = single.lifetime(fc, slot.l1Key, lifetimes.get(slot.arg))
         slot.settle(land.loaded(slot.l1Key, slot.flight, slot.fill, values[i], settings, tagsOf, lifetime))
       })
       return
@@ -286,7 +294,10 @@ export class GetOrSetMany {
 
   /** The batch loader for one key, as a single-key loader. */
   #one(loader: BatchLoader<unknown, unknown>, arg: unknown): Loader<unknown> {
-    return async (ctx) => (valuesInOrder(await loader([arg], { signal: ctx.signal }), [arg]) as unknown[])[0]
+    return async (ctx) => {
+      const context = { signal: ctx.signal, setTtl: (_: unknown, ttl: Duration) => ctx.setTtl(ttl), setGrace: (_: unknown, grace: Duration) => ctx.setGrace(grace) }
+      return (valuesInOrder(await loader([arg], context), [arg]) as unknown[])[0]
+    }
   }
 }
 
