@@ -15,7 +15,7 @@
  *   entries a write drops is the invalidation map's business (`invalidation-map.ts`), shared with
  *   the operator's invalidations.
  */
-import type { Duration, Family, Loader, LoaderContext, Logger, TieredCache } from '@tiercache/core'
+import type { BatchLoader, Duration, Family, Loader, LoaderContext, Logger, TieredCache } from '@tiercache/core'
 import type { TaskCacheAdmin } from './admin-handler.js'
 import { readCacheStatistics, type TaskCacheStatistics } from './cache-statistics.js'
 import { createTaskFamilies, resolveTaskTtls, TASK_FAMILY_NAMES, type TaskFamilies } from './families.js'
@@ -47,7 +47,6 @@ import { InvalidTaskQueryError } from './errors.js'
 import type { CommandResultOutcome, TaskRepository } from './repository.js'
 import { resolveCachedTaskServiceOptions, type CachedTaskServiceOptions, type ResolvedCachedTaskServiceOptions } from './service-options.js'
 import { StatisticsDebounce, statisticsInvalidationFamily } from './stats-debounce.js'
-import { StatusBatch } from './status-batch.js'
 import { createTaskCacheService, type TaskCacheService } from './task-cache-service.js'
 
 export interface CachedTaskService extends TaskCacheAdmin {
@@ -102,7 +101,6 @@ class CachedTaskServiceImpl implements CachedTaskService {
   readonly #cache: TieredCache
   readonly #repo: TaskRepository
   readonly #log: Logger
-  readonly #batch: StatusBatch
   readonly #statistics: StatisticsDebounce
   readonly #listeners = new Set<(record: InvalidationRecord) => void>()
   #maintenance: MaintenanceRun | undefined
@@ -115,7 +113,6 @@ class CachedTaskServiceImpl implements CachedTaskService {
     this.families = families
     this.options = options
     this.#log = options.logger
-    this.#batch = new StatusBatch(repository)
     this.#statistics = new StatisticsDebounce(
       families.stats,
       statisticsInvalidationFamily(cache, options.statsMaxStalenessMs),
@@ -136,7 +133,15 @@ class CachedTaskServiceImpl implements CachedTaskService {
   // Loaders take their key from the loader context, so a read allocates no closure. A finished
   // task's views rarely change again (their writes still invalidate them): they get `ttl.finished`.
   readonly #loadStatus = async (c: LoaderContext<TaskStatusView>) => this.#fit(c, await this.#repo.getTaskStatusView(c.key)) as TaskStatusView
-  readonly #loadStatusInBatch = async (c: LoaderContext<TaskStatusView>) => this.#fit(c, await this.#batch.load(c.key)) as TaskStatusView
+  /** A page's items missing from the cache, in one repository query; finished tasks' views live `ttl.finished`. */
+  readonly #loadStatuses: BatchLoader<string, TaskStatusView> = async (ids, c) => {
+    const views = await this.#repo.getTaskStatusViews(ids)
+    views.forEach((view, i) => {
+      if (view !== null && isFinalTaskStatus(view.status)) c.setTtl(ids[i] as string, this.#finishedTtl)
+    })
+    // `null` (an unknown id) is cached as an answer, like the single-key loaders' (ABSENT_IS_AN_ANSWER).
+    return views as TaskStatusView[]
+  }
   readonly #loadProgress = async (c: LoaderContext<TaskProgressView>) => this.#fit(c, await this.#repo.getTaskProgressView(c.key)) as TaskProgressView
   readonly #loadExecution = async (c: LoaderContext<TaskExecutionSummary>) =>
     this.#fit(c, await this.#repo.getTaskExecutionSummary(c.key)) as TaskExecutionSummary
@@ -190,23 +195,10 @@ class CachedTaskServiceImpl implements CachedTaskService {
   async getTasks(input?: TaskListQueryInput): Promise<TaskListPage> {
     const query = parseTaskListQuery(input)
     const page = await this.#read(TASK_FAMILY_NAMES.list, taskListKey(query), this.families.list, query, () => this.#repo.listTaskIds(query))
-    // Items resident in L1 are taken synchronously; only the others go through getOrSet, and
-    // their loads of one turn share one repository query.
-    const status = this.families.status
-    const items: (TaskStatusView | null | Promise<TaskStatusView | null>)[] = new Array(page.ids.length)
-    let pending = false
-    for (let i = 0; i < page.ids.length; i++) {
-      const id = page.ids[i] as string
-      const resident = status.peek(id)
-      if (resident !== undefined) items[i] = resident
-      else {
-        items[i] = status.getOrSet(id, this.#loadStatusInBatch, ABSENT_IS_AN_ANSWER)
-        pending = true
-      }
-    }
-    const views = pending ? await Promise.all(items) : (items as (TaskStatusView | null)[])
+    // Items: L1, then one L2 batch, then one repository query for the rest (`getOrSetMany`).
+    const views = await this.families.status.getOrSetMany(page.ids, this.#loadStatuses, ABSENT_IS_AN_ANSWER)
     const out: TaskStatusView[] = []
-    for (const view of views) if (view !== null) out.push(view)
+    for (const view of views) if (view !== null && view !== undefined) out.push(view)
     return { page: query.page, pageSize: query.size, total: page.total, items: out }
   }
 

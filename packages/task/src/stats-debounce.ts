@@ -7,6 +7,11 @@
  * next tick, so that a late timer does not make its tick cover writes other processes' ticks
  * could not.
  *
+ * A tick's invalidation is soft (`expire`): the statistics stay, stale, and readers keep getting
+ * them at once while one reload runs (once across the processes, through the lease), so no reader
+ * waits on the statistics query. Below, "delete" means that invalidation: like a delete it voids
+ * the loads and leases begun before it, in L2 and in every L1.
+ *
  * Across processes. The grid is the same in every process, so busy processes reach tick T
  * together. An invalidation made by any of them after another's writes covers those writes too:
  * once the statistics are deleted, no load that started before can fill L2 (the delete voids its
@@ -185,9 +190,15 @@ export class StatisticsDebounce {
     }
   }
 
-  /** Deletes the statistics (every process's L1 and L2); with ticks, awaited. */
+  /**
+   * Invalidates the statistics on every process; with ticks, awaited. With ticks it expires them
+   * (soft invalidation): readers keep the previous statistics while one reload runs, so none waits
+   * on the statistics query, and the lag stays within the window. Without, it deletes them: the
+   * next reader loads the statistics after the write.
+   */
   async #delete(): Promise<void> {
-    await this.#stats.delete('global', this.#maxStalenessMs === 0 ? undefined : AWAITED)
+    if (this.#maxStalenessMs === 0) await this.#stats.delete('global')
+    else await this.#stats.expire('global', AWAITED)
     this.#onFlushed()
   }
 

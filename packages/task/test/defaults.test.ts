@@ -96,6 +96,18 @@ describe('the task families keep the original design\'s TTLs', () => {
     expect(calls.get('getTaskProgressView')).toBe(2)
   })
 
+  it('a list page loads its missing items in one repository query (getOrSetMany), and none once they are cached', async () => {
+    const { service, calls } = serviceAt(Date.UTC(2026, 0, 1))
+    const status = await service.getTasks({ page: 1, size: 5 })
+    await service.getTaskStatus(status.items[0]!.taskId)
+    const page = await service.getTasks({ page: 1, size: 50 })
+    expect(page.items).toHaveLength(50)
+    expect(calls.get('getTaskStatusViews')).toBe(2)
+    await service.getTasks({ page: 1, size: 50 })
+    expect(calls.get('getTaskStatusViews')).toBe(2)
+    expect(calls.get('getTaskStatusView') ?? 0).toBe(0)
+  })
+
   it.each(Object.keys(reads) as Family[])('%s: served from the cache until nine tenths of its TTL, loaded again at its TTL', async (family) => {
     const { minutes, method, read } = reads[family]
     const ttl = minutes * MINUTE
