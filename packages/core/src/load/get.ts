@@ -56,6 +56,7 @@ export class Get {
         return undefined
       })
     }
+    fc.adaptive?.record(l1Key)
     const entry = local.entry(l1Key)
     if (entry !== undefined && local.fresh(entry)) {
       telemetry.l1Hit(fc)
