@@ -81,8 +81,7 @@ export class LocalTier {
     return this.#lru.get(key)
   }
 
-  fresh(entry: L1Entry): boolean {
-    const now = this.#clock.now()
+  fresh(entry: L1Entry, now = this.#clock.now()): boolean {
     return entry.freshUntil > now && now - entry.filledAt < this.cap && (entry.tags === undefined || this.#tags.fresh(entry.tags, entry.tagVersion))
   }
 

@@ -106,7 +106,8 @@ export class GetOrSet {
     }
     fc.adaptive?.record(l1Key)
     const entry = local.entry(l1Key)
-    if (entry !== undefined && local.fresh(entry) && entry.refreshAt > this.#p.clock.now()) {
+    const now = this.#p.clock.now()
+    if (entry !== undefined && local.fresh(entry, now) && entry.refreshAt > now) {
       telemetry.l1Hit(fc)
       return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
     }
