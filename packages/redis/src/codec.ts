@@ -3,7 +3,9 @@
  *
  *   offset  size  field
  *   0       1     format version: 2, or 3 for an entry with tags (1 is still read, see below)
- *   1       1     flags: bit 0 = the body is lz4-compressed; every other bit must be 0
+ *   1       1     flags: bit 0 = the body is lz4-compressed; bit 1 = expired early by
+ *                 `expire()` (served within its grace while one reload runs); every other bit
+ *                 must be 0
  *   2       8     expiresAt, float64 big-endian, epoch ms (logical expiry)
  *   10      8     graceUntil, float64 big-endian, epoch ms (stale copies servable until here)
  *   18      t     version 3 only: the tag section (below); t = 0 in version 2
@@ -24,6 +26,13 @@
  * corrupt (a miss: deleted and reloaded, and the reload writes it back as version 3 when its
  * writer tags it). So deploy the version that reads version 3 to every process first, then start
  * tagging.
+ *
+ * The expired bit is set in place by the store's SOFT_EXPIRE script (SETRANGE of bytes 1–9: flags
+ * and expiresAt), so an entry keeps its version, tags, body and TTL; a write of a new value clears
+ * it. Entries never expired are byte for byte what they were. Rolling upgrade: a reader that does
+ * not know the bit takes such an entry for corrupt (reason `flags`: a miss, deleted and reloaded,
+ * so the soft invalidation becomes a hard one there). So, as for version 3, deploy the version
+ * that reads the bit to every process first, then call `expire()`.
  *
  *   body    size  field
  *   0       4     S, little-endian: length of the record section (0 when the value has no records)
@@ -116,13 +125,17 @@ const TAG_HEAD_BYTES = 10
 /** Version 1 bodies are the msgpack of the value alone, with inline record definitions; still read. */
 const FORMAT_VERSION_1 = 1
 export const HEADER_BYTES = 18
+/** Every version `decode` reads: what the store's scripts may rewrite in place. */
+export const READ_VERSIONS: readonly number[] = Object.freeze([FORMAT_VERSION_1, FORMAT_VERSION, FORMAT_VERSION_TAGGED])
 const SECTION_LENGTH_BYTES = 4
 /** msgpackr's limit on shared record ids (0x40–0x5f); a section naming more is corrupt. */
 const MAX_SECTION_STRUCTURES = 32
 /** Record sections whose decoders (and their compiled record readers) a codec keeps. */
 const SECTION_CACHE_ENTRIES = 256
 const FLAG_LZ4 = 0b1
-const KNOWN_FLAGS = FLAG_LZ4
+/** Also set in place by the store's SOFT_EXPIRE script (scripts.ts), which is given this value. */
+export const FLAG_EXPIRED = 0b10
+const KNOWN_FLAGS = FLAG_LZ4 | FLAG_EXPIRED
 const LZ4_SIZE_PREFIX = 4
 
 /** Why bytes were not an entry. */
@@ -330,6 +343,7 @@ export function createCodec(options: CodecOptions = {}): Codec {
     const tags = entry.tags
     const tagBytes = tags === undefined ? 0 : tagSectionBytes(tags, label)
     const start = HEADER_BYTES + tagBytes
+    const expired = entry.expired === true ? FLAG_EXPIRED : 0
     let out: Buffer | undefined
     if (size >= compressionThreshold) {
       const body = size <= SCRATCH_BYTES ? scratch.subarray(0, size) : Buffer.allocUnsafe(size)
@@ -337,13 +351,13 @@ export function createCodec(options: CodecOptions = {}): Codec {
       const compressed = compressSync(body)
       if (compressed.length < size) {
         out = Buffer.allocUnsafe(start + compressed.length)
-        out[1] = FLAG_LZ4
+        out[1] = FLAG_LZ4 | expired
         out.set(compressed, start)
       }
     }
     if (out === undefined) {
       out = Buffer.allocUnsafe(start + size)
-      out[1] = 0
+      out[1] = expired
       writeBody(out, start)
     }
     out[0] = tags === undefined ? FORMAT_VERSION : FORMAT_VERSION_TAGGED
@@ -425,8 +439,10 @@ export function createCodec(options: CodecOptions = {}): Codec {
     } catch (error) {
       return { ok: false, reason: 'msgpack', error }
     }
-    if (tagged !== undefined) return { ok: true, entry: { value, expiresAt, graceUntil, tags: tagged.tags, tagVersion: tagged.tagVersion } }
-    return { ok: true, entry: { value, expiresAt, graceUntil } }
+    let entry: RemoteEntry = tagged === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags: tagged.tags, tagVersion: tagged.tagVersion }
+    // Only then: an entry as written has no `expired` property at all, not one set to undefined.
+    if ((flags & FLAG_EXPIRED) !== 0) entry = { ...entry, expired: true }
+    return { ok: true, entry }
   }
 
   return { compressionThreshold, maxValueBytes, encode, decode }

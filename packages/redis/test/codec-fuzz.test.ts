@@ -29,6 +29,8 @@ const seeds = [
   { at: new Date(0), map: new Map([[1, 'a']]), set: new Set([1]), big: 2n ** 70n, bytes: new Uint8Array(300).fill(7) },
   'short',
 ].map((value) => codec.encode({ value, expiresAt: 1, graceUntil: 2 }))
+// Expired by expire() (flags bit 1), with lz4 and tags.
+seeds.push(codec.encode({ value: taskFixture('task-progress'), expiresAt: 1, graceUntil: 2, tags: ['t'], tagVersion: 1, expired: true }))
 
 // Version-1 entries (records defined inline, no section), which readers still decode.
 const v1 = (body: Uint8Array, flags: number): Buffer => {

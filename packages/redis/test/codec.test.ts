@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { taskFixture, type TaskFixtureName } from '@tiercache/testkit'
-import { createCodec, FORMAT_VERSION, FORMAT_VERSION_TAGGED, HEADER_BYTES } from '../src/codec.js'
+import { createCodec, FLAG_EXPIRED, FORMAT_VERSION, FORMAT_VERSION_TAGGED, HEADER_BYTES } from '../src/codec.js'
 import { SerializationError, ValueTooLargeError } from '../src/errors.js'
 
 const fixture = (name: TaskFixtureName): unknown => taskFixture(name)
@@ -227,7 +227,7 @@ describe('codec', () => {
       ['empty', Buffer.alloc(0), 'short'],
       ['header only', good.subarray(0, HEADER_BYTES), 'short'],
       ['unknown version', Buffer.concat([Buffer.from([99]), good.subarray(1)]), 'version'],
-      ['unknown flag', Buffer.concat([Buffer.from([FORMAT_VERSION, 0b10]), good.subarray(2)]), 'flags'],
+      ['unknown flag', Buffer.concat([Buffer.from([FORMAT_VERSION, 0b100]), good.subarray(2)]), 'flags'],
       ['truncated lz4', good.subarray(0, good.length - 40), 'lz4'],
     ])('%s', (_name, bytes, reason) => {
       const decoded = codec.decode(bytes)
@@ -364,5 +364,52 @@ describe('codec: version 3, entries with tags', () => {
     ['a fractional tagVersion', v3(section(1.5, ['a']))],
   ])('takes %s for corrupt (reason tags)', (_name, bytes) => {
     expect(codec.decode(bytes)).toMatchObject({ ok: false, reason: 'tags' })
+  })
+})
+
+describe('codec: the expired flag (bit 1)', () => {
+  const codec = createCodec()
+  const expired = <T extends object>(written: T) => ({ ...written, expired: true as const })
+
+  it('round-trips it, with and without tags and lz4', () => {
+    for (const value of ['small', fixture('task-progress')]) {
+      for (const written of [entry(value), { ...entry(value), tags: ['host:h1', 'ü'], tagVersion: 9 }]) {
+        const bytes = codec.encode(expired(written))
+        expect(bytes[1]! & FLAG_EXPIRED).toBe(FLAG_EXPIRED)
+        expect(bytes[1]! & 1).toBe(value === 'small' ? 0 : 1)
+        const decoded = codec.decode(bytes)
+        expect(decoded).toStrictEqual({ ok: true, entry: expired(written) })
+      }
+    }
+  })
+
+  it('costs no byte: the expired bytes are the plain ones with bit 1 of the flags set', () => {
+    for (const written of [entry(fixture('task-list-page')), { ...entry('v'), tags: ['t'], tagVersion: 1 }]) {
+      const plain = codec.encode(written)
+      const bytes = codec.encode(expired(written))
+      expect(bytes.length).toBe(plain.length)
+      expect(bytes[1]).toBe(plain[1]! | FLAG_EXPIRED)
+      expect(Buffer.concat([bytes.subarray(0, 1), bytes.subarray(2)]).equals(Buffer.concat([plain.subarray(0, 1), plain.subarray(2)]))).toBe(true)
+    }
+  })
+
+  it('leaves entries never expired byte for byte as before the flag, decoded without an `expired` property', () => {
+    const plain = { value: { id: 't1', n: 1, at: 'x' }, expiresAt: 1_700_000_000_000, graceUntil: 1_700_000_060_000 }
+    // Written by the codec before bit 1 existed.
+    const before = '02004278bcfe568000004278bcfe652600000a0000009193a26964a16ea2617440a2743101a178'
+    const beforeTagged = '03004278bcfe568000004278bcfe65260000401000000000000000020001610002c3bc0a0000009193a26964a16ea2617440a2743101a178'
+    expect(codec.encode(plain).toString('hex')).toBe(before)
+    expect(codec.encode({ ...plain, tags: ['a', 'ü'], tagVersion: 4 }).toString('hex')).toBe(beforeTagged)
+    expect(codec.encode({ ...plain, expired: undefined } as never).toString('hex')).toBe(before)
+    for (const hex of [before, beforeTagged]) {
+      const decoded = codec.decode(Buffer.from(hex, 'hex'))
+      expect(decoded.ok && 'expired' in decoded.entry).toBe(false)
+    }
+  })
+
+  it.each([0b100, 0b1000, 0x80, 0b110, 0b111])('still takes flags %i (an unknown bit set) for corrupt', (flags) => {
+    const bytes = codec.encode(entry('v'))
+    bytes[1] = flags
+    expect(codec.decode(bytes)).toMatchObject({ ok: false, reason: 'flags' })
   })
 })
