@@ -19,6 +19,12 @@
  * never hears of a change before it is in Redis. In a cluster, one pipeline per slot, then the
  * SPUBLISH.
  *
+ * expire(): soft invalidation, one SOFT_EXPIRE script per key (value and lease share a slot, so
+ * each goes to its slot's master; issued together they are in flight at once on each connection).
+ * The script sets the codec's expired flag and lowers expiresAt in place (SETRANGE of the header),
+ * so the entry's value, grace, tags and TTL stay, and voids the lease as a write does. It is not
+ * part of apply(): the engine makes it a store call of its own, then publishes its 'expire' op.
+ *
  * Cluster: every multi-key command is grouped by hash slot (CROSSSLOT otherwise); SCAN runs on
  * every master. Generation keys carry no hash tag and are grouped like any other key.
  *
@@ -48,7 +54,7 @@ import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection
 import { SerializationError, ValueTooLargeError } from './errors.js'
 import { bySlot, familyGlob, keyBuilder, namespacePrefix, parseValueKey } from './keys.js'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
-import { APPLY, FILL_WITH_LEASE, INVALIDATE_TAGS, luaScript } from './scripts.js'
+import { APPLY, FILL_WITH_LEASE, INVALIDATE_TAGS, luaScript, SOFT_EXPIRE } from './scripts.js'
 
 export type { RedisStoreOptions } from './options.js'
 
@@ -66,6 +72,7 @@ export interface RedisStore extends RemoteStore {
   readonly client: Redis | Cluster
   readonly counters: RedisStoreCounters
   readonly codec: Codec
+  expire(keys: readonly StoreKey[], at: number): Promise<void>
   /**
    * Resolves true once the connection is ready, false if it is not within `timeoutMs` (default:
    * `connectTimeout`); never rejects. Commands issued before need not wait for it: those issued
@@ -284,6 +291,13 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     await unlinkGrouped(redisKeys)
   }
 
+  const expire = async (storeKeys: readonly StoreKey[], at: number): Promise<void> => {
+    // Lua compares NaN false and would keep the later expiresAt without a word.
+    if (typeof at !== 'number' || Number.isNaN(at)) throw new TypeError(`redis store: expire() needs \`at\` as epoch ms (got ${String(at)})`)
+    if (storeKeys.length === 0) return
+    await Promise.all(storeKeys.map((key) => SOFT_EXPIRE.run(client, [keys.value(key), keys.lease(key)], [at])))
+  }
+
   // ---- round trips -------------------------------------------------------------------------
 
   /** The message with the bumped values written in: what `APPLY` builds in Lua, built here. */
@@ -495,6 +509,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     set,
     setMany,
     delete: deleteKeys,
+    expire,
     clear: async () => {
       await deleteByPattern('*')
     },

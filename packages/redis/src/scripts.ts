@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
+import { FLAG_EXPIRED, HEADER_BYTES, READ_VERSIONS } from './codec.js'
 
 /**
  * A Lua script run by EVALSHA, falling back to EVAL when the server does not know it (first use,
@@ -94,4 +95,26 @@ for i = 1, #ARGV do
   redis.call('HSET', KEYS[1], ARGV[i], version)
 end
 return version
+`)
+
+/**
+ * KEYS[1] value, KEYS[2] lease; ARGV[1] `at`, epoch ms. Soft invalidation in place: sets the
+ * codec's expired flag and brings expiresAt (header bytes 2–9) down to `at` when later, with one
+ * SETRANGE of bytes 1–9. The rest of the entry (version, graceUntil, tags, body) and the key's TTL
+ * stay as they were. The lease goes, present value or not, as with any write: a load that began
+ * before may have read what the expiry says changed, so its fill must not land. Bytes too short or
+ * of a version the codec does not read are left alone (a reader drops those anyway). Value and
+ * lease share a hash tag: single-slot in a cluster. Returns 1 when the entry was rewritten.
+ */
+export const SOFT_EXPIRE = luaScript(`
+redis.call('DEL', KEYS[2])
+if redis.call('STRLEN', KEYS[1]) < ${HEADER_BYTES} then return 0 end
+local head = redis.call('GETRANGE', KEYS[1], 0, 9)
+local version = string.byte(head, 1)
+if ${READ_VERSIONS.map((version) => `version ~= ${version}`).join(' and ')} then return 0 end
+local expiresAt = struct.unpack('>d', head, 3)
+local at = tonumber(ARGV[1])
+if at < expiresAt then expiresAt = at end
+redis.call('SETRANGE', KEYS[1], 1, string.char(bit.bor(string.byte(head, 2), ${FLAG_EXPIRED})) .. struct.pack('>d', expiresAt))
+return 1
 `)

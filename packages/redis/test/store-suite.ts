@@ -216,6 +216,50 @@ export function describeRedisStore(label: string, connect: () => Promise<SuiteTa
       expect(await neighbour.getGenerations(['task:list@1'])).toStrictEqual([1])
     })
 
+    describe('expire', () => {
+      it('rewrites the header in place: the bytes of the expired entry, the TTL kept, the lease gone', async () => {
+        const store = await makeStore()
+        const written = { ...entry({ id: 't1', list: Array.from({ length: 200 }, (_, i) => `item-${i}`) }), tags: ['host:h1'], tagVersion: 3 }
+        await store.set(key('t1'), written)
+        await store.acquireLease(key('t1'), 60_000)
+        const redisKey = `${store.namespace}:task:status@1:{t1}`
+        const lease = `${store.namespace}:lease:task:status@1:{t1}`
+        const before = await target.admin.pttl(redisKey)
+        const at = Date.now()
+        await store.expire([key('t1')], at)
+        const after = await target.admin.pttl(redisKey)
+        expect(after).toBeGreaterThan(0)
+        expect(after).toBeLessThanOrEqual(before)
+        expect(before - after).toBeLessThan(1_000)
+        expect(await target.admin.exists(lease)).toBe(0)
+        const bytes = await target.admin.getBuffer(redisKey)
+        expect(bytes?.[1]).toBe(0b11) // lz4 and expired
+        expect(bytes?.equals(store.codec.encode({ ...written, expiresAt: at, expired: true }))).toBe(true)
+      })
+
+      it('creates no key for an absent one, and leaves bytes it cannot read alone', async () => {
+        const store = await makeStore()
+        const short = `${store.namespace}:task:status@1:{short}`
+        const future = `${store.namespace}:task:status@1:{future}`
+        const unknown = Buffer.from(store.codec.encode(entry('v')))
+        unknown[0] = 9
+        await target.admin.set(short, Buffer.from([2, 0, 1, 2, 3]), 'PX', 60_000)
+        await target.admin.set(future, unknown, 'PX', 60_000)
+        await store.expire([key('absent'), key('short'), key('future')], Date.now())
+        expect(await target.admin.exists(`${store.namespace}:task:status@1:{absent}`)).toBe(0)
+        expect(await target.admin.getBuffer(short)).toStrictEqual(Buffer.from([2, 0, 1, 2, 3]))
+        expect(await target.admin.getBuffer(future)).toStrictEqual(unknown)
+      })
+
+      it('refuses a NaN `at`, naming it, and writes nothing', async () => {
+        const store = await makeStore()
+        const written = entry('v')
+        await store.set(key('t1'), written)
+        await expect(store.expire([key('t1')], Number.NaN)).rejects.toThrow(/`at`.*NaN/)
+        expect(await store.get(key('t1'))).toStrictEqual(written)
+      })
+    })
+
     it('reads corrupt bytes as a miss: counts, logs and removes them', async () => {
       const store = await makeStore()
       const redisKey = `${store.namespace}:task:status@1:{bad}`
