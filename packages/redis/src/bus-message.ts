@@ -11,12 +11,16 @@ import type { Invalidation } from '@tiercache/core'
  *      sequence numbers increase by one per op and a receiver can see gaps;
  *    - `ts` the sender's clock at publish (epoch ms);
  *    - `ops` the invalidations, in the order they were issued.
- * 2. An op is a short tuple: `['d', keys]` delete L1 keys, `['g', name, value]` a generation
- *    moved, `['t', tags, version]` tags invalidated at that version (1–64 non-empty strings),
- *    `['c']` clear. A message without ops is a heartbeat: `seq` is then the next sequence number
- *    the sender will use. A receiver drops (and counts as malformed) a whole message holding an
- *    op it does not know — which is why the engine sends a tags op in a message of its own: a
+ * 2. An op is a short tuple: `['d', keys]` delete L1 keys, `['e', keys]` expire L1 keys (stale,
+ *    not gone: `cache.expire()`; keys as for 'd'), `['g', name, value]` a generation moved,
+ *    `['t', tags, version]` tags invalidated at that version (1–64 non-empty strings), `['c']`
+ *    clear. A message without ops is a heartbeat: `seq` is then the next sequence number the
+ *    sender will use. A receiver drops (and counts as malformed) a whole message holding an op
+ *    it does not know — which is why the engine sends a tags op in a message of its own: a
  *    receiver of an older version loses that op alone, not the other invalidations of the turn.
+ *    An older receiver drops a message with an 'e' op the same way (the engine publishes it
+ *    alone, not in a round trip's message): its L1 keeps its copy as fresh until its TTL, so
+ *    deploy receivers first, then call `expire()`, as for tags.
  * 3. Everything is validated by hand before it reaches the engine. Measured on the target
  *    machine, a zod schema of the same strictness costs ~1.3 µs per message against ~0.05 µs
  *    for these checks, which is more than decoding itself (msgpack ~0.7 µs, JSON.parse of the
@@ -45,7 +49,12 @@ export type DecodeResult =
 // plain arrays keep messages self-describing across versions and restarts.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
 
-type WireOp = readonly ['d', readonly string[]] | readonly ['g', string, number] | readonly ['t', readonly string[], number] | readonly ['c']
+type WireOp =
+  | readonly ['d', readonly string[]]
+  | readonly ['e', readonly string[]]
+  | readonly ['g', string, number]
+  | readonly ['t', readonly string[], number]
+  | readonly ['c']
 
 /** Tags one op names at most (an entry's bound). */
 export const MAX_TAGS_PER_OP = 64
@@ -55,6 +64,8 @@ function wireOf(op: Invalidation): WireOp {
   switch (op.op) {
     case 'delete':
       return ['d', op.keys]
+    case 'expire':
+      return ['e', op.keys]
     case 'generation':
       return ['g', op.name, op.value]
     case 'tags':
@@ -143,13 +154,14 @@ function decodeOps(wireOps: readonly unknown[]): Invalidation[] | undefined {
     const op: unknown = wireOps[i]
     if (!Array.isArray(op)) return undefined
     switch (op[0]) {
-      case 'd': {
+      case 'd':
+      case 'e': {
         const keys: unknown = op[1]
         if (op.length !== 2 || !Array.isArray(keys)) return undefined
         keyCount += keys.length
         if (keyCount > MAX_KEYS_PER_MESSAGE) return undefined
         for (let k = 0; k < keys.length; k++) if (typeof keys[k] !== 'string') return undefined
-        ops[i] = { op: 'delete', keys: keys as string[] }
+        ops[i] = { op: op[0] === 'd' ? 'delete' : 'expire', keys: keys as string[] }
         break
       }
       case 'g': {

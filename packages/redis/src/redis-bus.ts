@@ -17,7 +17,8 @@
  *   interval more when this process's own event loop stalled, so that a busy node does not
  *   mistake its own backlog for a silent Redis).
  * - Tracking mode (`tracking.ts`): Redis client-side caching as a second source, so that direct
- *   writes by other programs count; bus messages still carry generations and clears.
+ *   writes by other programs count; bus messages still carry every op (deletes, expires,
+ *   generations, tags, clears).
  */
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'

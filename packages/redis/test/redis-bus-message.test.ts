@@ -15,6 +15,7 @@ describe('bus wire format', () => {
     const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}`) // a long delete: wide array headers
     const cases: [readonly number[], readonly Invalidation[]][] = [
       [[], [{ op: 'delete', keys: ['a'] }]],
+      [[5], [{ op: 'expire', keys: ['a', 'ключ'] }, { op: 'generation', name: 'g', value: 5 }, { op: 'expire', keys }]],
       [[7, 70_000, 2 ** 40], [{ op: 'generation', name: 'g1', value: 7 }, { op: 'delete', keys }, { op: 'generation', name: 'ключ', value: 70_000 }, { op: 'generation', name: '', value: 2 ** 40 }]],
       [[1], Array.from({ length: 20 }, (_, i): Invalidation => (i === 19 ? { op: 'generation', name: 'last', value: 1 } : { op: 'clear' }))],
       // A tags op's version is known when it is published: written inline, no cut.
@@ -33,12 +34,23 @@ describe('bus wire format', () => {
   it('round-trips every op kind', () => {
     const ops = [
       { op: 'delete', keys: ['a', 'b:{c}'] },
+      { op: 'expire', keys: ['a', '\u0001task:status@1\u0001\u0001t1', 'ключ'] },
+      { op: 'expire', keys: [] },
       { op: 'generation', name: 'task:list', value: 12 },
       { op: 'tags', tags: ['host:h1', 'тег'], version: 9 },
       { op: 'clear' },
     ] as const
     const decoded = decodeBusMessage(encodeBusMessage('node-1', 41, 1_764_216_000_000, ops))
     expect(decoded).toEqual({ ok: true, message: { source: 'node-1', seq: 41, ts: 1_764_216_000_000, ops } })
+  })
+
+  it("writes an expire op as ['e', keys]", () => {
+    const bytes = encodeBusMessage('node-1', 3, 1, [{ op: 'expire', keys: ['k1', 'k2'] }])
+    expect(bytes.equals(pack([1, 'node-1', 3, 1, [['e', ['k1', 'k2']]]]))).toBe(true)
+    expect(decodeBusMessage(pack([1, 's', 1, 1, [['e', ['k']], ['d', ['j']]]]))).toEqual({
+      ok: true,
+      message: { source: 's', seq: 1, ts: 1, ops: [{ op: 'expire', keys: ['k'] }, { op: 'delete', keys: ['j'] }] },
+    })
   })
 
   it('a heartbeat is a message without ops', () => {
@@ -56,6 +68,14 @@ describe('bus wire format', () => {
     ['a non-string key', pack([1, 's', 1, 1, [['d', [1]]]]), 'shape'],
     ['a generation without value', pack([1, 's', 1, 1, [['g', 'n']]]), 'shape'],
     ['too many keys', pack([1, 's', 1, 1, [['d', Array.from({ length: MAX_KEYS_PER_MESSAGE + 1 }, () => 'k')]]]), 'shape'],
+    ['an expire op without keys', pack([1, 's', 1, 1, [['e']]]), 'shape'],
+    ['an expire op with keys not in an array', pack([1, 's', 1, 1, [['e', 'k']]]), 'shape'],
+    ['an expire op with a non-string key', pack([1, 's', 1, 1, [['e', ['k', 1]]]]), 'shape'],
+    ['an expire op with extra fields', pack([1, 's', 1, 1, [['e', ['k'], 1]]]), 'shape'],
+    ['an expire op with keys as a map', pack([1, 's', 1, 1, [['e', { 0: 'k' }]]]), 'shape'],
+    // The bound counts the keys of every op of the message, expires and deletes alike.
+    ['too many keys over an expire and a delete', pack([1, 's', 1, 1, [['e', Array.from({ length: MAX_KEYS_PER_MESSAGE }, () => 'k')], ['d', ['k']]]]), 'shape'],
+    ['a malformed expire op next to a known one', pack([1, 's', 1, 1, [['d', ['k']], ['e', [null]]]]), 'shape'],
     ['a tags op without version', pack([1, 's', 1, 1, [['t', ['a']]]]), 'shape'],
     ['a tags op with no tags', pack([1, 's', 1, 1, [['t', [], 1]]]), 'shape'],
     ['a tags op with an empty tag', pack([1, 's', 1, 1, [['t', [''], 1]]]), 'shape'],

@@ -5,6 +5,7 @@ import { startRedis, startRedisCluster, uniqueNamespace } from '@tiercache/testk
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { redisBus, type RedisBus, type RedisBusOptions } from '../src/redis-bus.js'
+import { redisStore } from '../src/redis-store.js'
 import { slotOf } from '../src/keys.js'
 
 /** A started bus that closes itself, with what it received and every health change. */
@@ -275,6 +276,26 @@ describe('redisBus: tracking mode', () => {
     await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(true)
     await raw.del(`${namespace}:task:status@1:{t1}`)
     await expect.poll(() => b.received.filter((m) => m.source === 'redis:tracking').length).toBe(2)
+  })
+
+  it("hears a store's expire as the key's change, and the 'expire' op on the channel next to it", async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const store = redisStore({ redis: url, namespace })
+    onTestFinished(() => store.close())
+    const b = await openBus({ redis: url, namespace, mode: 'tracking' })
+    const a = await openBus({ redis: url, namespace })
+    const key = { family: 'task:status@1', generation: '', id: 't1' }
+    const l1Key = '\u0001task:status@1\u0001\u0001t1'
+    await store.set(key, { value: 'v', expiresAt: Date.now() + 30_000, graceUntil: Date.now() + 60_000 })
+    await expect.poll(() => b.received.length).toBe(1)
+    // As the engine does it: the store call, then the publish.
+    await store.expire([key], Date.now())
+    await a.bus.publish({ op: 'expire', keys: [l1Key] })
+    await expect.poll(() => b.received.slice(1).map((m) => [m.source, m.op])).toEqual([
+      ['redis:tracking', 'delete'],
+      [a.bus.instanceId, 'expire'],
+    ])
+    expect(b.received.slice(1).map((m) => (m.op === 'delete' || m.op === 'expire' ? m.keys : []))).toEqual([[l1Key], [l1Key]])
   })
 
   it('maps keys with a custom function', async () => {

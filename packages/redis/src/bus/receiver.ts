@@ -68,11 +68,13 @@ export class Receiver {
       const received: ReceivedInvalidation =
         op.op === 'delete'
           ? { op: 'delete', keys: op.keys, source, seq: seq + i, ts }
-          : op.op === 'generation'
-            ? { op: 'generation', name: op.name, value: op.value, source, seq: seq + i, ts }
-            : op.op === 'tags'
-              ? { op: 'tags', tags: op.tags, version: op.version, source, seq: seq + i, ts }
-              : { op: 'clear', source, seq: seq + i, ts }
+          : op.op === 'expire'
+            ? { op: 'expire', keys: op.keys, source, seq: seq + i, ts }
+            : op.op === 'generation'
+              ? { op: 'generation', name: op.name, value: op.value, source, seq: seq + i, ts }
+              : op.op === 'tags'
+                ? { op: 'tags', tags: op.tags, version: op.version, source, seq: seq + i, ts }
+                : { op: 'clear', source, seq: seq + i, ts }
       handler(received)
     }
   }

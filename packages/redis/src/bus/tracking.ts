@@ -6,6 +6,13 @@
  * to L1 keys by `mapTrackedKey`; a null payload (FLUSHDB/FLUSHALL) is a `clear`. Tracking has no
  * source, so a node also hears of its own L2 writes: it drops its own fresh L1 copy once and
  * reads it back from L2, one extra L2 read per write.
+ *
+ * Tracking only adds: the bus channel still carries every op, so an 'expire' published in this
+ * mode reaches the other nodes as it does in pub/sub mode. The store's SETRANGE that marks the L2
+ * entry expired is a key change too, reported here as a delete (nothing says the change was an
+ * expire): every node in this mode, the sender included, drops its L1 copy, and its next read
+ * takes the expired entry from L2, serves it within its grace and reloads, as the 'expire' op
+ * would have. Deliberate: the cost is one L2 read per node, as for any write.
  */
 import type { Redis, RedisOptions } from 'ioredis'
 import type { Logger, ReceivedInvalidation } from '@tiercache/core'
