@@ -67,6 +67,18 @@ export function defineInvalidationBusContract(name: string, factory: () => Promi
       expect(toB[0]).toMatchObject({ op: 'tags', tags: ['host:h1', 'tenant:t'], version: 12, source: fixture.a.instanceId })
     })
 
+    it('delivers an expire message intact, apart from a delete', async () => {
+      const keys = ['k1', 'fam@1\u00011\u0001k2', 'ключ']
+      await fixture.a.publish({ op: 'expire', keys })
+      await fixture.a.publish({ op: 'delete', keys: ['k1'] })
+      await waitFor(() => expect(toB).toHaveLength(2))
+      expect(toB[0]).toMatchObject({ op: 'expire', keys, source: fixture.a.instanceId })
+      expect(Object.keys(toB[0] ?? {}).sort()).toEqual(['keys', 'op', 'seq', 'source', 'ts'])
+      expect(toB[1]).toMatchObject({ op: 'delete', keys: ['k1'] })
+      expect(toB[1]?.seq).toBeGreaterThan(toB[0]?.seq ?? Infinity)
+      expect(toA).toHaveLength(0)
+    })
+
     it('prepare: a store on its way publishes the message after its changes, with the bumped values written in', async (context) => {
       const prepare = fixture.a.prepare?.bind(fixture.a)
       const sharing = fixture.sharing

@@ -258,6 +258,103 @@ export function defineRemoteStoreContract(name: string, factory: () => Promise<R
       })
     })
 
+    describe('expire', () => {
+      /** The store's `expire`, or the test skipped when it has none. */
+      const expireOf = (context: { skip(): never }) => {
+        const expire = store.expire?.bind(store)
+        return expire ?? context.skip()
+      }
+
+      it('makes a present entry expired with expiresAt brought down to at, value and grace kept', async (context) => {
+        const expire = expireOf(context)
+        const written = entry({ id: 1, nested: ['x'] }, 60_000, 30_000)
+        await store.set(key('e'), written)
+        const at = Date.now()
+        await expire([key('e')], at)
+        expect(await store.get(key('e'))).toEqual({ ...written, expiresAt: at, expired: true })
+        expect(await store.getMany([key('e')])).toEqual([{ ...written, expiresAt: at, expired: true }])
+      })
+
+      it('never extends an entry: a later at keeps expiresAt, and a second expire does not move it back up', async (context) => {
+        const expire = expireOf(context)
+        const written = entry('v', 10_000, 30_000)
+        await store.set(key('late'), written)
+        await expire([key('late')], written.expiresAt + 5_000)
+        expect(await store.get(key('late'))).toEqual({ ...written, expired: true })
+        const at = Date.now()
+        await expire([key('late')], at)
+        await expire([key('late')], at + 1_000)
+        expect(await store.get(key('late'))).toEqual({ ...written, expiresAt: at, expired: true })
+      })
+
+      it('keeps tags and tagVersion, also of a large (compressed) value', async (context) => {
+        const expire = expireOf(context)
+        if (store.getTagVersions === undefined) return context.skip()
+        const small = { ...entry({ id: 2 }, 60_000, 30_000), tags: ['host:h1', 'ü'], tagVersion: 41 }
+        const large = { ...entry('x'.repeat(8192), 60_000, 30_000), tags: ['t'], tagVersion: 0 }
+        await store.setMany([
+          { key: key('tagged'), entry: small },
+          { key: key('large'), entry: large },
+        ])
+        const at = Date.now()
+        await expire([key('tagged'), key('large')], at)
+        expect(await store.getMany([key('tagged'), key('large')])).toEqual([
+          { ...small, expiresAt: at, expired: true },
+          { ...large, expiresAt: at, expired: true },
+        ])
+      })
+
+      it('leaves absent keys absent, and does not bring back an entry past its grace', async (context) => {
+        const expire = expireOf(context)
+        const past = Date.now() - 1_000
+        await store.set(key('graceless'), { value: 'x', expiresAt: past - 1_000, graceUntil: past })
+        await store.set(key('short'), { value: 'x', expiresAt: Date.now() + 20, graceUntil: Date.now() + 50 })
+        await vi.waitFor(async () => expect(await store.get(key('short'))).toBeUndefined(), { timeout: 5_000, interval: 10 })
+        await expire([key('never-written'), key('graceless'), key('short')], Date.now())
+        expect(await store.getMany([key('never-written'), key('graceless'), key('short')])).toEqual([undefined, undefined, undefined])
+        await expire([], Date.now())
+      })
+
+      it('expires the present keys among many, spread over families and generations, in one call', async (context) => {
+        const expire = expireOf(context)
+        const keys = Array.from({ length: 40 }, (_, i) => key(`many-${i}`, i % 2 === 0 ? 'contract@1' : 'other@1', i % 3 === 0 ? '' : String(i % 3)))
+        const written = keys.map((_, i) => entry(i, 60_000, 30_000))
+        await store.setMany(keys.flatMap((k, i) => (i % 4 === 0 ? [] : [{ key: k, entry: written[i]! }])))
+        const at = Date.now()
+        await expire(keys, at)
+        expect(await store.getMany(keys)).toEqual(keys.map((_, i) => (i % 4 === 0 ? undefined : { ...written[i]!, expiresAt: at, expired: true })))
+      })
+
+      it('a set after expire writes the new entry as it is, not expired', async (context) => {
+        const expire = expireOf(context)
+        await store.set(key('reset'), entry('old', 60_000, 30_000))
+        await expire([key('reset')], Date.now())
+        const fresh = entry('new', 60_000, 30_000)
+        await store.set(key('reset'), fresh)
+        const read = await store.get(key('reset'))
+        expect(read).toEqual(fresh)
+        expect(read !== undefined && 'expired' in read && read.expired !== undefined).toBe(false)
+      })
+
+      it('voids the leases of its keys, present or not: a fill of a load that began before does not land', async (context) => {
+        const expire = expireOf(context)
+        const written = entry('old', 60_000, 30_000)
+        await store.set(key('leased'), written)
+        const present = granted(await store.acquireLease(key('leased'), 10_000))
+        const absent = granted(await store.acquireLease(key('loading'), 10_000))
+        const at = Date.now()
+        await expire([key('leased'), key('loading')], at)
+        expect(await store.fillWithLease(key('leased'), present.token, entry('read before'))).toBe(false)
+        expect(await store.fillWithLease(key('loading'), absent.token, entry('read before'))).toBe(false)
+        expect(await store.getMany([key('leased'), key('loading')])).toEqual([{ ...written, expiresAt: at, expired: true }, undefined])
+        // The reload after it takes a lease of its own, and its fill is not expired.
+        const reload = granted(await store.acquireLease(key('leased'), 10_000))
+        const reloaded = entry('reloaded', 60_000, 30_000)
+        expect(await store.fillWithLease(key('leased'), reload.token, reloaded)).toBe(true)
+        expect(await store.get(key('leased'))).toEqual(reloaded)
+      })
+    })
+
     describe('optional methods', () => {
       it('apply makes the sets, then the deletes, then the bumps, and resolves the bumped values in order', async (context) => {
         const apply = store.apply?.bind(store)
