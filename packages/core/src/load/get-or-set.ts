@@ -198,12 +198,12 @@ export class GetOrSet {
   }
 
   /**
-   * The background reload of a value served meanwhile (`m.stale`), in its own flight: L2 first
-   * (unless `known`: just read), in case another process reloaded it already (a copy not expired
-   * and, for an eager refresh, expiring after the one it refreshes, `eager`); then the lease (`eager`: when another process
-   * holds it, that one reloads and this one keeps its copy; else wait for its fill, as a miss
-   * would); then the loader. A failed reload keeps the current value and its grace. Resolves
-   * what the flight's joiners get.
+   * The background reload of a value served meanwhile (`m.stale`), in its own flight. An eager
+   * refresh (`eager`: the expiry of the copy it refreshes) asks for the lease without waiting:
+   * held elsewhere, that process reloads and this one keeps its copy; then reads L2, in case a
+   * refreshed copy landed. An expired entry's reload reads L2 first (unless `known`: just read),
+   * then claims the lease as a miss would, waiting for another holder's fill. Then the loader. A
+   * failed reload keeps the current value and its grace. Resolves what the flight's joiners get.
    */
   async #reload(m: Miss, known: StoreKey | undefined, eager: number | undefined): Promise<unknown> {
     const { remote, stampede, keys, telemetry, runner, land, pending, tags, policy } = this.#p
@@ -213,17 +213,23 @@ export class GetOrSet {
     if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
       const storeKey = known ?? keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
       if (storeKey !== undefined) {
-        // A key just read (expired) from L2 is not read again.
-        const found = known === undefined ? await remote.read(m.fc, storeKey) : MISS
-        if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > (eager ?? -Infinity)) {
-          return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
-        }
-        if (found.kind !== 'down') {
-          if (eager !== undefined) {
-            const grant = await stampede.tryLease(storeKey, m.l1Key)
-            if (grant === false) return current()
-            if (grant !== undefined) m.fill = { storeKey, token: grant }
-          } else {
+        if (eager !== undefined) {
+          // The lease first, then L2: a copy another process refreshed (expiring after this one) is
+          // taken, its lease given back by filling with that copy; read before the lease, a fill
+          // landing in between would go unseen and the key be reloaded twice.
+          const grant = await stampede.tryLease(storeKey, m.l1Key)
+          if (grant === false) return current()
+          const found = await remote.read(m.fc, storeKey)
+          if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > eager) {
+            if (grant !== undefined) stampede.fill(storeKey, grant, found.entry)
+            return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
+          }
+          if (grant !== undefined) m.fill = { storeKey, token: grant }
+        } else {
+          // A key just read (expired) from L2 is not read again.
+          const found = known === undefined ? await remote.read(m.fc, storeKey) : MISS
+          if (found.kind === 'fresh' && found.entry.expired !== true) return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
+          if (found.kind !== 'down') {
             const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
             if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings)
             if (claim.kind === 'lease') m.fill = { storeKey, token: claim.token }
