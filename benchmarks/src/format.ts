@@ -3,7 +3,7 @@ import type { Figure, Row, Scenario } from './scenario.js'
 
 export const FIGURE_ORDER: Figure[] = [
   'opsPerSec', 'p50Us', 'p99Us', 'maxUs', 'bytes', 'bytesPerEntry', 'loaderCalls', 'dbQueries', 'reductionPct', 'optimalReductionPct',
-  'staleReads', 'errors', 'slowCalls', 'p99BeforeUs', 'p99AfterUs', 'maxAfterUs', 'recoveryMs',
+  'staleReads', 'errors', 'slowCalls', 'p99BeforeUs', 'p99AfterUs', 'maxAfterUs', 'recoveryMs', 'hitRatePct', 'loaderCallsPerSec', 'l2ReadsPerSec',
 ]
 
 export const FIGURE_LABEL: Record<Figure, string> = {
@@ -24,6 +24,9 @@ export const FIGURE_LABEL: Record<Figure, string> = {
   p99AfterUs: 'p99 after µs',
   maxAfterUs: 'max after µs',
   recoveryMs: 'recovery ms',
+  hitRatePct: 'hit rate %',
+  loaderCallsPerSec: 'loader calls/s',
+  l2ReadsPerSec: 'L2 reads/s',
 }
 
 export function formatNumber(value: number, figure?: Figure): string {
@@ -33,6 +36,8 @@ export function formatNumber(value: number, figure?: Figure): string {
     if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`
     return value.toFixed(0)
   }
+  // Rounded down: a hit rate of 99.9996 % must not read as 100.
+  if (figure === 'hitRatePct') return value >= 99 && value < 100 ? (Math.floor(value * 1000) / 1000).toFixed(3) : value.toFixed(2)
   if (Number.isInteger(value)) return value.toLocaleString('en-US')
   const abs = Math.abs(value)
   if (abs >= 1000) return Math.round(value).toLocaleString('en-US')

@@ -29,6 +29,12 @@ export interface Figures {
   p99BeforeUs?: number
   p99AfterUs?: number
   maxAfterUs?: number
+  /** Reads answered from L1 or L2 over all lookups, in % (loading). */
+  hitRatePct?: number
+  /** Loader calls per second, all processes together (loading). */
+  loaderCallsPerSec?: number
+  /** Entries read from Redis per second, all processes together (loading). */
+  l2ReadsPerSec?: number
 }
 
 export type Figure = keyof Figures

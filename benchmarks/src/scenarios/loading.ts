@@ -1,0 +1,398 @@
+// loading: the loading policies of @tiercache/core under expiry, on 4 processes sharing one Redis
+// (a private redis-server; each process a createRedisCache: store + bus on one connection). Run
+// alone: `pnpm bench --only loading`.
+//
+// Zipf rows: reads of 10,000 keys (Zipf, s = 1, a seed per process) at a fixed offered rate per
+// process (16 readers, each awaiting its read), through a family's getOrSet with a loader that
+// simulates a database query (2–5 ms, counted). Three policies, each a phase of its own with its
+// own namespace (cold at its start):
+//   `fixed ttl`    ttl 1 s (quick: 400 ms)
+//   `eagerRefresh` the same, eagerRefresh: 0.8
+//   `adaptiveTtl`  adaptiveTtl { min: ttl / 4, max: ttl × 4 } instead of the ttl
+// Jitter is the default (0.1). Each phase warms up for one max TTL (4 × ttl) and then measures
+// for 6 × ttl: hit rate (l1Hits + l2Hits over l1Hits + l2Hits + misses, the formula of
+// stats().total.hitRate, on the counters' deltas summed over the processes), loader calls/s,
+// L2 reads/s (entries asked of Redis by the store's get/getMany, counted by a wrapper: L1 misses,
+// lease polls and the eager refresh's L2 check; stats' l2Hits + misses is in the note) and the
+// latency of every read (a log histogram per process, merged: p50/p99/max across processes).
+//
+// Hot-key rows: one key, a 200 ms ttl, 4 readers per process reading it back to back (yielding to
+// the event loop every 32 reads, else an L1 hit never lets Redis replies in), `hot key, fixed ttl`
+// against `hot key, eagerRefresh` (0.8): p99/max latency and loader calls/s. With eager refresh no
+// reader should wait for the loader when the key expires.
+//
+// The four processes start together (a barrier in Redis) and run the phases on one schedule, in
+// the order above; the harness's ratio is loader calls/s over the group's fixed-ttl row, and the
+// hot-key notes give p99 and max over the fixed-ttl row's.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
+import type { ChildContext, Row, Scenario } from '../scenario.js'
+
+const PROCESSES = 4
+const KEYS = 10_000
+const ZIPF_S = 1
+const ZIPF_READERS = 16
+/** Offered reads per second per process in the Zipf rows. */
+const ZIPF_RATE = 2_500
+const HOT_READERS = 4
+const HOT_YIELD_EVERY = 32
+/** Offered reads per second per process in the paced hot-key rows. */
+const HOT_PACED_RATE = 20_000
+const HOT_TTL_MS = 200
+const EAGER = 0.8
+const LOADER_MIN_MS = 2
+const LOADER_SPREAD_MS = 3
+/** From the last process reaching a phase's barrier to the phase's start. */
+const START_DELAY_MS = 150
+/** Budget per phase beyond its windows: closing a cache, connecting the next, the barrier. */
+const PHASE_OVERHEAD_MS = 500
+
+type Policy = 'fixed' | 'eager' | 'adaptive'
+
+export interface Phase {
+  variant: string
+  group: string
+  kind: 'zipf' | 'hot'
+  policy: Policy
+  /** Offered reads per second per process; absent: back to back. */
+  rate?: number
+  readers: number
+  ttlMs: number
+  warmupMs: number
+  measureMs: number
+}
+
+export function phasesOf(quick: boolean): Phase[] {
+  const ttlMs = quick ? 400 : 1_000
+  const zipf = { group: 'zipf', kind: 'zipf', rate: ZIPF_RATE, readers: ZIPF_READERS, ttlMs, warmupMs: 4 * ttlMs, measureMs: 6 * ttlMs } as const
+  const hot = { kind: 'hot', readers: HOT_READERS, ttlMs: HOT_TTL_MS, warmupMs: 2 * HOT_TTL_MS, measureMs: quick ? 1_200 : 3_000 } as const
+  const paced = { ...hot, group: 'hot key, paced', rate: HOT_PACED_RATE } as const
+  return [
+    { ...zipf, variant: 'fixed ttl', policy: 'fixed' },
+    { ...zipf, variant: 'eagerRefresh', policy: 'eager' },
+    { ...zipf, variant: 'adaptiveTtl', policy: 'adaptive' },
+    { ...hot, group: 'hot key', variant: 'hot key, fixed ttl', policy: 'fixed' },
+    { ...hot, group: 'hot key', variant: 'hot key, eagerRefresh', policy: 'eager' },
+    { ...paced, variant: `hot key, ${HOT_PACED_RATE / 1000}k/s, fixed ttl`, policy: 'fixed' },
+    { ...paced, variant: `hot key, ${HOT_PACED_RATE / 1000}k/s, eagerRefresh`, policy: 'eager' },
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency histogram: logarithmic buckets 1 % wide from 0.01 µs, so that millions of reads merge
+// across processes in a few KiB; a percentile is read to within 1 %, the max is kept exactly.
+
+const BUCKET_BASE = Math.log(1.01)
+const BUCKETS = 2_400 // up to ≈ 0.01 µs × 1.01^2400 ≈ 230 s
+
+export interface Histogram {
+  counts: number[]
+  count: number
+  maxUs: number
+}
+
+export const newHistogram = (): Histogram => ({ counts: new Array<number>(BUCKETS).fill(0), count: 0, maxUs: 0 })
+
+export function record(h: Histogram, us: number): void {
+  const i = us <= 0.01 ? 0 : Math.min(BUCKETS - 1, Math.floor(Math.log(us * 100) / BUCKET_BASE))
+  h.counts[i]!++
+  h.count++
+  if (us > h.maxUs) h.maxUs = us
+}
+
+export function mergeHistograms(all: readonly Histogram[]): Histogram {
+  const out = newHistogram()
+  for (const h of all) {
+    for (let i = 0; i < BUCKETS; i++) out.counts[i]! += h.counts[i] ?? 0
+    out.count += h.count
+    out.maxUs = Math.max(out.maxUs, h.maxUs)
+  }
+  return out
+}
+
+/** The p-th percentile (0..100): the middle of its bucket, never above the max. */
+export function histogramPercentile(h: Histogram, p: number): number | undefined {
+  if (h.count === 0) return undefined
+  const rank = Math.max(1, Math.ceil((p / 100) * h.count))
+  let seen = 0
+  for (let i = 0; i < BUCKETS; i++) {
+    seen += h.counts[i]!
+    if (seen >= rank) return Math.min(h.maxUs, (Math.pow(1.01, i + 0.5)) / 100)
+  }
+  return h.maxUs
+}
+
+/** Reads slower than `us` (to within a bucket). */
+export function slowerThan(h: Histogram, us: number): number {
+  const from = Math.floor(Math.log(us * 100) / BUCKET_BASE) + 1
+  let n = 0
+  for (let i = from; i < BUCKETS; i++) n += h.counts[i]!
+  return n
+}
+
+// ---------------------------------------------------------------------------------------------
+// One worker process.
+
+interface WorkerArgs {
+  worker: number
+  namespace: string
+  phases: Phase[]
+  resultFile: string
+}
+
+interface Counted {
+  l1Hits: number
+  l2Hits: number
+  misses: number
+  loaderCalls: number
+  staleServed: number
+  refreshes: number
+  leaseWaits: number
+  loaderErrors: number
+  /** Entries asked of Redis (store get/getMany). */
+  l2Reads: number
+}
+
+export interface PhaseResult {
+  reads: number
+  errors: number
+  elapsedMs: number
+  /** How late this process began the phase (it runs on a common schedule). */
+  lateMs: number
+  counted: Counted
+  histogram: Histogram
+  /** This process's event-loop delay in the window (perf_hooks, 10 ms resolution). */
+  loopDelay: { p99Ms: number; maxMs: number }
+}
+
+const now = () => performance.timeOrigin + performance.now()
+
+/** Redis calls of the barrier (a plain client of its own, not the cache's). */
+interface Barrier {
+  /** Resolves the common start time of phase `index`, set by the last process to arrive. */
+  arrive(index: number): Promise<number>
+  close(): void
+}
+
+async function barrier(args: WorkerArgs, ctx: ChildContext): Promise<Barrier> {
+  const { Redis } = await import('ioredis')
+  const redis = new Redis({ host: ctx.redis.host, port: ctx.redis.port, maxRetriesPerRequest: 2 })
+  return {
+    async arrive(index) {
+      const key = `${args.namespace}:barrier:${index}`
+      const arrived = await redis.incr(key)
+      if (arrived === PROCESSES) await redis.set(`${key}:start`, String(now() + START_DELAY_MS), 'EX', 600)
+      const deadline = now() + 60_000
+      for (;;) {
+        const at = await redis.get(`${key}:start`)
+        if (at !== null) return Number(at)
+        if (now() > deadline) throw new Error(`loading: only ${await redis.get(key)} of ${PROCESSES} processes reached phase ${index} within 60 s`)
+        await sleep(5)
+      }
+    },
+    close: () => redis.disconnect(),
+  }
+}
+
+export async function loadingWorker(args: WorkerArgs, ctx: ChildContext): Promise<Row[]> {
+  const { createRedisCache } = await import('@tiercache/redis')
+  const { zipf, seededRandom } = await import('../zipf.js')
+  const { writeFileSync } = await import('node:fs')
+  const value = ctx.fixtures.taskStatus
+  const results: PhaseResult[] = []
+  const sync = await barrier(args, ctx)
+  for (const [index, phase] of args.phases.entries()) {
+    const cache = createRedisCache({
+      redis: { host: ctx.redis.host, port: ctx.redis.port },
+      namespace: `${args.namespace}-p${index}`,
+      // 2 shared cores, 4 processes and Redis: the default 50 ms would open the breaker.
+      l2Timeout: '1s',
+      ...(phase.policy === 'eager' ? { eagerRefresh: EAGER } : {}),
+    })
+    // Count the entries read from Redis: the engine calls the store's methods at call time.
+    let l2Reads = 0
+    const store = cache.store
+    const get = store.get.bind(store)
+    const getMany = store.getMany.bind(store)
+    store.get = (key) => {
+      l2Reads++
+      return get(key)
+    }
+    store.getMany = (keys) => {
+      l2Reads += keys.length
+      return getMany(keys)
+    }
+    let loaderCalls = 0
+    const loader = async () => {
+      loaderCalls++
+      await sleep(LOADER_MIN_MS + LOADER_SPREAD_MS * Math.random())
+      return value
+    }
+    const family = cache.family<string, typeof value>({
+      name: 'item',
+      key: (id) => id,
+      ...(phase.policy === 'adaptive' ? { adaptiveTtl: { min: phase.ttlMs / 4, max: phase.ttlMs * 4 } } : { ttl: phase.ttlMs }),
+    })
+    const ready = await cache.ready()
+    if (!ready.l2 || !ready.bus) throw new Error(`loading: cache not ready (l2 ${ready.l2}, bus ${ready.bus})`)
+    // Every process starts the phase together, its cache connected.
+    const phaseStart = await sync.arrive(index)
+    const lateMs = Math.max(0, now() - phaseStart)
+    if (lateMs === 0) await sleep(phaseStart - now())
+    const delay = monitorEventLoopDelay({ resolution: 10 })
+    const t0 = now()
+    const measureAt = t0 + phase.warmupMs
+    const endAt = measureAt + phase.measureMs
+    const histogram = newHistogram()
+    let reads = 0
+    let errors = 0
+    let snapshot: (Counted & { at: number }) | undefined
+    const take = (): Counted & { at: number } => {
+      const t = cache.stats().total
+      return { at: now(), l1Hits: t.l1Hits, l2Hits: t.l2Hits, misses: t.misses, loaderCalls, staleServed: t.staleServed, refreshes: t.refreshes, leaseWaits: t.leaseWaits, loaderErrors: t.loaderErrors, l2Reads }
+    }
+    const snapshotTimer = setTimeout(() => {
+      snapshot = take()
+      delay.enable()
+    }, Math.max(0, measureAt - now()))
+    const one = async (key: string) => {
+      const s = now()
+      try {
+        await family.getOrSet(key, loader)
+      } catch {
+        errors++
+      }
+      if (s >= measureAt) {
+        record(histogram, (now() - s) * 1000)
+        reads++
+      }
+    }
+    const next = phase.kind === 'zipf' ? zipf(KEYS, ZIPF_S, seededRandom(1_000 * index + args.worker + 1)) : () => -1
+    const keyOf = phase.kind === 'zipf' ? () => `k${next()}` : () => 'hot'
+    const rate = phase.rate
+    let issued = 0
+    const reader = async () => {
+      for (;;) {
+        const t = now()
+        if (t >= endAt) return
+        if (rate !== undefined) {
+          // Behind the offered rate: read; ahead of it: wait for the schedule. A backlog beyond
+          // 50 ms of reads is dropped, not caught up in a burst.
+          const due = (rate * (t - t0)) / 1000
+          if (issued < due - rate / 20) issued = Math.floor(due - rate / 20)
+          if (issued >= due) {
+            await sleep(1)
+            continue
+          }
+        }
+        issued++
+        await one(keyOf())
+        // Back to back, an L1 hit never yields: let Redis replies and timers in now and then.
+        if (issued % HOT_YIELD_EVERY === 0) await yieldToLoop()
+      }
+    }
+    await Promise.all(Array.from({ length: phase.readers }, reader))
+    clearTimeout(snapshotTimer)
+    delay.disable()
+    const end = take()
+    const from = snapshot ?? end
+    const counted = Object.fromEntries(Object.keys(end).filter((k) => k !== 'at').map((k) => [k, end[k as keyof Counted] - from[k as keyof Counted]])) as unknown as Counted
+    const loopDelay = delay.count > 0 ? { p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 } : { p99Ms: 0, maxMs: 0 }
+    results.push({ reads, errors, elapsedMs: end.at - from.at, lateMs, counted, histogram, loopDelay })
+    await cache.close()
+  }
+  sync.close()
+  writeFileSync(args.resultFile, JSON.stringify(results))
+  return [{ name: 'worker', variant: String(args.worker) }]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows.
+
+const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2))
+
+export function rowsOf(phases: readonly Phase[], perProcess: readonly PhaseResult[][]): Row[] {
+  const rows: Row[] = []
+  const fixedHot: { p99Us?: number; maxUs?: number } = {}
+  for (const [index, phase] of phases.entries()) {
+    const results = perProcess.map((r) => r[index]!)
+    const sum = (f: (r: PhaseResult) => number) => results.reduce((a, r) => a + f(r), 0)
+    // Each process measures on its own clock; their windows are the same length give or take a timer.
+    const seconds = sum((r) => r.elapsedMs) / results.length / 1000
+    const c = (k: keyof Counted) => sum((r) => r.counted[k])
+    const lookups = c('l1Hits') + c('l2Hits') + c('misses')
+    const h = mergeHistograms(results.map((r) => r.histogram))
+    const p99Us = histogramPercentile(h, 99)
+    const maxUs = h.maxUs
+    const notes: string[] = []
+    if (phase.kind === 'zipf') {
+      notes.push(`stats l2Hits+misses ${fmt((c('l2Hits') + c('misses')) / seconds)}/s`)
+    }
+    const slow = slowerThan(h, 1_000)
+    if (slow > 0) notes.push(`reads > 1 ms ${fmt(slow / seconds)}/s`)
+    if (c('refreshes') > 0) notes.push(`refreshes ${fmt(c('refreshes') / seconds)}/s`)
+    if (c('leaseWaits') > 0) notes.push(`lease waits ${fmt(c('leaseWaits') / seconds)}/s`)
+    if (c('staleServed') > 0) notes.push(`stale served ${c('staleServed')}`)
+    if (phase.kind === 'hot') {
+      if (phase.policy === 'fixed') Object.assign(fixedHot, { p99Us, maxUs })
+      else if (fixedHot.p99Us && fixedHot.maxUs && p99Us !== undefined) {
+        notes.push(`p99 ${(p99Us / fixedHot.p99Us).toFixed(2)}×, max ${(maxUs / fixedHot.maxUs).toFixed(2)}× of fixed ttl`)
+      }
+    }
+    const errors = sum((r) => r.errors) + c('loaderErrors')
+    if (errors > 0) notes.push(`${errors} errors`)
+    notes.push(`event-loop delay p99 ${fmt(Math.max(...results.map((r) => r.loopDelay.p99Ms)))} ms, max ${fmt(Math.max(...results.map((r) => r.loopDelay.maxMs)))} ms`)
+    const late = Math.max(...results.map((r) => r.lateMs))
+    if (late > 50) notes.push(`a process began ${Math.round(late)} ms late`)
+    rows.push({
+      name: 'tiercache',
+      variant: phase.variant,
+      group: phase.group,
+      ...(phase.policy === 'fixed' ? { baseline: true } : {}),
+      opsPerSec: sum((r) => r.reads) / seconds,
+      hitRatePct: lookups === 0 ? undefined : (100 * (c('l1Hits') + c('l2Hits'))) / lookups,
+      loaderCallsPerSec: c('loaderCalls') / seconds,
+      l2ReadsPerSec: c('l2Reads') / seconds,
+      p50Us: histogramPercentile(h, 50),
+      p99Us,
+      maxUs,
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+    })
+  }
+  return rows
+}
+
+export const scenario: Scenario = {
+  id: 'loading',
+  title: 'Loading policies under expiry: fixed TTL, eager refresh, adaptive TTL',
+  measures:
+    `4 processes on one Redis, a 2–5 ms loader: Zipf reads (s = 1) of ${KEYS.toLocaleString('en')} keys at ${ZIPF_RATE.toLocaleString('en')}/s per process with a fixed 1 s ttl, eagerRefresh ${EAGER}, and adaptiveTtl { 250 ms, 4 s } (quick: ttl 400 ms), hit rate, loader calls/s, L2 reads/s, latency; one hot key read back to back with a ${HOT_TTL_MS} ms ttl, fixed vs eagerRefresh: p99/max. Run alone: \`pnpm bench --only loading\`.`,
+  ratioOf: 'loaderCallsPerSec',
+  columns: ['opsPerSec', 'hitRatePct', 'loaderCallsPerSec', 'l2ReadsPerSec', 'p50Us', 'p99Us', 'maxUs'],
+  goal: 'eagerRefresh and adaptiveTtl: hit rate ≥ fixed ttl; hot key with eagerRefresh: max latency well below fixed ttl (no reader waits for the loader)',
+  async run(ctx) {
+    const phases = phasesOf(ctx.quick)
+    const server = await ctx.startRedis()
+    const dir = mkdtempSync(join(tmpdir(), 'tiercache-loading-'))
+    try {
+      const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${process.pid}`
+      const totalMs = phases.reduce((a, p) => a + p.warmupMs + p.measureMs + PHASE_OVERHEAD_MS, 0)
+      ctx.log(`${PROCESSES} processes × ${phases.length} phases (${(totalMs / 1000).toFixed(1)} s on the schedule) …`)
+      const files = Array.from({ length: PROCESSES }, (_, worker) => join(dir, `worker-${worker}.json`))
+      await Promise.all(
+        files.map((resultFile, worker) =>
+          ctx.runInChild('scenarios/loading.ts', 'loadingWorker', { worker, namespace, phases, resultFile } satisfies WorkerArgs, {
+            redis: { host: server.host, port: server.port, url: server.url },
+            timeoutMs: totalMs + 90_000,
+          }),
+        ),
+      )
+      return rowsOf(phases, files.map((file) => JSON.parse(readFileSync(file, 'utf8')) as PhaseResult[]))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  },
+}
