@@ -180,14 +180,14 @@ export interface EntrySettings {
 
 /**
  * Where an entry filled at `now` and fresh until `expiresAt` starts its eager refresh: at
- * `eagerRefresh` of its life (of its life left, for an entry read from L2 whose write time is not
- * known: it is never refreshed sooner than a copy written then would be). `Infinity`: never.
+ * `eagerRefresh` of its life. For an entry read from L2, whose write time is not known, where a
+ * copy written a whole TTL before its expiry would (at once if that is past): refilling L1 from
+ * L2 (`l1Ttl`, eviction) must not push the point towards the expiry. `Infinity`: never.
  */
 export function refreshPoint(settings: EntrySettings, now: number, expiresAt: number, fromL2 = false): number {
   const r = settings.eagerRefresh
   if (r === undefined) return Infinity
-  const ofRest = now + r * (expiresAt - now)
-  return fromL2 ? Math.max(ofRest, expiresAt - (1 - r) * settings.ttl) : ofRest
+  return fromL2 ? Math.max(now, expiresAt - (1 - r) * settings.ttl) : now + r * (expiresAt - now)
 }
 
 /** Times of an entry written at `now`: the jitter only ever shortens its TTL. */

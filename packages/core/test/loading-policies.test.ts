@@ -9,7 +9,7 @@ import {
   memoryStore,
   type TieredCache,
 } from '../src/index.js'
-import { cacheFor, deferred, fakeClock } from './helpers.js'
+import { cacheFor, chaos, deferred, fakeClock } from './helpers.js'
 
 /** N caches ("processes") on one store and one bus network. */
 function processes(n: number, clock: Clock, extra: Parameters<typeof cacheFor>[0] = {}) {
@@ -104,6 +104,17 @@ describe('soft invalidation: expire()', () => {
     const release = loader.hold()
     expect(await cache.getOrSet('k', loader.load)).toBe('v1')
     release()
+  })
+
+  it('get does not wait on a reload running behind an expired entry', async () => {
+    const clock = fakeClock()
+    const cache = cacheFor({ l2: memoryStore({ clock }), clock, ttl: '1m', jitter: 0 })
+    await cache.set('k', 'v1')
+    await cache.expire('k')
+    const gate = deferred<string>()
+    expect(await cache.getOrSet('k', () => gate.promise)).toBe('v1')
+    expect(await cache.get('k')).toBeUndefined()
+    gate.resolve('v2')
   })
 
   it('get and peek take an expired entry for absent; L2 keeps it, marked', async () => {
@@ -205,6 +216,21 @@ describe('soft invalidation: expire()', () => {
     expect(users.peek(1)).toBe('ONE')
   })
 
+  it('a reload started while the expiry is on its way to the store does not take the copy it expired for new', async () => {
+    const clock = fakeClock()
+    const slow = chaos(memoryStore({ clock }))
+    const cache = cacheFor({ l2: slow.store, clock, ttl: '1m', jitter: 0, l2Timeout: '5s' })
+    await cache.set('k', 'v1')
+    slow.fail('expire', { delayMs: 30 })
+    const expiring = cache.expire('k')
+    // L1 is marked (the local half) while the store's copy is not yet.
+    while (cache.peek('k') !== undefined) await new Promise((resolve) => setImmediate(resolve))
+    expect(await cache.getOrSet('k', () => 'v2')).toBe('v1')
+    await expiring
+    await settle(200)
+    expect(cache.peek('k')).toBe('v2')
+  })
+
   it('a store without expire deletes instead', async () => {
     const clock = fakeClock()
     const store = memoryStore({ clock })
@@ -239,6 +265,23 @@ describe('eager refresh', () => {
     clock.advance(5_000)
     expect(cache.peek('k')).toBe('v2')
     expect(cache.stats().total.refreshes).toBe(1)
+  })
+
+  it('an L1 copy refilled from L2 (l1Ttl) refreshes at the same point of the value life', async () => {
+    const clock = fakeClock()
+    const cache = cacheFor({ l2: memoryStore({ clock }), clock, ttl: '10s', l1Ttl: '1s', jitter: 0, eagerRefresh: 0.8 })
+    const loader = counted('v1')
+    await cache.getOrSet('k', loader.load)
+    loader.next = 'v2'
+    for (let t = 0; t < 18; t++) {
+      clock.advance(500)
+      await cache.getOrSet('k', loader.load)
+      await settle()
+    }
+    expect(loader.calls).toBe(2)
+    clock.advance(2_000)
+    expect(await cache.getOrSet('k', loader.load)).toBe('v2')
+    expect(loader.calls).toBe(2)
   })
 
   it('off by default: a hit late in its life does not reload', async () => {
@@ -437,6 +480,27 @@ describe('getOrSetMany', () => {
     expect(await many).toEqual(['b a', 'a b'])
     expect(await other).toBe('b a')
     expect(asked).toEqual([['b']])
+  })
+
+  it('without stampede protection, keys whose lease another process holds stay in the one batch', async () => {
+    const store = memoryStore()
+    const a = cacheFor({ l2: store })
+    const b = cacheFor({ l2: store })
+    const held = deferred<string>()
+    const other = b.getOrSet('x', () => held.promise)
+    await settle()
+    const asked: string[][] = []
+    const values = await a.getOrSetMany(['x', 'y'], (missing) => (asked.push(missing), missing), { stampedeProtection: false })
+    expect(values).toEqual(['x', 'y'])
+    expect(asked).toEqual([['x', 'y']])
+    held.resolve('b x')
+    await other
+  })
+
+  it('a key the batch loader left out loads on the next single-key call', async () => {
+    const cache = cacheFor({ l2: memoryStore() })
+    expect(await cache.getOrSetMany(['a', 'b'], () => new Map([['a', 1]]))).toEqual([1, undefined])
+    expect(await cache.getOrSet('b', () => 2)).toBe(2)
   })
 
   it('a failing batch serves stale copies within grace; a key without one fails the call', async () => {

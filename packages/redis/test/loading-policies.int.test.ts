@@ -4,12 +4,14 @@ import { sharedRedis } from '@tiercache/testkit/vitest'
 import { createRedisCache, type RedisCache } from '../src/index.js'
 
 // Several caches, each with its own Redis connections (store and bus), on one real Redis: the
-// processes of a cluster as far as the store, the leases and the bus can tell.
+// processes of a cluster as far as the store, the leases and the bus can tell. A generous
+// l2Timeout: on a loaded machine a lease request past the default 50 ms would rightly make a
+// process load alone, which these tests are not about.
 async function cluster(n: number, options: { ttl: string; eagerRefresh?: number }): Promise<RedisCache[]> {
   const { url } = sharedRedis()
   const namespace = uniqueNamespace('loading')
   const caches = Array.from({ length: n }, () => {
-    const cache = createRedisCache({ redis: url, namespace, jitter: 0, lease: { pollInterval: 5 }, ...options })
+    const cache = createRedisCache({ redis: url, namespace, jitter: 0, l2Timeout: '5s', lease: { pollInterval: 5, waitTimeout: '20s' }, ...options })
     onTestFinished(() => cache.close())
     return cache
   })

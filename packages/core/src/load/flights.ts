@@ -59,7 +59,10 @@ export class Flights {
    * over (`again`).
    */
   join(key: string, tagChanges: number, again: () => Promise<unknown>, reads = false): Promise<unknown> | undefined {
-    const flight = this.#loads.get(key) ?? (reads ? this.#reads.get(key) : undefined)
+    const load = this.#loads.get(key)
+    // A read without a loader does not wait on a load running behind an answer already given
+    // (a soft timeout, an eager refresh, an expired entry's reload): it reads L2 itself.
+    const flight = reads && (load === undefined || load.background) ? this.#reads.get(key) : load
     const promise = flight?.promise
     if (flight === undefined || promise === undefined) return undefined
     if (tagChanges <= flight.tagChanges) return promise

@@ -149,6 +149,8 @@ export class GetOrSetMany {
     let settle!: (value: unknown, error?: unknown) => void
     const promise = new Promise<unknown>((resolve, reject) => {
       settle = (value, error) => {
+        // Settled, the key's flight is over: a later caller starts its own (a key the loader left out loads then).
+        this.#p.flights.endLoad(l1Key, flight)
         if (error === undefined) {
           results[index] = value
           resolve(value)
@@ -205,7 +207,7 @@ export class GetOrSetMany {
       toLease.forEach(({ slot, storeKey }, j) => {
         const grant = grants[j]
         if (typeof grant === 'string') slot.fill = { storeKey, token: grant }
-        else if (grant === false) {
+        else if (grant === false && settings.stampedeProtection) {
           // Another process loads this key: it waits for that fill as a single-key miss would.
           answered.add(slot)
           flights.endLoad(slot.l1Key, slot.flight)

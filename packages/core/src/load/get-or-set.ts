@@ -188,7 +188,7 @@ export class GetOrSet {
   #refreshBehind(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry, eager: boolean): void {
     const miss = this.#newMiss(fc, id, l1Key, params, loader, call, this.staleCopy(entry.value, entry.tags, entry.tagVersion))
     miss.flight.background = true
-    const promise = this.#reload(miss, undefined, eager ? entry.expiresAt : undefined)
+    const promise = this.#reload(miss, undefined, entry.expiresAt, eager)
       .catch((error: unknown) => {
         this.#p.telemetry.background('refresh', error)
         return this.#p.policy.out(entry.value)
@@ -198,14 +198,14 @@ export class GetOrSet {
   }
 
   /**
-   * The background reload of a value served meanwhile (`m.stale`), in its own flight. An eager
-   * refresh (`eager`: the expiry of the copy it refreshes) asks for the lease without waiting:
+   * The background reload of a value served meanwhile (`m.stale`, expiring at `replaces`), in its
+   * own flight. L2 copies count only when they expire later (written since). An eager refresh asks for the lease without waiting:
    * held elsewhere, that process reloads and this one keeps its copy; then reads L2, in case a
    * refreshed copy landed. An expired entry's reload reads L2 first (unless `known`: just read),
    * then claims the lease as a miss would, waiting for another holder's fill. Then the loader. A
    * failed reload keeps the current value and its grace. Resolves what the flight's joiners get.
    */
-  async #reload(m: Miss, known: StoreKey | undefined, eager: number | undefined): Promise<unknown> {
+  async #reload(m: Miss, known: StoreKey | undefined, replaces: number, eager: boolean): Promise<unknown> {
     const { remote, stampede, keys, telemetry, runner, land, pending, tags, policy } = this.#p
     const current = () => policy.out((m.stale as StaleCopy).value)
     telemetry.count(m.fc, 'refreshes')
@@ -213,14 +213,14 @@ export class GetOrSet {
     if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
       const storeKey = known ?? keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
       if (storeKey !== undefined) {
-        if (eager !== undefined) {
+        if (eager) {
           // The lease first, then L2: a copy another process refreshed (expiring after this one) is
           // taken, its lease given back by filling with that copy; read before the lease, a fill
           // landing in between would go unseen and the key be reloaded twice.
           const grant = await stampede.tryLease(storeKey, m.l1Key)
           if (grant === false) return current()
           const found = await remote.read(m.fc, storeKey)
-          if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > eager) {
+          if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > replaces) {
             if (grant !== undefined) stampede.fill(storeKey, grant, found.entry)
             return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
           }
@@ -228,7 +228,11 @@ export class GetOrSet {
         } else {
           // A key just read (expired) from L2 is not read again.
           const found = known === undefined ? await remote.read(m.fc, storeKey) : MISS
-          if (found.kind === 'fresh' && found.entry.expired !== true) return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
+          // Only a copy written since (expiring later): until this process's own expiry reached the
+          // store, L2 still holds the copy it expired, unmarked.
+          if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > replaces) {
+            return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
+          }
           if (found.kind !== 'down') {
             const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
             if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings)
@@ -339,7 +343,7 @@ export class GetOrSet {
     const served = land.fromL2(m.fc, m.l1Key, m.flight, entry, value, m.settings)
     m.stale = copy
     m.flight.background = true
-    void this.#reload(m, storeKey, undefined)
+    void this.#reload(m, storeKey, entry.expiresAt, false)
       .catch((error: unknown) => telemetry.background('refresh', error))
       .finally(m.release)
     telemetry.count(m.fc, 'staleServed')
