@@ -15,40 +15,16 @@
 import { type Duration, parseDuration } from '../duration.js'
 import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError } from '../errors.js'
 import type { BatchLoader, FamilyContext, Loader } from '../family.js'
-import type { Generations } from '../l2/generations.js'
-import type { Keys } from '../keys.js'
-import type { LocalTier } from '../l1/local-tier.js'
-import type { ValuePolicy } from '../l1/value-policy.js'
-import type { RemoteTier } from '../l2/remote-tier.js'
-import type { Stampede } from '../l2/stampede.js'
-import type { Lifecycle } from '../lifecycle.js'
 import type { GetOrSetOptions } from '../options.js'
-import type { PendingWrites } from '../pending-writes.js'
-import type { Clock, StoreKey } from '../ports.js'
+import type { StoreKey } from '../ports.js'
 import { tagsOfEntry } from '../tags/tag-options.js'
-import type { TagTable } from '../tags/tag-table.js'
-import type { Telemetry } from '../telemetry.js'
-import type { Flight, Flights } from './flights.js'
-import { type CallOptions, type GetOrSet, type StaleCopy, standing } from './get-or-set.js'
-import type { Fill, Lander } from './land.js'
-import type { Lifetime, LoaderRunner } from './loader-runner.js'
+import type { Flight } from './flights.js'
+import { type CallOptions, type GetOrSet, type GetOrSetParts, type StaleCopy, standing } from './get-or-set.js'
+import type { Fill } from './land.js'
+import type { Lifetime } from './loader-runner.js'
 
-export interface GetOrSetManyParts {
-  readonly local: LocalTier
-  readonly policy: ValuePolicy
-  readonly flights: Flights
-  readonly keys: Keys
-  readonly generations: Generations
-  readonly remote: RemoteTier | undefined
-  readonly stampede: Stampede | undefined
-  readonly runner: LoaderRunner
-  readonly land: Lander
-  readonly tags: TagTable
-  readonly pending: PendingWrites
-  readonly telemetry: Telemetry
-  readonly life: Lifecycle
-  readonly clock: Clock
-  /** The single-key path, for the keys that leave the batch. */
+/** What a single-key miss needs, and the single-key path, for the keys that leave the batch. */
+export interface GetOrSetManyParts extends GetOrSetParts {
   readonly single: GetOrSet
 }
 
