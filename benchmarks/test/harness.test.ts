@@ -5,7 +5,8 @@ import { FlagsError, parseFlags } from '../src/flags.js'
 import { formatRatio, markdownTable, tableCells, textTable } from '../src/format.js'
 import { applyRatios } from '../src/ratios.js'
 import type { Row } from '../src/scenario.js'
-import { loadScenario } from '../src/scenarios/index.js'
+import { SCENARIO_IDS, loadScenario } from '../src/scenarios/index.js'
+import { histogramPercentile, mergeHistograms, newHistogram, phasesOf, record, rowsOf, slowerThan, type PhaseResult } from '../src/scenarios/loading.js'
 import { barChartSvg } from '../src/svg.js'
 import { zipf, zipfSequence, seededRandom } from '../src/zipf.js'
 
@@ -96,6 +97,60 @@ describe('scenario registry', () => {
   it('reports a scenario without a file as not available instead of throwing', async () => {
     const loaded = await loadScenario('no-such-scenario')
     expect('unavailable' in loaded && loaded.unavailable).toMatch(/not available/)
+  })
+})
+
+describe('loading scenario', () => {
+  it('is registered last, under its own id, with its figures as columns', async () => {
+    expect(SCENARIO_IDS.at(-1)).toBe('loading')
+    expect(parseFlags(['--only', 'loading']).only).toEqual(['loading'])
+    const loaded = await loadScenario('loading')
+    if (!('scenario' in loaded)) throw new Error(loaded.unavailable)
+    expect(loaded.scenario.id).toBe('loading')
+    expect(loaded.scenario.ratioOf).toBe('loaderCallsPerSec')
+    expect(loaded.scenario.columns).toEqual(['opsPerSec', 'hitRatePct', 'loaderCallsPerSec', 'l2ReadsPerSec', 'p50Us', 'p99Us', 'maxUs'])
+  })
+  it('keeps its schedule within the budget (60 s full, 30 s quick, with room for starting 4 children)', () => {
+    const total = (quick: boolean) => phasesOf(quick).reduce((a, p) => a + p.warmupMs + p.measureMs + 500, 0)
+    expect(total(false)).toBeLessThanOrEqual(50_000)
+    expect(total(true)).toBeLessThanOrEqual(22_000)
+  })
+  it('merges latency histograms across processes to within 1 %', () => {
+    const a = newHistogram()
+    const b = newHistogram()
+    for (let i = 1; i <= 990; i++) record(a, i)
+    for (let i = 1; i <= 10; i++) record(b, 100_000 * i)
+    const h = mergeHistograms([a, b])
+    expect(h.count).toBe(1000)
+    expect(h.maxUs).toBe(1_000_000)
+    expect(histogramPercentile(h, 50)! / 500).toBeCloseTo(1, 1)
+    expect(Math.abs(histogramPercentile(h, 99)! / 990 - 1)).toBeLessThan(0.011)
+    expect(histogramPercentile(h, 100)).toBe(1_000_000)
+    expect(slowerThan(h, 1_000)).toBe(10)
+    expect(histogramPercentile(newHistogram(), 99)).toBeUndefined()
+  })
+  it('sums the processes into one row per phase, with a baseline per group', () => {
+    const phases = phasesOf(true)
+    const result = (l1Hits: number): PhaseResult => {
+      const histogram = newHistogram()
+      record(histogram, 2)
+      return {
+        reads: 1000,
+        errors: 0,
+        droppedReads: 0,
+        elapsedMs: 2000,
+        lateMs: 0,
+        counted: { l1Hits, l2Hits: 100, misses: 100, loaderCalls: 50, staleServed: 0, refreshes: 0, leaseWaits: 0, loaderErrors: 0, l2Errors: 0, breakerTransitions: 0, l1Flushes: 0, busMessagesApplied: 0, l2Reads: 200 },
+        histogram,
+        loopDelay: { p99Ms: 1, maxMs: 2 },
+        leases: { granted: 10, filled: 10 },
+      }
+    }
+    const rows = rowsOf(phases, Array.from({ length: 4 }, () => phases.map(() => result(800))))
+    expect(rows.map((r) => r.variant)).toEqual(phases.filter((p) => p.report !== false).map((p) => p.variant))
+    expect(rows.filter((r) => r.baseline).map((r) => r.group)).toEqual(['zipf', 'hot key', 'hot key, paced'])
+    expect(rows[0]).toMatchObject({ opsPerSec: 2000, hitRatePct: 90, loaderCallsPerSec: 100, l2ReadsPerSec: 400, maxUs: 2 })
+    expect(applyRatios(rows, 'loaderCallsPerSec').map((r) => r.ratio)).toEqual(rows.map(() => 1))
   })
 })
 
