@@ -137,6 +137,11 @@ export interface ReadyState {
 const READY_TIMEOUT_MS = 5_000
 const NO_LATENCY = Object.freeze({ count: 0, p50: 0, p99: 0 })
 
+/** One plain key or several, as the keys of the default family a delete or an expiry names. */
+function keyItems(key: string | readonly string[]): { id: string; params: undefined }[] {
+  return (typeof key === 'string' ? [key] : key).map((id) => ({ id, params: undefined }))
+}
+
 /** Creates a cache. Throws `InvalidOptionsError` for invalid options. */
 export function createTieredCache(options?: TieredCacheOptions): TieredCache {
   return new Cache(resolveOptions(options))
@@ -308,15 +313,11 @@ class Cache implements TieredCache {
   }
 
   delete(key: string | readonly string[], options?: WriteOptions): Promise<void> {
-    const ids = typeof key === 'string' ? [key] : key
-    const items = ids.map((id) => ({ id, params: undefined }))
-    return this.#apply({ kind: 'delete', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
+    return this.#apply({ kind: 'delete', fc: this.#default, items: keyItems(key) }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
 
   expire(key: string | readonly string[], options?: WriteOptions): Promise<void> {
-    const ids = typeof key === 'string' ? [key] : key
-    const items = ids.map((id) => ({ id, params: undefined }))
-    return this.#apply({ kind: 'expire', fc: this.#default, items }, () => resolveBackground(options, this.#o.backgroundWrites))
+    return this.#apply({ kind: 'expire', fc: this.#default, items: keyItems(key) }, () => resolveBackground(options, this.#o.backgroundWrites))
   }
 
   getOrSetMany<T>(keys: readonly string[], loader: BatchLoader<string, T>, options?: GetOrSetOptions & TagOptions): Promise<(T | undefined)[]> {

@@ -244,21 +244,17 @@ export class FamilyHandle<P, V> implements Family<P, V> {
   }
 
   delete(params: P | readonly P[], options?: WriteOptions): Promise<void> {
-    const list = Array.isArray(params) ? (params as readonly P[]) : [params as P]
-    return this.#ops.delete(
-      this.#fc,
-      list.map((p) => ({ id: this.#key(p), params: p })),
-      options,
-    )
+    return this.#ops.delete(this.#fc, this.#keyItems(params), options)
   }
 
   expire(params: P | readonly P[], options?: WriteOptions): Promise<void> {
+    return this.#ops.expire(this.#fc, this.#keyItems(params), options)
+  }
+
+  /** One params or several, as the keys a delete or an expiry names. */
+  #keyItems(params: P | readonly P[]): KeyItem[] {
     const list = Array.isArray(params) ? (params as readonly P[]) : [params as P]
-    return this.#ops.expire(
-      this.#fc,
-      list.map((p) => ({ id: this.#key(p), params: p })),
-      options,
-    )
+    return list.map((p) => ({ id: this.#key(p), params: p }))
   }
 
   getOrSetMany(params: readonly P[], loader: BatchLoader<P, V>, options?: GetOrSetOptions & TagOptions): Promise<(V | undefined)[]> {

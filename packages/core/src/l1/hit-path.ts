@@ -79,7 +79,10 @@ export function hitPaths(p: HitParts) {
   return {
     getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
       const entry = lru.get(key)
-      if (entry !== undefined && hit(entry) && entry.refreshAt > clock.now()) return Promise.resolve(observed(entry.value))
+      if (entry !== undefined) {
+        const now = clock.now()
+        if (local.fresh(entry, now) && entry.refreshAt > now) return Promise.resolve(observed(entry.value))
+      }
       return miss(key, loader, options, entry)
     },
     get: (key: string): Promise<unknown> => {

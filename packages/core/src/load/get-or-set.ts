@@ -187,14 +187,21 @@ export class GetOrSet {
   /** Starts the one background reload of an entry served meanwhile (`eager`: still fresh). */
   #refreshBehind(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry, eager: boolean): void {
     const miss = this.#newMiss(fc, id, l1Key, params, loader, call, this.staleCopy(entry.value, entry.tags, entry.tagVersion))
-    miss.flight.background = true
-    const promise = this.#reload(miss, undefined, entry.expiresAt, eager)
+    miss.flight.promise = this.#behind(miss, undefined, entry.expiresAt, eager)
+  }
+
+  /**
+   * Runs `#reload` as the flight's background work: never rejects (a failure is logged and the
+   * current value is what joiners get), and ends the flight when done.
+   */
+  #behind(m: Miss, known: StoreKey | undefined, replaces: number, eager: boolean): Promise<unknown> {
+    m.flight.background = true
+    return this.#reload(m, known, replaces, eager)
       .catch((error: unknown) => {
         this.#p.telemetry.background('refresh', error)
-        return this.#p.policy.out(entry.value)
+        return this.#p.policy.out((m.stale as StaleCopy).value)
       })
-      .finally(miss.release)
-    miss.flight.promise = promise
+      .finally(m.release)
   }
 
   /**
@@ -342,10 +349,7 @@ export class GetOrSet {
     const { land, telemetry } = this.#p
     const served = land.fromL2(m.fc, m.l1Key, m.flight, entry, value, m.settings)
     m.stale = copy
-    m.flight.background = true
-    void this.#reload(m, storeKey, entry.expiresAt, false)
-      .catch((error: unknown) => telemetry.background('refresh', error))
-      .finally(m.release)
+    void this.#behind(m, storeKey, entry.expiresAt, false)
     telemetry.count(m.fc, 'staleServed')
     telemetry.emit('stale-served', { key: m.id, family: m.fc.id, reason: 'expired' })
     return served

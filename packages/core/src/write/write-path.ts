@@ -149,7 +149,7 @@ export class WritePath {
       case 'delete':
         return this.#delete(m.fc, m.items, background)
       case 'expire':
-        return this.#expire(m.fc, m.items, background)
+        return this.#delete(m.fc, m.items, background, true)
       case 'clear':
         return this.#clear(background)
       case 'bump':
@@ -231,19 +231,24 @@ export class WritePath {
     await this.#settle(located)
   }
 
-  async #delete(fc: FamilyContext, items: readonly KeyItem[], background: boolean): Promise<void> {
+  /**
+   * A delete, or with `soft` an expiry (soft invalidation): locally the L1 copies go (or go stale,
+   * kept) and their flights are voided; the remote half deletes (or expires) them in L2.
+   */
+  async #delete(fc: FamilyContext, items: readonly KeyItem[], background: boolean, soft = false): Promise<void> {
     const { keys, coherence } = this.#p
     await this.#generationsOf(fc, items)
     const l1Keys: string[] = []
     const deleted = items.map((item): Written => {
       const l1Key = keys.l1Key(fc, item.id, item.params)
       if (l1Key !== undefined) {
-        coherence.invalidateKey(l1Key)
+        if (soft) coherence.expireKey(l1Key)
+        else coherence.invalidateKey(l1Key)
         l1Keys.push(l1Key)
       }
       return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry: undefined }
     })
-    await this.#remote(background, l1Keys, (later) => this.#deleteRemote(fc, deleted, later))
+    await this.#remote(background, l1Keys, (later) => (soft ? this.#expireRemote(fc, deleted, later) : this.#deleteRemote(fc, deleted, later)))
   }
 
   async #deleteRemote(fc: FamilyContext, deleted: readonly Written[], later: boolean): Promise<void> {
@@ -254,26 +259,10 @@ export class WritePath {
   }
 
   /**
-   * Soft invalidation. Locally the L1 copies go stale (kept) and their flights are voided. Remotely
-   * the store marks its entries expired (a store without `expire` deletes them: stricter, never
-   * laxer), then the message goes out alone: the receivers mark their copies the same way. What
-   * L2 could not take is queued as deletes, like any write.
+   * The remote half of an expiry: the store marks its entries expired (a store without `expire`
+   * deletes them: stricter, never laxer), then the message goes out alone: the receivers mark their
+   * copies the same way. What L2 could not take is queued as deletes, like any write.
    */
-  async #expire(fc: FamilyContext, items: readonly KeyItem[], background: boolean): Promise<void> {
-    const { keys, coherence } = this.#p
-    await this.#generationsOf(fc, items)
-    const l1Keys: string[] = []
-    const expired = items.map((item): Written => {
-      const l1Key = keys.l1Key(fc, item.id, item.params)
-      if (l1Key !== undefined) {
-        coherence.expireKey(l1Key)
-        l1Keys.push(l1Key)
-      }
-      return { item, l1Key, storeKey: this.#storeKeyOf(fc, item), entry: undefined }
-    })
-    await this.#remote(background, l1Keys, (later) => this.#expireRemote(fc, expired, later))
-  }
-
   async #expireRemote(fc: FamilyContext, expired: readonly Written[], later: boolean): Promise<void> {
     const { remote, coherence, clock } = this.#p
     const located = await this.#locate(fc, expired, later)
