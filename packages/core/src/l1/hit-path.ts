@@ -79,10 +79,7 @@ export function hitPaths(p: HitParts) {
   return {
     getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
       const entry = lru.get(key)
-      if (entry !== undefined) {
-        const now = clock.now()
-        if (local.fresh(entry, now) && entry.refreshAt > now) return Promise.resolve(observed(entry.value))
-      }
+      if (entry !== undefined && local.settled(entry)) return Promise.resolve(observed(entry.value))
       return miss(key, loader, options, entry)
     },
     get: (key: string): Promise<unknown> => {

@@ -81,7 +81,17 @@ export class LocalTier {
     return this.#lru.get(key)
   }
 
-  fresh(entry: L1Entry, now = this.#clock.now()): boolean {
+  fresh(entry: L1Entry): boolean {
+    return this.#freshAt(entry, this.#clock.now())
+  }
+
+  /** Fresh and not yet at its eager refresh point: what a `getOrSet` answers as a plain hit. */
+  settled(entry: L1Entry): boolean {
+    const now = this.#clock.now()
+    return entry.refreshAt > now && this.#freshAt(entry, now)
+  }
+
+  #freshAt(entry: L1Entry, now: number): boolean {
     return entry.freshUntil > now && now - entry.filledAt < this.cap && (entry.tags === undefined || this.#tags.fresh(entry.tags, entry.tagVersion))
   }
 

@@ -88,7 +88,7 @@ export class GetOrSetMany {
       wanted.set(l1Key, [i])
       fc.adaptive?.record(l1Key)
       const entry = local.entry(l1Key)
-      if (entry !== undefined && local.fresh(entry) && entry.refreshAt > this.#p.clock.now()) {
+      if (entry !== undefined && local.settled(entry)) {
         telemetry.l1Hit(fc)
         results[i] = policy.out(entry.value)
         continue

@@ -106,8 +106,7 @@ export class GetOrSet {
     }
     fc.adaptive?.record(l1Key)
     const entry = local.entry(l1Key)
-    const now = this.#p.clock.now()
-    if (entry !== undefined && local.fresh(entry, now) && entry.refreshAt > now) {
+    if (entry !== undefined && local.settled(entry)) {
       telemetry.l1Hit(fc)
       return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
     }
