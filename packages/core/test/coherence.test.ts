@@ -385,8 +385,8 @@ describe('leases and distributed stampede protection', () => {
     await loaderStarted.promise
     c.fail('*', 'error')
     const opened = nextEvent<CacheEvents['breaker']>((l) => holder.on('breaker', l), (e) => e.state === 'open')
-    // Three successful calls so far (generations, get, lease): more than half must fail.
-    for (let i = 0; i < 4; i++) await holder.get(`x${i}`)
+    // Four successful calls so far (generations, get, lease, the read after the grant): more than half must fail.
+    for (let i = 0; i < 5; i++) await holder.get(`x${i}`)
     await opened
     gate.resolve('v1')
     expect(await loading).toBe('v1')

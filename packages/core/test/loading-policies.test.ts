@@ -174,6 +174,8 @@ describe('soft invalidation: expire()', () => {
     const answers = await Promise.all(caches.map((cache) => cache.getOrSet('k', loader.load)))
     expect(answers).toEqual(['v1', 'v1', 'v1'])
     await settle()
+    // The reload lands a moment later: a waiter tells the copy written since from the one it expired by its expiry time.
+    clock.advance(1)
     release()
     // The processes that did not get the lease wait for its fill (polling), then take it.
     for (let i = 0; i < 200 && !(await Promise.all(caches.map((x) => x.peek('k')))).every((v) => v === 'v2'); i++) {

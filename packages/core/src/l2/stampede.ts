@@ -12,6 +12,10 @@
  * the fill lands or `lease.waitTimeout` passes. A poll that misses asks for the lease again: when
  * the holder died its lease expires, and exactly one waiter takes it over.
  *
+ * A lease newly granted is checked against L2 once more: the holder before may have filled and
+ * released it between this process's read and its request (a miss read, then descheduled). The
+ * copy found is served and the lease handed back; without that read the key is loaded twice.
+ *
  * Leases this process holds are remembered until filled. One it already holds (its fill was
  * dropped by the open breaker or failed, or its load failed) is answered from memory: the store
  * would refuse it, and this process would wait `lease.waitTimeout` for a fill only it can make. A
@@ -32,6 +36,10 @@ export type Claim =
   | { readonly kind: 'alone' }
 
 const ALONE: Claim = Object.freeze({ kind: 'alone' })
+
+/** Which fresh L2 copy may answer a claim instead of a load. */
+export type Accept = (entry: RemoteEntry) => boolean
+const ANY_COPY: Accept = () => true
 
 interface OwnLease {
   readonly token: string
@@ -69,13 +77,18 @@ export class Stampede {
     this.#p = parts
   }
 
-  async claim(fc: FamilyContext, storeKey: StoreKey, l1Key: string, wait: boolean): Promise<Claim> {
+  /**
+   * `accept`: which fresh L2 copy may answer instead of a load (a reload takes only a copy
+   * written since the one it replaces).
+   */
+  async claim(fc: FamilyContext, storeKey: StoreKey, l1Key: string, wait: boolean, accept: Accept = ANY_COPY): Promise<Claim> {
+    const held = this.#holds(storeKey)
     const grant = await this.#lease(storeKey, l1Key)
     if (grant === undefined) return ALONE
-    if (grant !== false) return { kind: 'lease', token: grant }
+    if (grant !== false) return held ? { kind: 'lease', token: grant } : this.#granted(fc, storeKey, grant, accept)
     if (!wait) return ALONE
     this.#p.telemetry.count(fc, 'leaseWaits')
-    const waited = await this.#waitForFill(fc, l1Key, storeKey)
+    const waited = await this.#waitForFill(fc, l1Key, storeKey, accept)
     if (waited !== undefined) return waited
     const again = await this.#lease(storeKey, l1Key)
     return typeof again === 'string' ? { kind: 'lease', token: again } : ALONE
@@ -183,7 +196,7 @@ export class Stampede {
   }
 
   /** Polls for the holder's fill; resolves it, the lease taken over, or `undefined` (timeout, L2 down). */
-  async #waitForFill(fc: FamilyContext, l1Key: string, storeKey: StoreKey): Promise<Claim | undefined> {
+  async #waitForFill(fc: FamilyContext, l1Key: string, storeKey: StoreKey, accept: Accept): Promise<Claim | undefined> {
     const { remote, life } = this.#p
     const { waitTimeout, pollInterval } = this.#p.lease
     // Bounded by count (deterministic under a fake clock) and by real time (slow L2 polls).
@@ -193,16 +206,31 @@ export class Stampede {
       await this.#sleepOrWake(l1Key, pollInterval)
       const found = await remote.read(fc, storeKey)
       if (found.kind === 'down') return undefined
-      if (found.kind === 'fresh') return { kind: 'filled', entry: found.entry, value: found.value }
+      if (found.kind === 'fresh' && accept(found.entry)) return { kind: 'filled', entry: found.entry, value: found.value }
       const grant = await this.#lease(storeKey, l1Key)
       if (grant === undefined) return undefined
       if (grant === false) continue
-      // The holder may have filled (and released its lease) between the read and the grant.
-      const late = await remote.read(fc, storeKey)
-      if (late.kind === 'fresh') return { kind: 'filled', entry: late.entry, value: late.value }
-      return { kind: 'lease', token: grant }
+      return this.#granted(fc, storeKey, grant, accept)
     }
     return undefined
+  }
+
+  /**
+   * A lease just granted. The holder before may have filled (and released it) after this process
+   * read L2: that copy is served, and the lease handed back by filling with it (refused, harmlessly,
+   * when a write voided the lease since), so that nobody waits on a lease no load holds.
+   */
+  async #granted(fc: FamilyContext, storeKey: StoreKey, token: string, accept: Accept): Promise<Claim> {
+    const found = await this.#p.remote.read(fc, storeKey)
+    if (found.kind !== 'fresh' || !accept(found.entry)) return { kind: 'lease', token }
+    this.fill(storeKey, token, found.entry)
+    return { kind: 'filled', entry: found.entry, value: found.value }
+  }
+
+  /** Whether this process holds the key's lease already (then nobody else filled it). */
+  #holds(storeKey: StoreKey): boolean {
+    const own = this.#own.get(leaseId(storeKey))
+    return own !== undefined && own.until > this.#p.clock.now()
   }
 
   #sleepOrWake(l1Key: string, ms: number): Promise<void> {

@@ -5,7 +5,8 @@
  *   expired) takes the single-key path, which answers now and reloads behind
  *     → a flight per key still missing (single-key callers join it) → one L2 batch (`readMany`)
  *     → a lease per key still missing: held elsewhere → that key waits for its fill on the
- *       single-key path; granted or L2 failing → the batch
+ *       single-key path; granted → L2 read once more for those (a fill that landed since answers,
+ *       the lease handed back with it), the rest and the keys L2 failed for → the batch
  *     → one loader call with the batch's keys (or params), in order → each value lands as a
  *       single-key load would (L1; L2 under its lease).
  *
@@ -197,6 +198,18 @@ export class GetOrSetMany {
             ),
           )
         }
+      })
+      // As with a single-key claim: a holder may have filled between the batch read and the grants.
+      const granted = toLease.filter(({ slot }) => slot.fill !== undefined)
+      const again = granted.length === 0 ? [] : await remote.readMany(fc, granted.map((l) => l.storeKey))
+      granted.forEach(({ slot, storeKey }, j) => {
+        const read = again[j]
+        const fill = slot.fill
+        if (read?.kind !== 'fresh' || fill === undefined) return
+        stampede.fill(storeKey, fill.token, read.entry)
+        slot.fill = undefined
+        answered.add(slot)
+        slot.settle(land.fromL2(fc, slot.l1Key, slot.flight, read.entry, read.value, settings))
       })
       batch = batch.filter((slot) => !answered.has(slot))
     }

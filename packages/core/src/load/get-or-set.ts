@@ -205,9 +205,9 @@ export class GetOrSet {
 
   /**
    * The background reload of a value served meanwhile (`m.stale`, expiring at `replaces`), in its
-   * own flight. L2 copies count only when they expire later (written since). An eager refresh asks for the lease without waiting:
-   * held elsewhere, that process reloads and this one keeps its copy; then reads L2, in case a
-   * refreshed copy landed. An expired entry's reload reads L2 first (unless `known`: just read),
+   * own flight. L2 copies count only when written since (they expire at another time). An eager
+   * refresh asks for the lease without waiting: held elsewhere, that process reloads and this one
+   * keeps its copy; then reads L2, in case a refreshed copy landed. An expired entry's reload reads L2 first (unless `known`: just read),
    * then claims the lease as a miss would, waiting for another holder's fill. Then the loader. A
    * failed reload keeps the current value and its grace. Resolves what the flight's joiners get.
    */
@@ -219,14 +219,19 @@ export class GetOrSet {
     if (remote !== undefined && stampede !== undefined && !remote.isOpen && !pending.holds(m.l1Key)) {
       const storeKey = known ?? keys.storeKey(m.fc, m.id, m.params) ?? (await keys.resolveStoreKey(m.fc, m.id, m.params))
       if (storeKey !== undefined) {
+        // Only a copy written since replaces the current one: until this process's own expiry
+        // reached the store, L2 still holds the copy it expired, unmarked. A copy written since
+        // expires at another time (not always later: jitter); one written in the same millisecond
+        // with the same TTL looks the same and is loaded again, which costs a load, not a stale value.
+        const since = (entry: RemoteEntry) => entry.expired !== true && entry.expiresAt !== replaces
         if (eager) {
-          // The lease first, then L2: a copy another process refreshed (expiring after this one) is
+          // The lease first, then L2: a copy another process refreshed (written since) is
           // taken, its lease given back by filling with that copy; read before the lease, a fill
           // landing in between would go unseen and the key be reloaded twice.
           const grant = await stampede.tryLease(storeKey, m.l1Key)
           if (grant === false) return current()
           const found = await remote.read(m.fc, storeKey)
-          if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > replaces) {
+          if (found.kind === 'fresh' && since(found.entry)) {
             if (grant !== undefined) stampede.fill(storeKey, grant, found.entry)
             return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
           }
@@ -234,13 +239,9 @@ export class GetOrSet {
         } else {
           // A key just read (expired) from L2 is not read again.
           const found = known === undefined ? await remote.read(m.fc, storeKey) : MISS
-          // Only a copy written since (expiring later): until this process's own expiry reached the
-          // store, L2 still holds the copy it expired, unmarked.
-          if (found.kind === 'fresh' && found.entry.expired !== true && found.entry.expiresAt > replaces) {
-            return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
-          }
+          if (found.kind === 'fresh' && since(found.entry)) return land.fromL2(m.fc, m.l1Key, m.flight, found.entry, found.value, m.settings)
           if (found.kind !== 'down') {
-            const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection)
+            const claim = await stampede.claim(m.fc, storeKey, m.l1Key, m.settings.stampedeProtection, since)
             if (claim.kind === 'filled') return land.fromL2(m.fc, m.l1Key, m.flight, claim.entry, claim.value, m.settings)
             if (claim.kind === 'lease') m.fill = { storeKey, token: claim.token }
           }
