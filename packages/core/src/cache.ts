@@ -452,6 +452,6 @@ class Cache implements TieredCache {
     const max = parseDuration(range.max, 'family.adaptiveTtl.max')
     if (min <= 0) throw new InvalidOptionsError('family.adaptiveTtl.min', `must be greater than 0 (got ${min}ms)`)
     if (max < min) throw new InvalidOptionsError('family.adaptiveTtl.max', `must not be shorter than min (got min ${min}ms, max ${max}ms)`)
-    return new AdaptiveTtl(min, max, this.#o.l1.maxEntries)
+    return new AdaptiveTtl(min, max, this.#o.l1.maxEntries, this.#o.clock)
   }
 }

@@ -367,6 +367,8 @@ describe('adaptive TTL', () => {
     const clock = fakeClock()
     const cache = cacheFor({ l2: memoryStore({ clock }), clock, jitter: 0 })
     const family = cache.family<string, string>({ name: 'f', key: (k) => k, adaptiveTtl: { min: '1s', max: '100s' } })
+    // A process up a while: a key's reads are judged over the time its count covers.
+    clock.advance(1_000_000)
     const loader = counted('v')
     for (let i = 0; i < 40; i++) await family.getOrSet('hot', loader.load)
     // Reloaded now that it is known hot.
@@ -379,6 +381,36 @@ describe('adaptive TTL', () => {
     expect(family.peek('cold')).toBeUndefined()
     clock.advance(81_000)
     expect(family.peek('hot')).toBeUndefined()
+  })
+
+  it('the TTL follows the reads per max over the time the counts cover: one per max earns max', async () => {
+    const clock = fakeClock()
+    const cache = cacheFor({ l2: memoryStore({ clock }), clock, jitter: 0 })
+    const family = cache.family<string, string>({ name: 'f', key: (k) => k, adaptiveTtl: { min: '1s', max: '10s' } })
+    const loader = counted('v')
+    // 100 s covered: 10 reads are one per 10 s (max); 1 read is a tenth of that (1 s + 9 s × 0.1).
+    clock.advance(100_000)
+    for (let i = 0; i < 9; i++) await family.get('steady')
+    await family.getOrSet('steady', loader.load)
+    await family.getOrSet('rare', loader.load)
+    clock.advance(1_800)
+    expect(family.peek('rare')).toBe('v')
+    clock.advance(200)
+    expect(family.peek('rare')).toBeUndefined()
+    expect(family.peek('steady')).toBe('v')
+    clock.advance(8_000)
+    expect(family.peek('steady')).toBeUndefined()
+  })
+
+  it('early on, with less than max covered, a key read once gets max', async () => {
+    const clock = fakeClock()
+    const cache = cacheFor({ l2: memoryStore({ clock }), clock, jitter: 0 })
+    const family = cache.family<string, string>({ name: 'f', key: (k) => k, adaptiveTtl: { min: '1s', max: '10s' } })
+    await family.getOrSet('k', () => 'v')
+    clock.advance(9_999)
+    expect(family.peek('k')).toBe('v')
+    clock.advance(1)
+    expect(family.peek('k')).toBeUndefined()
   })
 
   it('the loader s setTtl wins over the adaptive TTL', async () => {

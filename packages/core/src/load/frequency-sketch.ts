@@ -32,6 +32,9 @@ function hashOf(key: string): number {
 }
 
 export class FrequencySketch {
+  /** The most a counter holds. */
+  static readonly CEILING = 15
+
   /**
    * Packed 8 counters to a 32-bit word: 32 bits is what JavaScript's bitwise operators work on, so a
    * counter is one shift and mask away and aging halves 8 counters per operation (a Uint8Array would
@@ -63,8 +66,9 @@ export class FrequencySketch {
   /**
    * Counts one read of `key`. Only the key's counters at its minimum go up (conservative update):
    * the others already count reads of other keys too, and raising them would overestimate those.
+   * True when this read ended a period (the counters were halved).
    */
-  record(key: string): void {
+  record(key: string): boolean {
     const h = hashOf(key)
     const t = this.#table
     const bits = this.#bits
@@ -91,7 +95,9 @@ export class FrequencySketch {
       if (c3 === min) t[p3 >>> 3] = t[p3 >>> 3]! + (1 << o3)
     }
     // The period counts reads, saturated ones too: a few keys at 15 still move time on for the rest.
-    if (++this.#reads === this.#sampleSize) this.#age()
+    if (++this.#reads !== this.#sampleSize) return false
+    this.#age()
+    return true
   }
 
   /**
@@ -114,11 +120,6 @@ export class FrequencySketch {
       (t[p2 >>> 3]! >>> ((p2 & 7) << 2)) & 15,
       (t[p3 >>> 3]! >>> ((p3 & 7) << 2)) & 15,
     )
-  }
-
-  /** `estimate / 15`, in 0..1. */
-  frequency(key: string): number {
-    return this.estimate(key) / 15
   }
 
   /** Halves every counter (a period ends): once a key's reads stop, its estimate halves each period till 0. */
