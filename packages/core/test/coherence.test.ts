@@ -400,6 +400,31 @@ describe('leases and distributed stampede protection', () => {
     expect(other.stats().total.leaseWaits).toBe(0)
   })
 
+  it('a load voided by a flush on bus recovery gives its lease up, so other processes load at once instead of waiting it out', async () => {
+    const { nodes, store } = cluster(2)
+    await started(...nodes)
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+    const gate = deferred<string>()
+    const loaderStarted = deferred()
+    const loading = a.cache.getOrSet('k', () => {
+      loaderStarted.resolve()
+      return gate.promise
+    })
+    await loaderStarted.promise
+    expect(store.backend.leases.size).toBe(1)
+    // Invalidations may have been missed meanwhile: the recovery flush voids the load.
+    a.bus.setHealthy(false)
+    a.bus.setHealthy(true)
+    gate.resolve('loaded before the flush')
+    expect(await loading).toBe('loaded before the flush')
+    await vi.waitFor(() => expect(store.backend.leases.size).toBe(0))
+    expect(store.raw({ family: 'default@1', generation: '', id: 'k' })).toBeUndefined()
+    // The other process finds no lease held: it loads without waiting for a fill.
+    expect(await b.cache.getOrSet('k', () => 'fresh')).toBe('fresh')
+    expect(b.cache.stats().total.leaseWaits).toBe(0)
+    expect(a.cache.peek('k')).toBeUndefined()
+  })
+
   it('a fill whose lease was voided by a write does not land in L2', async () => {
     const c = chaos(memoryStore())
     const cache = cacheFor({ l2: c.store })

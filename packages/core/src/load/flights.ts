@@ -24,6 +24,11 @@ export interface Flight {
    * but may still fill L2 through its lease, which any write made since has voided in L2.
    */
   voidedAtStart: boolean
+  /**
+   * Voided by an L1 flush (a recovery, a namespace bump, a clear), not by an invalidation of its
+   * key: no write of the key has voided its lease in L2 on the way.
+   */
+  voidedByFlush: boolean
   /** A soft timeout answered with a stale value; the loader still runs and ends the flight. */
   background: boolean
   /** A load that may be tagged: the tag sequence known before its loader ran (see `TagTable`). */
@@ -38,7 +43,7 @@ export interface Flight {
 }
 
 export function newFlight(): Flight {
-  return { promise: undefined, void: false, voidedAtStart: false, background: false, tagVersion: undefined, tagChanges: 0, tagsStale: false }
+  return { promise: undefined, void: false, voidedAtStart: false, voidedByFlush: false, background: false, tagVersion: undefined, tagChanges: 0, tagsStale: false }
 }
 
 export class Flights {
@@ -113,7 +118,10 @@ export class Flights {
     this.epoch++
     for (const flights of [this.#loads, this.#reads]) {
       for (const flight of flights.values()) {
-        if (!flight.void) flight.voidedAtStart = startup
+        if (!flight.void) {
+          flight.voidedAtStart = startup
+          flight.voidedByFlush = true
+        }
         flight.void = true
       }
       flights.clear()
