@@ -284,6 +284,37 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
   }
 }
 
+/**
+ * A connection can stop answering without closing: a peer or a middlebox gone without a FIN (a
+ * half-open connection). ioredis then waits on it for good: every command times out
+ * (`commandTimeout`), nothing closes, so nothing reconnects, and L2 never serves again. A client
+ * the SDK created is probed instead: while it is ready, a PING every `intervalMs` (one at a time);
+ * one that times out gives the connection up for a new one (`disconnect(true)`: ioredis
+ * reconnects). A paused server is treated the same way; its new connection is ready once it
+ * answers again. Returns the function that stops the probe.
+ */
+export function watchStalls(client: Redis, intervalMs: number, logger: Logger): () => void {
+  let probing = false
+  const timer = setInterval(() => {
+    if (probing || client.status !== 'ready') return
+    probing = true
+    client.ping().then(
+      () => {
+        probing = false
+      },
+      (error: Error) => {
+        probing = false
+        // Closed or reconnecting already, or refused for another reason: nothing is stalled.
+        if (client.status !== 'ready' || !/timed out/i.test(error.message)) return
+        logger.warn({ timeoutMs: intervalMs }, 'tiercache redis: the connection stopped answering (PING timed out); reconnecting')
+        client.disconnect(true)
+      },
+    )
+  }, intervalMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
 /** Longest close() waits for QUIT's reply and the socket's end before it cuts the connection. */
 export const CLOSE_GRACE_MS = 500
 

@@ -30,7 +30,7 @@ import { BusPublisher } from './bus/publisher.js'
 import { Receiver } from './bus/receiver.js'
 import { Subscriber } from './bus/subscriber.js'
 import { Tracking } from './bus/tracking.js'
-import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
+import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, watchStalls, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { BusClosedError, InvalidOptionsError, L2UnavailableError } from './errors.js'
 import { parseValueKey } from './keys.js'
 
@@ -202,8 +202,8 @@ class RedisPubSubBus implements RedisBus {
   readonly channel: string
   readonly #o: ResolvedBusOptions
   readonly #ownsData: boolean
+  #stopStallWatch: () => void = () => {}
   readonly #data: Redis | Cluster
-  readonly #cluster: boolean
   readonly #counters: BusCounters = newCounters()
   readonly #publisher: BusPublisher
   readonly #tracking: Tracking | undefined
@@ -227,7 +227,7 @@ class RedisPubSubBus implements RedisBus {
       this.#data.on('error', (error: Error) => logger.debug({ err: error }, 'tiercache bus: data connection error'))
       this.#ownsData = true
     }
-    this.#cluster = isCluster(this.#data)
+    if (this.#ownsData && !isCluster(this.#data)) this.#stopStallWatch = watchStalls(this.#data, 1_000, logger)
     const counters = this.#counters
     this.#publisher = new BusPublisher(this.#data, this.channel, this.instanceId, counters, logger)
     // Tracking is refused on a cluster by the options, so the data connection is a Redis here.
@@ -350,8 +350,9 @@ class RedisPubSubBus implements RedisBus {
 
   readonly #beat = (silentForMs: number): void => {
     if (this.#closed) return
-    // A sharded channel's slot may have moved to another master: nothing arrives, nothing closes.
-    if (this.#cluster && this.#subscriber.subscribed && silentForMs > 4 * this.#o.heartbeatTimeoutMs) this.#subscriber.recycle()
+    // Subscribed, yet nothing arrives and nothing closes: a half-open connection, or (in a cluster)
+    // a sharded channel whose slot moved to another master. A new connection finds out.
+    if (this.#subscriber.subscribed && silentForMs > 4 * this.#o.heartbeatTimeoutMs) this.#subscriber.recycle()
     if (this.#subscriber.subscribed) this.#publisher.heartbeat()
   }
 
@@ -360,6 +361,7 @@ class RedisPubSubBus implements RedisBus {
     // Invalidations issued just before close still go out.
     await this.#publisher.settle()
     this.#closed = true
+    this.#stopStallWatch()
     this.#health.close()
     const own: (Redis | Cluster | undefined)[] = [this.#subscriber.close(), this.#tracking?.close(), this.#ownsData ? this.#data : undefined]
     await Promise.all(own.map((client) => (client === undefined ? undefined : closeClient(client, CLOSE_GRACE_MS))))

@@ -50,7 +50,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { pack } from 'msgpackr'
 import type { LeaseGrant, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey, TagVersions } from '@tiercache/core'
 import { createCodec, type Codec, type CorruptReason } from './codec.js'
-import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, type RedisClient } from './connection.js'
+import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, watchStalls, type RedisClient } from './connection.js'
 import { SerializationError, ValueTooLargeError } from './errors.js'
 import { bySlot, familyGlob, keyBuilder, namespacePrefix, parseValueKey } from './keys.js'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js'
@@ -117,6 +117,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         })
   const cluster = isCluster(client)
   const monitor = monitorConnection(client, logger)
+  // A cluster client's commands go to many nodes, each its own connection: not probed here.
+  const stopStallWatch = owned && !isCluster(client) ? watchStalls(client, resolved.commandTimeout, logger) : () => {}
   const keys = keyBuilder(resolved.namespace)
   const prefix = namespacePrefix(resolved.namespace)
   const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes, freeze: resolved.freezeValues })
@@ -495,6 +497,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const close = async (): Promise<void> => {
     if (closed) return
     closed = true
+    stopStallWatch()
     if (owned) await closeClient(client, Math.min(resolved.commandTimeout, CLOSE_GRACE_MS))
     monitor.detach()
   }
