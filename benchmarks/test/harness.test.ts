@@ -6,7 +6,8 @@ import { formatRatio, markdownTable, tableCells, textTable } from '../src/format
 import { applyRatios } from '../src/ratios.js'
 import type { Row } from '../src/scenario.js'
 import { SCENARIO_IDS, loadScenario } from '../src/scenarios/index.js'
-import { histogramPercentile, mergeHistograms, newHistogram, phasesOf, record, rowsOf, slowerThan, type PhaseResult } from '../src/scenarios/loading.js'
+import { histogramPercentile, mergeHistograms, newHistogram, record, slowerThan } from '../src/histogram.js'
+import { phasesOf, rowsOf, type PhaseResult } from '../src/scenarios/loading.js'
 import { barChartSvg } from '../src/svg.js'
 import { zipf, zipfSequence, seededRandom } from '../src/zipf.js'
 
