@@ -34,7 +34,7 @@ export function childPool(): ChildPool {
       const path = modulePath(module)
       const timeoutMs = options.timeoutMs ?? 120_000
       const child = fork(CHILD_MAIN, [], {
-        execArgv: ['--import', TSX],
+        execArgv: ['--import', TSX, ...(options.execArgv ?? [])],
         env: { ...process.env, ...options.env },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       })

@@ -78,6 +78,8 @@ export interface ChildOptions {
   timeoutMs?: number
   /** Extra environment for the child. */
   env?: Record<string, string>
+  /** Extra Node flags for the child (e.g. `--expose-gc`). */
+  execArgv?: readonly string[]
   /** Forwarded as `ChildContext.redis`; defaults to the shared server of the run. */
   redis?: RedisEndpoint
 }
