@@ -189,7 +189,7 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
       faultAt,
       endAt,
     }
-    return c.pool.run('chaos/worker.ts', 'chaosWorker', args, { quick: c.quick, redis, fixtures, timeMs: 0, keyPrefix: namespace }, { timeoutMs: endAt - now() + 60_000, execArgv: ['--expose-gc'] }, (m) => console.log(`    ${m}`))
+    return c.pool.run('chaos/worker.ts', 'chaosWorker', args, { quick: c.quick, redis, fixtures, timeMs: 0, keyPrefix: namespace }, { timeoutMs: endAt - now() + 60_000, execArgv: ['--expose-gc', '--compact-on-every-full-gc'] }, (m) => console.log(`    ${m}`))
   })
   const settled = Promise.allSettled(runs)
   await until(faultAt)
@@ -201,7 +201,11 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
   const results: ChaosWorkerResult[] = []
   outcomes.forEach((o, worker) => {
     if (o.status === 'rejected') notes.push(`worker ${worker} failed: ${(o.reason as Error)?.message ?? String(o.reason)}`)
-    else results.push(JSON.parse(readFileSync(join(c.dir, `${fault.id}-${worker}.json`), 'utf8')) as ChaosWorkerResult)
+    else {
+      const file = join(c.dir, `${fault.id}-${worker}.json`)
+      const heap = JSON.parse(readFileSync(`${file}.heap`, 'utf8')) as { heapBefore: number; heapAfter: number }
+      results.push({ ...(JSON.parse(readFileSync(file, 'utf8')) as ChaosWorkerResult), ...heap })
+    }
   })
   // The row's writes extend each task's history (the next rows read on from there).
   // A write whose L2 part was queued replaces the old value in L2 once its process replayed the
@@ -219,6 +223,8 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
     BOUND_MS,
   )
   notes.push(...judged.examples)
+  const mb = (bytes: number) => Math.round(bytes / 1e5) / 10
+  notes.push(`heap MB per process, fault start → end: ${results.map((r) => `${mb(r.heapBefore)} → ${mb(r.heapAfter)}`).join(', ')}`)
   for (const r of results) for (const e of r.errorExamples) if (!notes.includes(e) && notes.length < 12) notes.push(e)
   const reads = mergeHistograms(results.map((r) => r.readLatency))
   const writes = mergeHistograms(results.map((r) => r.writeLatency))
