@@ -18,6 +18,8 @@ describe('valueHash', () => {
     expect(valueHash({ a: 1, b: [1, { c: 2, d: 3 }] })).toBe(valueHash({ b: [1, { d: 3, c: 2 }], a: 1 }))
     expect(valueHash({ a: 1 })).not.toBe(valueHash({ a: 2 }))
     expect(valueHash(null)).not.toBe(valueHash({}))
+    // As in JSON: a key holding undefined is absent (a value decoded from L2 may lack it).
+    expect(valueHash({ a: 1, b: undefined })).toBe(valueHash({ a: 1 }))
   })
 })
 

@@ -15,6 +15,14 @@
 //   at all was.
 import { createHash } from 'node:crypto'
 
+/**
+ * The one clock of a chaos row, in ms: the system's monotonic clock, the same in every process of
+ * the machine. (`performance.timeOrigin` is fixed per process at its start and can be a
+ * millisecond or more off another process's, which is enough to misjudge the order of a write and
+ * a read that follows it at once.)
+ */
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6
+
 /** One value of an entity in the database's history: from `started` (its write began) on. */
 export interface Version {
   readonly hash: string
@@ -76,7 +84,10 @@ export function valueHash(value: unknown): string {
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'undefined'
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  const keys = Object.keys(value).sort()
+  // As in JSON, a key whose value is undefined is no key at all.
+  const keys = Object.keys(value)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`
 }
 
@@ -116,10 +127,10 @@ export function judge(history: ReadonlyMap<string, readonly Version[]>, processe
             break
           }
         }
-        const everHeld = versions.some((v) => v.hash === hash && v.started <= s.firstEnd)
-        if (index === -1 || !everHeld) {
+        const everHeld = versions.some((v) => v.hash === hash)
+        if (index === -1 || !everHeld || !versions.some((v) => v.hash === hash && v.started <= s.firstEnd)) {
           out.wrongValues += s.reads
-          example(`${entity}: a value it never held (${s.reads} reads)`)
+          example(`${entity}: ${everHeld ? 'a value read before the write that made it began' : 'a value it never held'} (${s.reads} reads)`)
           continue
         }
         const next = versions[index + 1]

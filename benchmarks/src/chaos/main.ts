@@ -30,7 +30,7 @@ import { textTable } from '../format.js'
 import { histogramPercentile, mergeHistograms } from '../histogram.js'
 import { collectMeta } from '../meta.js'
 import { FAULTS, FAULT_IDS, type Fault } from './faults.js'
-import { judge, recoveryOf, valueHash, type Seen, type Version } from './judge.js'
+import { judge, now, recoveryOf, valueHash, type Seen, type Version } from './judge.js'
 import type { ChaosWorkerArgs, ChaosWorkerResult } from './worker.js'
 
 const BENCH_ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -76,7 +76,6 @@ export interface ChaosRow {
   notes: string[]
 }
 
-const now = () => performance.timeOrigin + performance.now()
 const until = (at: number) => sleep(Math.max(0, at - now()))
 const ms = (us: number | undefined) => (us === undefined ? null : Math.round(us / 100) / 10)
 

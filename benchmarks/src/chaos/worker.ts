@@ -12,13 +12,12 @@
 // errors count from the start. The heap is measured after a forced GC when the fault begins and once the workload
 // has stopped.
 import { writeFileSync } from 'node:fs'
-import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { histogramPercentile, newHistogram, record, type Histogram } from '../histogram.js'
 import type { ChildContext, Row } from '../scenario.js'
 import { seededRandom } from '../zipf.js'
-import { recordSeen, valueHash, type Sample, type Seen } from './judge.js'
+import { now, recordSeen, valueHash, type Sample, type Seen } from './judge.js'
 
 export interface ChaosWorkerArgs {
   readonly worker: number
@@ -68,7 +67,6 @@ const BUSINESS = new Set(['E_INVALID_TRANSITION', 'SQLITE_BUSY', 'SQLITE_BUSY_SN
 const READER_PAUSE_MS = 40
 const WRITER_PAUSE_MS = 200
 const DRAIN_MS = 3_000
-const now = () => performance.timeOrigin + performance.now()
 
 /**
  * The heap's live objects after forced GCs, without compiled code: the JIT keeps optimizing hot
