@@ -256,11 +256,11 @@ function markdown(rows: readonly ChaosRow[], date: string, machine: string, timi
   const lines = [
     `Measured ${date.slice(0, 10)} on ${machine}: ${PROCESSES} processes × ${READERS} readers + ${WRITERS} writers, ${timing.faultMs / 1000} s per fault.`,
     '',
-    '| fault | errors | wrong values | stale beyond bound | read p99 / max ms | write p99 / max ms | L2 back after (ms) | heap growth % |',
-    '|---|---|---|---|---|---|---|---|',
+    '| fault | errors | wrong values | stale beyond bound | read p99 / max ms | write p99 / max ms | L2 back after (ms) | heap growth % | reads / writes |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.errors} | ${r.wrongValues} | ${r.staleBeyondBound} | ${r.readP99Ms ?? '-'} / ${r.readMaxMs ?? '-'} | ${r.writeP99Ms ?? '-'} / ${r.writeMaxMs ?? '-'} | ${r.recoveryMs ?? 'never'} | ${r.heapGrowthPct} |`,
+        `| ${r.label} | ${r.errors} | ${r.wrongValues} | ${r.staleBeyondBound} | ${r.readP99Ms ?? '-'} / ${r.readMaxMs ?? '-'} | ${r.writeP99Ms ?? '-'} / ${r.writeMaxMs ?? '-'} | ${r.recoveryMs ?? 'never'} | ${r.heapGrowthPct} | ${r.reads.toLocaleString('en')} / ${r.writes.toLocaleString('en')} |`,
     ),
   ]
   return `${lines.join('\n')}\n`
