@@ -1,14 +1,15 @@
 // The chaos runner's judge: wrong values, stale reads beyond the bound, and recovery time.
 import { describe, expect, it } from 'vitest'
-import { judge, recordSeen, recoveryOf, valueHash, type Sample, type Seen, type Version } from '../src/chaos/judge.js'
+import { judge, NumberLog, recoveryOf, valueHash, type ReadRecords, type Sample, type Version } from '../src/chaos/judge.js'
 
 const BOUND = 3_000
+const ENTITIES = ['status:t1', 'status:t2']
 
 /** One process's reads: [entity, value, start, end]. */
-function reads(list: readonly [string, unknown, number, number][]): Map<string, Map<string, Seen>> {
-  const seen = new Map<string, Map<string, Seen>>()
-  for (const [entity, value, start, end] of list) recordSeen(seen, entity, valueHash(value), start, end)
-  return seen
+function reads(list: readonly [string, unknown, number, number][]): ReadRecords {
+  const log = new NumberLog(4)
+  for (const [entity, value, start, end] of list) log.add(ENTITIES.indexOf(entity), valueHash(value), start, end)
+  return log.toArray()
 }
 
 const v = (value: unknown, started: number, acked: number | undefined): Version => ({ hash: valueHash(value), started, acked })
@@ -18,6 +19,7 @@ describe('valueHash', () => {
     expect(valueHash({ a: 1, b: [1, { c: 2, d: 3 }] })).toBe(valueHash({ b: [1, { d: 3, c: 2 }], a: 1 }))
     expect(valueHash({ a: 1 })).not.toBe(valueHash({ a: 2 }))
     expect(valueHash(null)).not.toBe(valueHash({}))
+    expect(Number.isSafeInteger(valueHash({ a: 1 }))).toBe(true)
     // As in JSON: a key holding undefined is absent (a value decoded from L2 may lack it).
     expect(valueHash({ a: 1, b: undefined })).toBe(valueHash({ a: 1 }))
   })
@@ -33,12 +35,12 @@ describe('judge', () => {
       ['status:t1', { s: 'running' }, 15_000, 15_002],
       ['status:t1', { s: 'failed' }, 30_000, 30_001],
     ])
-    expect(judge(history, [seen], BOUND)).toEqual({ wrongValues: 0, staleBeyondBound: 0, examples: [] })
+    expect(judge(history, ENTITIES, [seen], BOUND)).toEqual({ wrongValues: 0, staleBeyondBound: 0, examples: [] })
   })
 
   it('counts a value read more than the bound after the write that replaced it was acknowledged', () => {
     const seen = reads([['status:t1', { s: 'running' }, 20_040 + BOUND + 1, 20_040 + BOUND + 2]])
-    const out = judge(history, [seen], BOUND)
+    const out = judge(history, ENTITIES, [seen], BOUND)
     expect(out.staleBeyondBound).toBe(1)
     expect(out.wrongValues).toBe(0)
     expect(out.examples[0]).toMatch(/status:t1: served 3001 ms after it was replaced/)
@@ -46,7 +48,7 @@ describe('judge', () => {
 
   it('excuses a value whose replacement is still in flight', () => {
     const inFlight = new Map([['status:t1', [v({ s: 'pending' }, 0, 0), v({ s: 'running' }, 10_000, undefined)]]])
-    expect(judge(inFlight, [reads([['status:t1', { s: 'pending' }, 60_000, 60_001]])], BOUND).staleBeyondBound).toBe(0)
+    expect(judge(inFlight, ENTITIES, [reads([['status:t1', { s: 'pending' }, 60_000, 60_001]])], BOUND).staleBeyondBound).toBe(0)
   })
 
   it('counts every read of a value the entity never held, or held only later, as wrong', () => {
@@ -58,18 +60,34 @@ describe('judge', () => {
       // Before the write that made it began.
       ['status:t1', { s: 'failed' }, 5_000, 5_001],
     ])
-    expect(judge(history, [seen], BOUND)).toMatchObject({ wrongValues: 4, staleBeyondBound: 0 })
+    expect(judge(history, ENTITIES, [seen], BOUND)).toMatchObject({ wrongValues: 4, staleBeyondBound: 0 })
   })
 
   it('takes a value that came back later as its latest version', () => {
     const back = new Map([['status:t1', [v({ s: 'running' }, 0, 0), v({ s: 'failed' }, 10_000, 10_010), v({ s: 'running' }, 20_000, 20_010)]]])
-    expect(judge(back, [reads([['status:t1', { s: 'running' }, 50_000, 50_001]])], BOUND).staleBeyondBound).toBe(0)
+    expect(judge(back, ENTITIES, [reads([['status:t1', { s: 'running' }, 50_000, 50_001]])], BOUND).staleBeyondBound).toBe(0)
+  })
+
+  it('judges each read: a value that comes back later does not hide a stale read of it in between', () => {
+    const back = new Map([['status:t1', [v({ s: 'running' }, 0, 0), v({ s: 'failed' }, 10_000, 10_010), v({ s: 'running' }, 30_000, 30_010)]]])
+    const seen = reads([
+      ['status:t1', { s: 'running' }, 20_000, 20_001],
+      ['status:t1', { s: 'running' }, 40_000, 40_001],
+    ])
+    expect(judge(back, ENTITIES, [seen], BOUND).staleBeyondBound).toBe(1)
+  })
+
+  it('counts from the earliest acknowledgement of a later write, past one still in flight', () => {
+    const queued = new Map([['status:t1', [v({ s: 'pending' }, 0, 0), v({ s: 'running' }, 10_000, undefined), v({ s: 'failed' }, 12_000, 12_010)]]])
+    const out = judge(queued, ENTITIES, [reads([['status:t1', { s: 'pending' }, 20_000, 20_001]])], BOUND)
+    expect(out.staleBeyondBound).toBe(1)
+    expect(out.examples[0]).toMatch(/served 7990 ms after it was replaced/)
   })
 
   it('judges every process', () => {
     const fresh = reads([['status:t1', { s: 'failed' }, 30_000, 30_001]])
     const stale = reads([['status:t1', { s: 'pending' }, 40_000, 40_001]])
-    expect(judge(history, [fresh, stale], BOUND).staleBeyondBound).toBe(1)
+    expect(judge(history, ENTITIES, [fresh, stale], BOUND).staleBeyondBound).toBe(1)
   })
 })
 

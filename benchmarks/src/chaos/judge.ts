@@ -3,16 +3,17 @@
 // Every write is logged with the entity's value after it (its hash): each task has one writer, so
 // its writes are sequential and each logged value is exactly what the database held from that
 // write's commit (between its start and its acknowledgement) until the next write's commit. The
-// seeded value opens each history. A process keeps, per entity and value read, how many reads
-// returned it, the earliest end of one, and the latest start of one (with that read's end).
+// seeded value opens each history. A process logs every read of a judged entity: which value it
+// returned, when it began and when it ended (a `NumberLog`, off the JS heap). Entities are
+// numbered by their place in the row's list (`entities`).
 //
 // - A wrong value: a read returned a value the entity never held (another entity's value, a
 //   corrupted or mixed-up one), or one before the write that made it had begun.
-// - Stale beyond the bound: a read began more than `boundMs` after the value had been replaced,
-//   the replacement counted from its write's acknowledgement (a write in flight excuses the read:
-//   its commit may come any time before), or from the replay of the recovery queue that held the
-//   write's L2 deletes. Counted per entity and value served so: 0 means no read
-//   at all was.
+// - Stale beyond the bound: a read began more than `boundMs` after its value had been replaced,
+//   counted from the earliest acknowledgement among the later writes of the entity (a write in
+//   flight excuses the read: its commit may come any time before), or, for a write whose L2
+//   deletes waited in the recovery queue, from that queue's replay. Each read is judged on its
+//   own, so a value that comes back later does not hide a stale read of it in between.
 import { createHash } from 'node:crypto'
 
 /**
@@ -25,7 +26,7 @@ export const now = (): number => Number(process.hrtime.bigint()) / 1e6
 
 /** One value of an entity in the database's history: from `started` (its write began) on. */
 export interface Version {
-  readonly hash: string
+  readonly hash: number
   readonly started: number
   /**
    * From when the previous value may no longer be served (plus the bound): its write's
@@ -35,20 +36,51 @@ export interface Version {
   readonly acked: number | undefined
 }
 
-/** What one process saw of one value of one entity. */
-export interface Seen {
-  reads: number
-  /** The earliest end of a read that returned it. */
-  firstEnd: number
-  /** The latest start of a read that returned it, and that read's end. */
-  lastStart: number
-  lastStartEnd: number
+/**
+ * Rows of numbers kept in a typed array that grows: a harness's records off the JS heap, so that
+ * measuring the heap measures the cache, not the records.
+ */
+export class NumberLog {
+  readonly columns: number
+  #data: Float64Array
+  #rows = 0
+
+  constructor(columns: number) {
+    this.columns = columns
+    this.#data = new Float64Array(columns * 65_536)
+  }
+
+  add(...row: number[]): void {
+    if (this.columns * (this.#rows + 1) > this.#data.length) {
+      const grown = new Float64Array(this.#data.length * 2)
+      grown.set(this.#data)
+      this.#data = grown
+    }
+    this.#data.set(row, this.columns * this.#rows++)
+  }
+
+  get rows(): number {
+    return this.#rows
+  }
+
+  /** The rows, flattened, as a plain array (for JSON). */
+  toArray(): number[] {
+    return Array.from(this.#data.subarray(0, this.columns * this.#rows))
+  }
+
+  clear(): void {
+    this.#data = new Float64Array(this.columns)
+    this.#rows = 0
+  }
 }
+
+/** A process's reads of judged entities: [entity index, value hash, start, end] per read, flattened. */
+export type ReadRecords = readonly number[]
 
 export interface Judgement {
   /** Reads that returned a value the entity never held. */
   wrongValues: number
-  /** Entity values served by a read that began more than the bound after they were replaced. */
+  /** Reads that began more than the bound after their value had been replaced. */
   staleBeyondBound: number
   /** A few of each, for the notes. */
   examples: string[]
@@ -76,9 +108,12 @@ export function recoveryOf(samples: readonly (readonly Sample[])[], healAt: numb
   return Math.round(worst)
 }
 
-/** A stable hash of a value: its JSON with object keys sorted, so that key order does not count. */
-export function valueHash(value: unknown): string {
-  return createHash('sha1').update(canonical(value)).digest('base64url').slice(0, 16)
+/**
+ * A stable hash of a value, 48 bits as a number (a plain float in a typed array, no string on the
+ * heap): of its JSON with object keys sorted, so that key order does not count.
+ */
+export function valueHash(value: unknown): number {
+  return createHash('sha1').update(canonical(value)).digest().readUIntBE(0, 6)
 }
 
 function canonical(value: unknown): string {
@@ -91,53 +126,43 @@ function canonical(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`
 }
 
-/** Records one read of `hash` for `entity` in a process's map. */
-export function recordSeen(seen: Map<string, Map<string, Seen>>, entity: string, hash: string, start: number, end: number): void {
-  let byHash = seen.get(entity)
-  if (byHash === undefined) seen.set(entity, (byHash = new Map()))
-  const s = byHash.get(hash)
-  if (s === undefined) {
-    byHash.set(hash, { reads: 1, firstEnd: end, lastStart: start, lastStartEnd: end })
-    return
-  }
-  s.reads++
-  if (end < s.firstEnd) s.firstEnd = end
-  if (start > s.lastStart) {
-    s.lastStart = start
-    s.lastStartEnd = end
-  }
-}
-
-/** Judges what the processes saw (entity → hash → seen, one map per process) against the history. */
-export function judge(history: ReadonlyMap<string, readonly Version[]>, processes: readonly ReadonlyMap<string, ReadonlyMap<string, Seen>>[], boundMs: number): Judgement {
+/** Judges every process's reads against the history. */
+export function judge(history: ReadonlyMap<string, readonly Version[]>, entities: readonly string[], processes: readonly ReadRecords[], boundMs: number): Judgement {
   const out: Judgement = { wrongValues: 0, staleBeyondBound: 0, examples: [] }
   const example = (text: string) => {
     if (out.examples.length < 6) out.examples.push(text)
   }
-  for (const seen of processes) {
-    for (const [entity, byHash] of seen) {
+  for (const reads of processes) {
+    for (let r = 0; r < reads.length; r += 4) {
+      const entity = entities[reads[r] as number] as string
+      const hash = reads[r + 1] as number
+      const start = reads[r + 2] as number
+      const end = reads[r + 3] as number
       const versions = history.get(entity) ?? []
-      for (const [hash, s] of byHash) {
-        // The value as of the latest read: the last version with this value begun before that read ended.
-        let index = -1
-        for (let i = versions.length - 1; i >= 0; i--) {
-          const v = versions[i] as Version
-          if (v.hash === hash && v.started <= s.lastStartEnd) {
-            index = i
-            break
-          }
+      // The value read: the last version with it begun before the read ended.
+      let index = -1
+      for (let i = versions.length - 1; i >= 0; i--) {
+        const v = versions[i] as Version
+        if (v.hash === hash && v.started <= end) {
+          index = i
+          break
         }
-        const everHeld = versions.some((v) => v.hash === hash)
-        if (index === -1 || !everHeld || !versions.some((v) => v.hash === hash && v.started <= s.firstEnd)) {
-          out.wrongValues += s.reads
-          example(`${entity}: ${everHeld ? 'a value read before the write that made it began' : 'a value it never held'} (${s.reads} reads)`)
-          continue
-        }
-        const next = versions[index + 1]
-        if (next?.acked !== undefined && s.lastStart > next.acked + boundMs) {
-          out.staleBeyondBound++
-          example(`${entity}: served ${Math.round(s.lastStart - next.acked)} ms after it was replaced`)
-        }
+      }
+      if (index === -1) {
+        out.wrongValues++
+        example(`${entity}: ${versions.some((v) => v.hash === hash) ? 'a value read before the write that made it began' : 'a value it never held'}`)
+        continue
+      }
+      // Replaced at the earliest acknowledgement of a later write (a queued one's replay may come
+      // after a later write's acknowledgement).
+      let replaced = Infinity
+      for (let i = index + 1; i < versions.length; i++) {
+        const acked = (versions[i] as Version).acked
+        if (acked !== undefined && acked < replaced) replaced = acked
+      }
+      if (start > replaced + boundMs) {
+        out.staleBeyondBound++
+        example(`${entity}: served ${Math.round(start - replaced)} ms after it was replaced`)
       }
     }
   }

@@ -17,7 +17,7 @@ import { getHeapSpaceStatistics } from 'node:v8'
 import { histogramPercentile, newHistogram, record, type Histogram } from '../histogram.js'
 import type { ChildContext, Row } from '../scenario.js'
 import { seededRandom } from '../zipf.js'
-import { now, recordSeen, valueHash, type Sample, type Seen } from './judge.js'
+import { NumberLog, now, valueHash, type ReadRecords, type Sample } from './judge.js'
 
 export interface ChaosWorkerArgs {
   readonly worker: number
@@ -49,14 +49,15 @@ export interface ChaosWorkerResult {
   readLatency: Histogram
   writeLatency: Histogram
   /**
-   * The writes of this process's tasks, in order: [entity, value hash after, started,
-   * acknowledged, whether its L2 part was left to the recovery queue (1) or not (0)].
+   * The writes of this process's tasks, in order, flattened: [entity index, value hash after,
+   * started, acknowledged, whether its L2 part was left to the recovery queue (1) or not (0)].
+   * Entity `2i` is the status view of task `i` of the row, `2i + 1` its progress view.
    */
-  versions: [string, string, number, number, number][]
+  versions: number[]
   /** When this process's recovery queue replayed (its queued deletes landed in L2). */
   replays: number[]
-  /** entity → value hash → what this process saw of it. */
-  seen: [string, [string, Seen][]][]
+  /** Every read of a judged entity (entities numbered as in `versions`). */
+  readLog: ReadRecords
   samples: Sample[]
   heapBefore: number
   /** Written apart (`<resultFile>.heap`), once the records above are let go. */
@@ -66,7 +67,9 @@ export interface ChaosWorkerResult {
 const BUSINESS = new Set(['E_INVALID_TRANSITION', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED'])
 const READER_PAUSE_MS = 40
 const WRITER_PAUSE_MS = 200
-const DRAIN_MS = 3_000
+const DRAIN_MS = 10_000
+/** How long before the fault the workload is held for the first heap measurement, at most. */
+const HOLD_MS = 1_000
 
 /**
  * The heap's live objects after forced GCs, without compiled code: the JIT keeps optimizing hot
@@ -100,7 +103,7 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
     writeLatency: newHistogram(),
     versions: [],
     replays: [],
-    seen: [],
+    readLog: [],
     samples: [],
     heapBefore: 0,
     heapAfter: 0,
@@ -121,7 +124,10 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
   await cache.ready({ timeout: '10s' }).catch(() => note('the cache was not ready within 10 s'))
   cache.on('recovery-replayed', () => result.replays.push(now()))
 
-  const seen = new Map<string, Map<string, Seen>>()
+  const reads = new NumberLog(4)
+  const versions = new NumberLog(5)
+  /** Held while the heap is measured at the fault's start: no call in flight then, as at the end. */
+  let holding: Promise<void> | undefined
   const random = seededRandom(5000 + args.worker)
   const tasks = args.tasks
   const hostsOf = new Map<string, string[]>()
@@ -145,7 +151,9 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
     while (!stopped) {
       await sleep(random() * READER_PAUSE_MS)
       if (stopped) break
-      const id = tasks[Math.floor(random() * tasks.length)] as string
+      if (holding !== undefined) await holding
+      const task = Math.floor(random() * tasks.length)
+      const id = tasks[task] as string
       const roll = random()
       const call = calls++
       pending.add(call)
@@ -153,10 +161,10 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
       try {
         if (roll < 0.45) {
           const value = await service.getTaskStatus(id)
-          recordSeen(seen, `status:${id}`, valueHash(value), start, now())
+          reads.add(2 * task, valueHash(value), start, now())
         } else if (roll < 0.8) {
           const value = await service.getTaskProgress(id)
-          recordSeen(seen, `progress:${id}`, valueHash(value), start, now())
+          reads.add(2 * task + 1, valueHash(value), start, now())
         } else if (roll < 0.9) await service.getTasks({ status: 'running' })
         else await service.getTaskStatistics()
         result.reads++
@@ -173,13 +181,15 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
   const writer = async (w: number) => {
     // One writer per task across the processes: task i belongs to writer i mod (processes × writers).
     const slots = args.processes * args.writers
-    const own = tasks.filter((_, i) => i % slots === args.worker * args.writers + w)
+    const own = tasks.map((_, i) => i).filter((i) => i % slots === args.worker * args.writers + w)
     if (own.length === 0) return
     let n = 0
     while (!stopped) {
       await sleep(random() * WRITER_PAUSE_MS)
       if (stopped) break
-      const id = own[Math.floor(random() * own.length)] as string
+      if (holding !== undefined) await holding
+      const task = own[Math.floor(random() * own.length)] as number
+      const id = tasks[task] as string
       const hosts = hostsOf.get(id) ?? []
       const call = calls++
       pending.add(call)
@@ -204,8 +214,8 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
         const queued = stats.recoveryQueueDepth > 0 || stats.breaker.state !== 'closed' ? 1 : 0
         if (start >= args.faultAt) record(result.writeLatency, (acked - start) * 1000)
         // What the database holds now is this write's result: nobody else writes this task.
-        result.versions.push([`status:${id}`, valueHash(await oracle.getTaskStatusView(id)), start, acked, queued])
-        result.versions.push([`progress:${id}`, valueHash(await oracle.getTaskProgressView(id)), start, acked, queued])
+        versions.add(2 * task, valueHash(await oracle.getTaskStatusView(id)), start, acked, queued)
+        versions.add(2 * task + 1, valueHash(await oracle.getTaskProgressView(id)), start, acked, queued)
       }
     }
   }
@@ -217,20 +227,27 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
 
   while (now() < args.startAt) await sleep(5)
   const work = [...Array.from({ length: args.readers }, () => reader()), ...Array.from({ length: args.writers }, (_, w) => writer(w))]
-  await sleep(Math.max(0, args.faultAt - now()))
+  // The heap at the fault's start, measured as at the end: no call in flight (for at most 1 s).
+  await sleep(Math.max(0, args.faultAt - HOLD_MS - now()))
+  let release!: () => void
+  holding = new Promise<void>((resolve) => (release = resolve))
+  while (pending.size > 0 && now() < args.faultAt) await sleep(5)
   result.heapBefore = gcHeap()
+  holding = undefined
+  release()
+  await sleep(Math.max(0, args.faultAt - now()))
   await sleep(Math.max(0, args.endAt - now()))
   stopped = true
   await Promise.race([Promise.all(work), sleep(DRAIN_MS)])
   result.hung = pending.size
   if (result.hung > 0) note(`${result.hung} calls still pending ${DRAIN_MS} ms after the end`)
   clearInterval(sampler)
-  result.seen = [...seen].map(([entity, byHash]) => [entity, [...byHash]])
+  result.readLog = reads.toArray()
+  result.versions = versions.toArray()
   writeFileSync(args.resultFile, JSON.stringify(result))
-  // What this harness recorded is not the cache's memory: written out, it is let go before the
-  // heap is measured again (at the fault's start it held only the warm-up's).
-  seen.clear()
-  result.seen = []
+  // What this harness recorded is not the cache's memory: the logs are off the heap, and their
+  // copies for the file are let go before the heap is measured again.
+  result.readLog = []
   result.versions = []
   result.samples = []
   // A turn of the event loop first: the written JSON must not be on any stack.

@@ -23,6 +23,12 @@ export interface RedisStoreOptions {
   readonly maxValueBytes?: number
   /** Per-command timeout of clients the store creates, in ms. @default 1000 */
   readonly commandTimeout?: number
+  /**
+   * How often a ready connection the store created is probed with a PING, in ms (at least 100),
+   * or `false` for never: a PING that times out (`commandTimeout`) replaces a connection that
+   * stopped answering without closing (half-open). Not for a cluster client. @default max(commandTimeout, 1000)
+   */
+  readonly stallProbeInterval?: number | false
   /** Connect timeout of clients the store creates, in ms. @default 5000 */
   readonly connectTimeout?: number
   /** Reconnect attempts a command of a created client waits through before failing. @default 1 */
@@ -56,6 +62,7 @@ export interface ResolvedRedisStoreOptions {
   readonly compressionThreshold: number
   readonly maxValueBytes: number
   readonly commandTimeout: number
+  readonly stallProbeInterval: number | false
   readonly connectTimeout: number
   readonly maxRetriesPerRequest: number
   readonly coalesceGets: boolean
@@ -81,6 +88,7 @@ const schema = z.strictObject({
   compressionThreshold: z.number().int().min(0).default(STORE_DEFAULTS.compressionThreshold),
   maxValueBytes: z.number().int().min(1).max(MAX_VALUE_LIMIT).default(STORE_DEFAULTS.maxValueBytes),
   commandTimeout: z.number().int().positive().default(STORE_DEFAULTS.commandTimeout),
+  stallProbeInterval: z.union([z.literal(false), z.number().int().min(100, 'must be at least 100 (ms), or false')]).optional(),
   connectTimeout: z.number().int().positive().default(STORE_DEFAULTS.connectTimeout),
   maxRetriesPerRequest: z.number().int().min(0).max(20).default(STORE_DEFAULTS.maxRetriesPerRequest),
   coalesceGets: z.boolean().default(STORE_DEFAULTS.coalesceGets),
@@ -110,6 +118,12 @@ export function resolveRedisStoreOptions(input: RedisStoreOptions): ResolvedRedi
     const got = issue.path.reduce<unknown>((value, part) => (value as Record<PropertyKey, unknown> | undefined)?.[part], rest)
     throw new InvalidOptionsError(issue.path.map(String).join('.'), `${issue.message} (got ${JSON.stringify(got) ?? String(got)})`)
   }
-  const { logger, clock, ...values } = parsed.data
-  return Object.freeze({ connection, ...values, logger: logger ?? silentLogger, clock: clock ?? systemClock })
+  const { logger, clock, stallProbeInterval, ...values } = parsed.data
+  return Object.freeze({
+    connection,
+    ...values,
+    stallProbeInterval: stallProbeInterval ?? Math.max(values.commandTimeout, 1000),
+    logger: logger ?? silentLogger,
+    clock: clock ?? systemClock,
+  })
 }

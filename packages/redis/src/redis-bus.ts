@@ -48,6 +48,11 @@ export interface RedisBusOptions {
   readonly heartbeatInterval?: number | string
   /** No message seen for this long marks the bus unhealthy. @default '1s' */
   readonly heartbeatTimeout?: number | string
+  /**
+   * How often the bus's own data connection (not one it borrows) is probed with a PING, in ms, or
+   * `false` for never (see the store's option of the same name). @default 1000
+   */
+  readonly stallProbeInterval?: number | false
   /** This node's id, the `source` of what it publishes. @default 16 random hex characters */
   readonly instanceId?: string
   /**
@@ -107,6 +112,7 @@ interface ResolvedBusOptions {
   readonly namespace: string
   readonly heartbeatIntervalMs: number
   readonly heartbeatTimeoutMs: number
+  readonly stallProbeInterval: number | false
   readonly instanceId: string
   readonly mode: 'pubsub' | 'tracking'
   readonly mapTrackedKey: (redisKey: string) => string | undefined
@@ -126,6 +132,7 @@ const schema = z.object({
   namespace: z.string().min(1, 'expected a non-empty string').regex(/^[^\s]+$/, 'expected no whitespace'),
   heartbeatInterval: duration.optional(),
   heartbeatTimeout: duration.optional(),
+  stallProbeInterval: z.union([z.literal(false), z.number().int().min(100, 'must be at least 100 (ms), or false')]).optional(),
   instanceId: z.string().min(1).max(128).optional(),
   mode: z.enum(['pubsub', 'tracking']).optional(),
   mapTrackedKey: z.custom<(key: string) => string | undefined>((value) => typeof value === 'function', 'expected a function').optional(),
@@ -169,6 +176,7 @@ export function resolveRedisBusOptions(options: RedisBusOptions): ResolvedBusOpt
     namespace,
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
+    stallProbeInterval: o.stallProbeInterval ?? 1_000,
     instanceId: o.instanceId ?? randomBytes(8).toString('hex'),
     mode,
     mapTrackedKey: o.mapTrackedKey ?? defaultTrackedKeyMapper(namespace),
@@ -227,7 +235,8 @@ class RedisPubSubBus implements RedisBus {
       this.#data.on('error', (error: Error) => logger.debug({ err: error }, 'tiercache bus: data connection error'))
       this.#ownsData = true
     }
-    if (this.#ownsData && !isCluster(this.#data)) this.#stopStallWatch = watchStalls(this.#data, 1_000, logger)
+    const probe = options.stallProbeInterval
+    if (this.#ownsData && !isCluster(this.#data) && probe !== false) this.#stopStallWatch = watchStalls(this.#data, probe, logger)
     const counters = this.#counters
     this.#publisher = new BusPublisher(this.#data, this.channel, this.instanceId, counters, logger)
     // Tracking is refused on a cluster by the options, so the data connection is a Redis here.

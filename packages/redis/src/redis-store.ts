@@ -118,7 +118,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const cluster = isCluster(client)
   const monitor = monitorConnection(client, logger)
   // A cluster client's commands go to many nodes, each its own connection: not probed here.
-  const stopStallWatch = owned && !isCluster(client) ? watchStalls(client, resolved.commandTimeout, logger) : () => {}
+  const probe = resolved.stallProbeInterval
+  const stopStallWatch = owned && !isCluster(client) && probe !== false ? watchStalls(client, probe, logger) : () => {}
   const keys = keyBuilder(resolved.namespace)
   const prefix = namespacePrefix(resolved.namespace)
   const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes, freeze: resolved.freezeValues })

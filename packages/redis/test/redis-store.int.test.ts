@@ -97,6 +97,11 @@ describe('redisStore on a single node', () => {
       expect((caught as Error).message).toMatch(message)
     }
 
+    it('refuses a stall probe faster than 100 ms, naming the option', () => {
+      invalid({ redis: 'redis://127.0.0.1:1', namespace: 'n', stallProbeInterval: 5 }, 'stallProbeInterval', /at least 100/)
+      invalid({ redis: 'redis://127.0.0.1:1', namespace: 'n', stallProbeInterval: true as never }, 'stallProbeInterval', /./)
+    })
+
     it('refuses a client with keyPrefix', () => {
       const client = new Redis({ lazyConnect: true, keyPrefix: 'app:' })
       invalid({ redis: client, namespace: 'n' }, 'redis', /keyPrefix "app:"/)

@@ -9,7 +9,8 @@ import { createRedisCache, redisBus, redisStore } from '../src/index.js'
 // with the bus on a connection of its own, the engine takes two steps. Heartbeats are slowed down
 // so that nothing but the writes crosses the writer's connections while counting.
 
-const QUIET = { heartbeatInterval: '10m', heartbeatTimeout: '20m' } as const
+// No heartbeat and no stall probe in the counting windows: only the writes cross the proxy.
+const QUIET = { heartbeatInterval: '10m', heartbeatTimeout: '20m', stallProbeInterval: false } as const
 
 interface Item {
   readonly v: number
@@ -26,9 +27,9 @@ async function setup(shared: boolean) {
   const namespace = uniqueNamespace('trip')
   let writer: TieredCache
   if (shared) {
-    writer = createRedisCache({ redis: proxy.url, namespace, ttl: '1m', bus: QUIET })
+    writer = createRedisCache({ redis: proxy.url, namespace, ttl: '1m', bus: QUIET, store: { stallProbeInterval: false } })
   } else {
-    const store = redisStore({ redis: proxy.url, namespace })
+    const store = redisStore({ redis: proxy.url, namespace, stallProbeInterval: false })
     const bus = redisBus({ redis: proxy.url, namespace, ...QUIET })
     writer = createTieredCache({ l2: store, bus, ttl: '1m' })
     onTestFinished(async () => {

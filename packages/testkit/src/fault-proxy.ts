@@ -130,7 +130,8 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
           head.chunk = piece.subarray(slice)
           piece = piece.subarray(0, slice)
         } else lane.queue.shift()
-        linkFreeAt[lane.direction] = now + piece.length / rate
+        // From when the link fell free (a late timer does not lower the rate), catching up at most one slice.
+        linkFreeAt[lane.direction] = Math.max(free, now - SLICE_MS) + piece.length / rate
       } else lane.queue.shift()
       forwarded[lane.direction] += piece.length
       lane.to.write(piece)
