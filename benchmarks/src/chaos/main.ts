@@ -52,7 +52,7 @@ interface Timing {
   faultMs: number
   recoverMs: number
 }
-const timingOf = (quick: boolean): Timing => (quick ? { warmupMs: 3_000, faultMs: 10_000, recoverMs: 7_000 } : { warmupMs: 5_000, faultMs: 60_000, recoverMs: 10_000 })
+const timingOf = (quick: boolean): Timing => (quick ? { warmupMs: 2_000, faultMs: 10_000, recoverMs: 6_000 } : { warmupMs: 5_000, faultMs: 60_000, recoverMs: 10_000 })
 
 export interface ChaosRow {
   fault: string
