@@ -20,15 +20,12 @@ export interface Flight {
   /** An invalidation of the key arrived after the flight started: its result must not land. */
   void: boolean
   /**
-   * Voided only by the start-up L1 drop (the first subscription): the result stays out of L1,
-   * but may still fill L2 through its lease, which any write made since has voided in L2.
+   * Voided by an L1 flush rather than by an invalidation of its key, so no write of the key voided
+   * its lease in L2 on the way: `startup`, the first subscription's drop (the result stays out of
+   * L1 but may still fill L2 through its lease, which any write made since has voided there), or
+   * `flush` (a recovery, a namespace bump, a clear). Undefined otherwise.
    */
-  voidedAtStart: boolean
-  /**
-   * Voided by an L1 flush (a recovery, a namespace bump, a clear), not by an invalidation of its
-   * key: no write of the key has voided its lease in L2 on the way.
-   */
-  voidedByFlush: boolean
+  voidedBy: 'startup' | 'flush' | undefined
   /** A soft timeout answered with a stale value; the loader still runs and ends the flight. */
   background: boolean
   /** A load that may be tagged: the tag sequence known before its loader ran (see `TagTable`). */
@@ -43,7 +40,7 @@ export interface Flight {
 }
 
 export function newFlight(): Flight {
-  return { promise: undefined, void: false, voidedAtStart: false, voidedByFlush: false, background: false, tagVersion: undefined, tagChanges: 0, tagsStale: false }
+  return { promise: undefined, void: false, voidedBy: undefined, background: false, tagVersion: undefined, tagChanges: 0, tagsStale: false }
 }
 
 export class Flights {
@@ -118,10 +115,7 @@ export class Flights {
     this.epoch++
     for (const flights of [this.#loads, this.#reads]) {
       for (const flight of flights.values()) {
-        if (!flight.void) {
-          flight.voidedAtStart = startup
-          flight.voidedByFlush = true
-        }
+        if (!flight.void) flight.voidedBy = startup ? 'startup' : 'flush'
         flight.void = true
       }
       flights.clear()

@@ -207,9 +207,10 @@ export class GetOrSet {
    * The background reload of a value served meanwhile (`m.stale`, expiring at `replaces`), in its
    * own flight. L2 copies count only when written since (they expire at another time). An eager
    * refresh asks for the lease without waiting: held elsewhere, that process reloads and this one
-   * keeps its copy; then reads L2, in case a refreshed copy landed. An expired entry's reload reads L2 first (unless `known`: just read),
-   * then claims the lease as a miss would, waiting for another holder's fill. Then the loader. A
-   * failed reload keeps the current value and its grace. Resolves what the flight's joiners get.
+   * keeps its copy; then reads L2, in case a refreshed copy landed. An expired entry's reload
+   * reads L2 first (unless `known`: just read), then claims the lease as a miss would, waiting for
+   * another holder's fill. Then the loader. A failed reload keeps the current value and its grace.
+   * Resolves what the flight's joiners get.
    */
   async #reload(m: Miss, known: StoreKey | undefined, replaces: number, eager: boolean): Promise<unknown> {
     const { remote, stampede, keys, telemetry, runner, land, pending, tags, policy } = this.#p

@@ -75,13 +75,13 @@ export class Lander {
     const { local, policy, remote, stampede, life, clock } = this.#p
     const value = policy.seal(loaded)
     if (value === undefined || (value === null && !settings.negativeCaching) || life.closed) return value
-    if (flight.void && !(flight.voidedAtStart && fill !== undefined)) {
+    if (flight.void && !(flight.voidedBy === 'startup' && fill !== undefined)) {
       // Voided: the value must not land. An invalidation of the key came with a write, which voided
       // the lease in L2 too. A flush did not (on bus recovery, a namespace bump): the lease would
       // keep the other processes polling for a fill that never comes, `lease.waitTimeout` each, so
       // it is given up. (Should a write have come since all the same, this deletes the key it just
       // changed: a miss later, never a stale value.)
-      if (fill !== undefined && flight.voidedByFlush) stampede?.abandon(fill.storeKey, fill.token)
+      if (fill !== undefined && flight.voidedBy !== undefined) stampede?.abandon(fill.storeKey, fill.token)
       return value
     }
     const tagVersion = flight.tagVersion ?? 0
