@@ -284,6 +284,9 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
   }
 }
 
+/** `stallProbeInterval` of the store and the bus: ms between probes (at least 100), or `false`. */
+export const stallProbeSchema = z.union([z.literal(false), z.number().int().min(100, 'must be at least 100 (ms), or false')])
+
 /**
  * A connection can stop answering without closing: a peer or a middlebox gone without a FIN (a
  * half-open connection). ioredis then waits on it for good: every command times out
@@ -291,9 +294,11 @@ export function monitorConnection(client: RedisClient, logger: Logger): Connecti
  * the SDK created is probed instead: while it is ready, a PING every `intervalMs` (one at a time);
  * one that times out gives the connection up for a new one (`disconnect(true)`: ioredis
  * reconnects). A paused server is treated the same way; its new connection is ready once it
- * answers again. Returns the function that stops the probe.
+ * answers again. A cluster client's commands go to many nodes, each its own connection: it is not
+ * probed here, nor when `intervalMs` is `false`. Returns the function that stops the probe.
  */
-export function watchStalls(client: Redis, intervalMs: number, logger: Logger): () => void {
+export function watchStalls(client: RedisClient, intervalMs: number | false, logger: Logger): () => void {
+  if (intervalMs === false || isCluster(client)) return () => {}
   let probing = false
   const timer = setInterval(() => {
     if (probing || client.status !== 'ready') return

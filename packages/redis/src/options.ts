@@ -2,7 +2,7 @@ import { z } from 'zod'
 import type { Clock, Logger } from '@tiercache/core'
 import type { Cluster, Redis } from 'ioredis'
 import { CODEC_DEFAULTS } from './codec.js'
-import { resolveConnection, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
+import { resolveConnection, stallProbeSchema, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { InvalidOptionsError } from './errors.js'
 
 export interface RedisStoreOptions {
@@ -88,7 +88,7 @@ const schema = z.strictObject({
   compressionThreshold: z.number().int().min(0).default(STORE_DEFAULTS.compressionThreshold),
   maxValueBytes: z.number().int().min(1).max(MAX_VALUE_LIMIT).default(STORE_DEFAULTS.maxValueBytes),
   commandTimeout: z.number().int().positive().default(STORE_DEFAULTS.commandTimeout),
-  stallProbeInterval: z.union([z.literal(false), z.number().int().min(100, 'must be at least 100 (ms), or false')]).optional(),
+  stallProbeInterval: stallProbeSchema.optional(),
   connectTimeout: z.number().int().positive().default(STORE_DEFAULTS.connectTimeout),
   maxRetriesPerRequest: z.number().int().min(0).max(20).default(STORE_DEFAULTS.maxRetriesPerRequest),
   coalesceGets: z.boolean().default(STORE_DEFAULTS.coalesceGets),

@@ -30,7 +30,7 @@ import { BusPublisher } from './bus/publisher.js'
 import { Receiver } from './bus/receiver.js'
 import { Subscriber } from './bus/subscriber.js'
 import { Tracking } from './bus/tracking.js'
-import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, watchStalls, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
+import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, stallProbeSchema, watchStalls, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { BusClosedError, InvalidOptionsError, L2UnavailableError } from './errors.js'
 import { parseValueKey } from './keys.js'
 
@@ -132,7 +132,7 @@ const schema = z.object({
   namespace: z.string().min(1, 'expected a non-empty string').regex(/^[^\s]+$/, 'expected no whitespace'),
   heartbeatInterval: duration.optional(),
   heartbeatTimeout: duration.optional(),
-  stallProbeInterval: z.union([z.literal(false), z.number().int().min(100, 'must be at least 100 (ms), or false')]).optional(),
+  stallProbeInterval: stallProbeSchema.optional(),
   instanceId: z.string().min(1).max(128).optional(),
   mode: z.enum(['pubsub', 'tracking']).optional(),
   mapTrackedKey: z.custom<(key: string) => string | undefined>((value) => typeof value === 'function', 'expected a function').optional(),
@@ -235,8 +235,7 @@ class RedisPubSubBus implements RedisBus {
       this.#data.on('error', (error: Error) => logger.debug({ err: error }, 'tiercache bus: data connection error'))
       this.#ownsData = true
     }
-    const probe = options.stallProbeInterval
-    if (this.#ownsData && !isCluster(this.#data) && probe !== false) this.#stopStallWatch = watchStalls(this.#data, probe, logger)
+    if (this.#ownsData) this.#stopStallWatch = watchStalls(this.#data, options.stallProbeInterval, logger)
     const counters = this.#counters
     this.#publisher = new BusPublisher(this.#data, this.channel, this.instanceId, counters, logger)
     // Tracking is refused on a cluster by the options, so the data connection is a Redis here.

@@ -117,9 +117,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         })
   const cluster = isCluster(client)
   const monitor = monitorConnection(client, logger)
-  // A cluster client's commands go to many nodes, each its own connection: not probed here.
-  const probe = resolved.stallProbeInterval
-  const stopStallWatch = owned && !isCluster(client) && probe !== false ? watchStalls(client, probe, logger) : () => {}
+  const stopStallWatch = owned ? watchStalls(client, resolved.stallProbeInterval, logger) : () => {}
   const keys = keyBuilder(resolved.namespace)
   const prefix = namespacePrefix(resolved.namespace)
   const codec = createCodec({ compressionThreshold: resolved.compressionThreshold, maxValueBytes: resolved.maxValueBytes, freeze: resolved.freezeValues })
