@@ -17,7 +17,11 @@ export class FlagsError extends Error {
   }
 }
 
-export function parseFlags(argv: readonly string[]): Flags {
+/**
+ * `[--quick] [--only <id>[,<id>…]]`: of `pnpm bench` (scenario ids) and of `pnpm chaos` (fault
+ * ids, `noun` 'fault'). `--only` comes back in the order of `ids`.
+ */
+export function parseFlags(argv: readonly string[], ids: readonly string[] = SCENARIO_IDS, noun = 'scenario'): Flags {
   let quick = false
   let only: string[] | undefined
   for (let i = 0; i < argv.length; i++) {
@@ -27,13 +31,13 @@ export function parseFlags(argv: readonly string[]): Flags {
     if (arg === '--quick') quick = true
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg.includes('=') ? arg.slice('--only='.length) : argv[++i]
-      if (!value || value.startsWith('--')) throw new FlagsError('--only needs a scenario id')
+      if (!value || value.startsWith('--')) throw new FlagsError(`--only needs a ${noun} id`)
       only = [...(only ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)]
     } else if (arg === '--help' || arg === '-h') throw new FlagsError('tiercache benchmarks', true)
     else throw new FlagsError(`unknown argument: ${arg}`)
   }
-  for (const id of only ?? []) if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new FlagsError(`unknown scenario: ${id}`)
+  for (const id of only ?? []) if (!ids.includes(id)) throw new FlagsError(`unknown ${noun}: ${id}`)
   // Registry order, whatever order --only named them in.
-  if (only) only = SCENARIO_IDS.filter((id) => only!.includes(id))
+  if (only) only = ids.filter((id) => only!.includes(id))
   return { quick, only }
 }

@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startFaultProxy, startRedis, taskFixtures } from '@tiercache/testkit'
 import { childPool } from '../child.js'
+import { FlagsError, parseFlags } from '../flags.js'
 import { textTable } from '../format.js'
 import { histogramPercentile, mergeHistograms } from '../histogram.js'
 import { collectMeta } from '../meta.js'
@@ -83,25 +84,17 @@ const ms = (us: number | undefined) => (us === undefined ? null : Math.round(us 
 const rowPasses = (row: ChaosRow): boolean =>
   row.errors === 0 && row.wrongValues === 0 && row.staleBeyondBound === 0 && row.recoveryMs !== null && row.heapGrowthPct <= HEAP_GROWTH_MAX_PCT
 
-function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] | undefined } {
-  let quick = false
-  let only: string[] | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string
-    if (arg === '--') continue
-    if (arg === '--quick') quick = true
-    else if (arg === '--only' || arg.startsWith('--only=')) {
-      const value = arg.includes('=') ? arg.slice('--only='.length) : argv[++i]
-      if (!value) throw new Error(`--only needs a fault id (${FAULT_IDS.join(', ')})`)
-      only = value.split(',').map((s) => s.trim())
-      for (const id of only) if (!FAULT_IDS.includes(id)) throw new Error(`unknown fault: ${id} (expected one of ${FAULT_IDS.join(', ')})`)
-    } else throw new Error(`unknown argument: ${arg}\nusage: pnpm chaos [--quick] [--only <fault>[,<fault>…]]`)
-  }
-  return { quick, only }
-}
+const CHAOS_USAGE = `usage: pnpm chaos [--quick] [--only <fault>[,<fault>…]]\nfaults: ${FAULT_IDS.join(', ')}`
 
 async function main(): Promise<number> {
-  const flags = parseArgs(process.argv.slice(2))
+  let flags
+  try {
+    flags = parseFlags(process.argv.slice(2), FAULT_IDS, 'fault')
+  } catch (error) {
+    if (!(error instanceof FlagsError)) throw error
+    console.error(`${error.message}\n${CHAOS_USAGE}`)
+    return error.help ? 0 : 2
+  }
   const faults = FAULTS.filter((f) => flags.only === undefined || flags.only.includes(f.id))
   const timing = timingOf(flags.quick)
   const meta = collectMeta(REPO_ROOT, flags.quick)
