@@ -13,8 +13,8 @@ const alive = (pid: number) => {
   }
 }
 
-async function until(predicate: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  for (let i = 0; i < timeoutMs / 10; i++) {
     if (await predicate()) return
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
@@ -91,5 +91,25 @@ describe('startRedisCluster', () => {
       expect(info).toContain('cluster_slots_assigned:16384')
       expect(info).toContain('cluster_known_nodes:3')
     }
+  })
+})
+
+describe('startRedisCluster with replicas', () => {
+  it('forms 3 masters with a replica each, and a killed master is replaced by its replica', async () => {
+    await using cluster = await startRedisCluster({ replicasPerMaster: 1 })
+    expect(cluster.nodes).toHaveLength(6)
+    expect(cluster.masters).toHaveLength(3)
+    for (const [i, replica] of cluster.replicas.entries()) {
+      const role = (await replica.command('ROLE')).split('\n')
+      expect(role[0]).toBe('slave')
+      expect(Number(role[2])).toBe(cluster.masters[i]!.port)
+    }
+    const slot = 0
+    const master = await cluster.ownerOf(slot)
+    expect(master).toBe(cluster.masters[0])
+    await master.kill()
+    await until(async () => (await cluster.ownerOf(slot).catch(() => master)) !== master, 'the replica to take over slot 0', 30_000)
+    expect(await cluster.ownerOf(slot)).toBe(cluster.replicas[0])
+    expect((await cluster.replicas[0]!.command('ROLE')).split('\n')[0]).toBe('master')
   })
 })
