@@ -320,6 +320,15 @@ export function watchStalls(client: RedisClient, intervalMs: number | false, log
   return () => clearInterval(timer)
 }
 
+/**
+ * Refreshes a cluster client's slot table; resolves when done, failed or not (never rejects).
+ * ioredis refreshes it itself on MOVED and on commands failing on a closed connection, but a
+ * connection of the SDK's own to one node (the bus's shard subscriber) is not one of its commands.
+ */
+export function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()))
+}
+
 /** Longest close() waits for QUIT's reply and the socket's end before it cuts the connection. */
 export const CLOSE_GRACE_MS = 500
 

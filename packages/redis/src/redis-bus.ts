@@ -220,6 +220,8 @@ class RedisPubSubBus implements RedisBus {
   readonly #subscriber: Subscriber
   #startPromise: Promise<void> | undefined
   #closed = false
+  /** When the subscriber was last recycled for silence (see `#beat`). */
+  #recycledAt = 0
 
   constructor(options: ResolvedBusOptions) {
     this.#o = options
@@ -358,9 +360,17 @@ class RedisPubSubBus implements RedisBus {
 
   readonly #beat = (silentForMs: number): void => {
     if (this.#closed) return
-    // Subscribed, yet nothing arrives and nothing closes: a half-open connection, or (in a cluster)
-    // a sharded channel whose slot moved to another master. A new connection finds out.
-    if (this.#subscriber.subscribed && silentForMs > 4 * this.#o.heartbeatTimeoutMs) this.#subscriber.recycle()
+    // Nothing heard for 4 deadlines. Subscribed, yet nothing arrives and nothing closes: a
+    // half-open connection, or (in a cluster) a sharded channel whose slot moved to another master.
+    // In a cluster, also a connection that keeps reconnecting to a master that died while a replica
+    // took its slots over. A new connection, to the slot's owner of now, finds out; at most once per
+    // 4 deadlines, so that it has the time to subscribe.
+    const stuckAfter = 4 * this.#o.heartbeatTimeoutMs
+    const now = Date.now()
+    if (silentForMs > stuckAfter && (this.#subscriber.subscribed || isCluster(this.#data)) && now - this.#recycledAt > stuckAfter) {
+      this.#recycledAt = now
+      this.#subscriber.recycle()
+    }
     if (this.#subscriber.subscribed) this.#publisher.heartbeat()
   }
 

@@ -248,6 +248,30 @@ describe('redisBus: cluster (sharded pub/sub)', () => {
   })
 })
 
+describe('redisBus: cluster failover', () => {
+  it('resubscribes to the replica promoted in place of the master that owned the channel slot', async () => {
+    await using cluster = await startRedisCluster({ replicasPerMaster: 1 })
+    const namespace = uniqueNamespace('bus')
+    const a = await openBus({ redis: { cluster: [...cluster.startupNodes] }, namespace })
+    const b = await openBus({ redis: { cluster: [...cluster.startupNodes] }, namespace })
+    const channel = `${namespace}:bus`
+    const owner = await cluster.ownerOf(slotOf(channel))
+    await a.bus.publish({ op: 'delete', keys: ['k1'] })
+    await expect.poll(() => b.received.map((m) => m.op)).toEqual(['delete'])
+
+    await owner.kill()
+    await expect.poll(() => b.health.includes(false), { timeout: 10_000 }).toBe(true)
+    await expect.poll(async () => (await cluster.ownerOf(slotOf(channel)).catch(() => owner)) !== owner, { timeout: 30_000, interval: 100 }).toBe(true)
+    const promoted = await cluster.ownerOf(slotOf(channel))
+    expect(cluster.replicas).toContain(promoted)
+    await expect.poll(() => a.bus.healthy && b.bus.healthy, { timeout: 20_000 }).toBe(true)
+    // Both subscribers moved to the new owner of the slot.
+    await expect.poll(async () => Number((await promoted.command('PUBSUB', 'SHARDNUMSUB', channel)).split('\n')[1]), { timeout: 10_000 }).toBe(2)
+    await a.bus.publish({ op: 'generation', name: 'fam', value: 3 })
+    await expect.poll(() => b.received.map((m) => m.op)).toEqual(['delete', 'generation'])
+  })
+})
+
 describe('redisBus: tracking mode', () => {
   it('turns a direct write by another program into an invalidation of the mapped L1 key', async () => {
     await using server = await startRedis()

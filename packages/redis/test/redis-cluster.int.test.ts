@@ -99,3 +99,30 @@ describe('redisStore on a cluster', () => {
     expect(await client.get('anything')).toBeNull()
   })
 })
+
+describe('redisStore on a cluster with replicas', () => {
+  it('serves the slots of a killed master again from the replica promoted in its place', async () => {
+    await using cluster = await startRedisCluster({ replicasPerMaster: 1 })
+    const namespace = uniqueNamespace('fo')
+    const store = redisStore({ redis: { cluster: [...cluster.startupNodes] }, namespace })
+    onTestFinished(() => store.close())
+    await store.ready()
+    const keys = keyBuilder(namespace)
+    await store.set(key('t1'), entry('before'))
+    const slot = slotOf(keys.value(key('t1')))
+    const owner = await cluster.ownerOf(slot)
+    // The write must have reached the replica before the master dies.
+    expect(Number(await owner.command('WAIT', 1, 5000))).toBe(1)
+
+    await owner.kill()
+    await expect.poll(async () => (await cluster.ownerOf(slot).catch(() => owner)) !== owner, { timeout: 30_000, interval: 100 }).toBe(true)
+    expect(cluster.replicas).toContain(await cluster.ownerOf(slot))
+    // Nothing tells the client of the promotion (the dead master never answers MOVED): its slot
+    // table is refreshed on its own, and the same key is served again.
+    await expect
+      .poll(async () => (await store.get(key('t1')).catch(() => undefined))?.value, { timeout: 15_000, interval: 100 })
+      .toBe('before')
+    await store.set(key('t1'), entry('after'))
+    expect((await store.get(key('t1')))?.value).toBe('after')
+  })
+})

@@ -9,7 +9,7 @@
  */
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import type { Logger } from '@tiercache/core'
-import { connectReady, isCluster } from '../connection.js'
+import { connectReady, isCluster, refreshSlots } from '../connection.js'
 import { L2UnavailableError } from '../errors.js'
 import { slotOf } from '../keys.js'
 import type { BusCounters } from './counters.js'
@@ -48,6 +48,8 @@ export class Subscriber {
   #subscribed = false
   #recycling = false
   #closed = false
+  /** A shard connection was opened before: a reopen refreshes the slot table first. */
+  #opened = false
 
   constructor(options: SubscriberOptions) {
     this.#o = options
@@ -115,6 +117,9 @@ export class Subscriber {
         `redis bus: the cluster was not ready within ${this.#o.connectTimeoutMs}ms (connectTimeout; status ${cluster.status}), so no shard subscriber for "${channel}": check the startup nodes, or raise connectTimeout`,
       )
     }
+    // Reopened: the slot may have a new owner (a failover) that the client's table does not show yet.
+    if (this.#opened) await refreshSlots(cluster)
+    this.#opened = true
     const slot = slotOf(channel)
     const nodeKey = cluster.slots[slot]?.[0]
     if (nodeKey === undefined) {
