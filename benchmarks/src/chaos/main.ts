@@ -1,11 +1,13 @@
 // `pnpm chaos [--quick] [--only <fault>[,<fault>…]]`: readers and writers of several processes
 // through every kind of Redis fault, judged for errors, wrong values and stale reads.
 //
-// One redis-server, reached by every process through the testkit's fault proxy, and one SQLite
-// task database (10,000 tasks, 400 running: the row's tasks). Per fault, 4 fresh processes (a
-// namespace of their own) run 100 readers and 10 writers each (worker.ts): healthy for a warm-up,
-// then the fault for 60 s (quick: 10 s), then healthy again while L2 comes back. The runner puts
-// the fault on and takes it off, then judges the row from what the processes recorded:
+// One SQLite task database (10,000 tasks, 400 running: the row's tasks), and the Redis of each
+// fault's stage (faults.ts): one redis-server reached by every process through the testkit's
+// fault proxy, or, for the failovers, a fresh cluster with replicas or Sentinel setup per row.
+// Per fault, 4 fresh processes (a namespace of their own) run 100 readers and 10 writers each
+// (worker.ts): healthy for a warm-up, then the fault for 60 s (quick: 10 s), then healthy again
+// while L2 comes back. The runner puts the fault on and takes it off (a failover heals itself: a
+// replica is promoted), then judges the row from what the processes recorded:
 // - errors: calls that failed or were still unanswered 10 s after the end, and unhandled rejections (the workload's own
 //   business errors, an invalid transition or a busy database, are counted apart);
 // - wrong values and stale reads beyond the bound, against the writers' history (judge.ts). The
@@ -13,8 +15,8 @@
 //   heartbeat deadline (1 s), with 1 s of slack for timers late on a starved machine, counted from
 //   the write's acknowledgement, or, for a write made while its process could not reach Redis
 //   (its L2 deletes queued), from the replay of its process's recovery queue;
-// - recovery: from the heal until every process's L2 answered reads again without errors and its
-//   breaker is closed (its counters, sampled every 50 ms);
+// - recovery: from the heal (a failover: the promotion) until every process's L2 answered reads
+//   again without errors and its breaker is closed (its counters, sampled every 50 ms);
 // - heap growth of each process from the start of the fault to the end (after forced GCs).
 // Writes benchmarks/results/chaos.json and chaos.md (the table of docs/failure-modes.md); exits
 // 1 when a row misses its goal.
@@ -30,7 +32,7 @@ import { FlagsError, parseFlags } from '../flags.js'
 import { textTable } from '../format.js'
 import { histogramPercentile, mergeHistograms } from '../histogram.js'
 import { collectMeta } from '../meta.js'
-import { FAULTS, FAULT_IDS, type Fault } from './faults.js'
+import { FAULTS, FAULT_IDS, connectionOf, startStage, stopStage, type Fault, type Stage } from './faults.js'
 import { judge, now, recoveryOf, valueHash, type Version } from './judge.js'
 import type { ChaosWorkerArgs, ChaosWorkerResult } from './worker.js'
 
@@ -66,8 +68,10 @@ export interface ChaosRow {
   readMaxMs: number | null
   writeP99Ms: number | null
   writeMaxMs: number | null
-  /** null: L2 did not serve again before the row ended. */
+  /** null: L2 did not serve again before the row ended. From the heal, or for a failover from the promotion. */
   recoveryMs: number | null
+  /** A failover: from the kill to the replica serving in its place. */
+  promotionMs: number | null
   heapGrowthPct: number
   reads: number
   writes: number
@@ -104,8 +108,7 @@ async function main(): Promise<number> {
 
   const { createSqliteTaskRepository, seedTasks } = await import('@tiercache/task/sqlite')
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-chaos-'))
-  const redis = await startRedis()
-  const proxy = await startFaultProxy({ target: { host: redis.host, port: redis.port } })
+  let shared: Stage | undefined
   const pool = childPool()
   const rows: ChaosRow[] = []
   try {
@@ -123,18 +126,34 @@ async function main(): Promise<number> {
     // Entity 2i is the status view of task i, 2i + 1 its progress view (as the workers number them).
     const entities = tasks.flatMap((id) => [`status:${id}`, `progress:${id}`])
 
-    for (const fault of faults) rows.push(await runRow(fault, { dir, filename, tasks, entities, history, timing, quick: flags.quick, pool, targets: { redis, proxy } }))
+    for (const fault of faults) {
+      let stage: Stage
+      if (fault.stage === 'proxied') {
+        if (shared === undefined) {
+          const redis = await startRedis()
+          shared = { kind: 'proxied', redis, proxy: await startFaultProxy({ target: { host: redis.host, port: redis.port } }) }
+        }
+        stage = shared
+      } else stage = await startStage(fault.stage)
+      try {
+        rows.push(await runRow(fault, stage, { dir, filename, tasks, entities, history, timing, quick: flags.quick, pool }))
+      } finally {
+        if (stage !== shared) await stopStage(stage)
+      }
+    }
   } finally {
     pool.killAll()
-    await proxy.stop()
-    await redis.stop()
+    if (shared?.kind === 'proxied') {
+      await shared.proxy.stop()
+      await shared.redis.stop()
+    }
     rmSync(dir, { recursive: true, force: true })
   }
   meta.durationMs = Math.round(performance.now() - started)
 
   const cells = [
-    ['fault', 'errors', 'wrong values', 'stale > bound', 'read p99 ms', 'read max ms', 'write p99 ms', 'write max ms', 'recovery ms', 'heap growth %', 'reads', 'writes', 'business errors'],
-    ...rows.map((r) => [r.fault, r.errors, r.wrongValues, r.staleBeyondBound, r.readP99Ms ?? '-', r.readMaxMs ?? '-', r.writeP99Ms ?? '-', r.writeMaxMs ?? '-', r.recoveryMs ?? 'never', r.heapGrowthPct, r.reads, r.writes, r.businessErrors].map(String)),
+    ['fault', 'errors', 'wrong values', 'stale > bound', 'read p99 ms', 'read max ms', 'write p99 ms', 'write max ms', 'recovery ms', 'promoted after ms', 'heap growth %', 'reads', 'writes', 'business errors'],
+    ...rows.map((r) => [r.fault, r.errors, r.wrongValues, r.staleBeyondBound, r.readP99Ms ?? '-', r.readMaxMs ?? '-', r.writeP99Ms ?? '-', r.writeMaxMs ?? '-', r.recoveryMs ?? 'never', r.promotionMs ?? '-', r.heapGrowthPct, r.reads, r.writes, r.businessErrors].map(String)),
   ]
   console.log(`\n${textTable(cells).replace(/^/gm, '  ')}`)
   for (const r of rows) if (r.notes.length > 0) console.log(`  ${r.fault}: ${r.notes.join('; ')}`)
@@ -156,10 +175,15 @@ interface RowContext {
   timing: Timing
   quick: boolean
   pool: ReturnType<typeof childPool>
-  targets: { redis: Awaited<ReturnType<typeof startRedis>>; proxy: Awaited<ReturnType<typeof startFaultProxy>> }
 }
 
-async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
+/** The endpoint a child's context names (the workers connect by `ChaosWorkerArgs.redis`). */
+function endpointOf(stage: Stage): { host: string; port: number; url: string } {
+  const node = stage.kind === 'proxied' ? stage.proxy : stage.kind === 'cluster' ? stage.cluster.nodes[0]! : stage.sentinel.primary
+  return { host: node.host, port: node.port, url: node.url }
+}
+
+async function runRow(fault: Fault, stage: Stage, c: RowContext): Promise<ChaosRow> {
   const { timing } = c
   const startAt = now() + BOOT_MS
   const faultAt = startAt + timing.warmupMs
@@ -168,14 +192,15 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
   const namespace = `chaos-${fault.id}-${Date.now().toString(36)}`
   console.log(`${fault.id}: ${fault.label} …`)
   const fixtures = taskFixtures()
-  const redis = { host: c.targets.proxy.host, port: c.targets.proxy.port, url: c.targets.proxy.url }
+  const redis = endpointOf(stage)
+  const targets = { stage, namespace }
   const runs = Array.from({ length: PROCESSES }, (_, worker) => {
     const args: ChaosWorkerArgs = {
       worker,
       processes: PROCESSES,
       filename: c.filename,
       resultFile: join(c.dir, `${fault.id}-${worker}.json`),
-      redisUrl: c.targets.proxy.url,
+      redis: connectionOf(stage),
       namespace,
       tasks: c.tasks,
       readers: READERS,
@@ -188,11 +213,23 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
   })
   const settled = Promise.allSettled(runs)
   await until(faultAt)
-  await fault.apply(c.targets)
-  await until(healAt)
-  await fault.heal(c.targets)
-  const outcomes = await settled
+  await fault.apply(targets)
   const notes: string[] = []
+  // A failover heals itself: recovery counts from the promotion, which must come within the fault's time.
+  let recoverFrom = healAt
+  let promotionMs: number | null = null
+  if (fault.promoted !== undefined) {
+    try {
+      await fault.promoted(targets, healAt - now())
+      recoverFrom = now()
+      promotionMs = Math.round(recoverFrom - faultAt)
+    } catch (error) {
+      notes.push((error as Error).message)
+    }
+  }
+  await until(healAt)
+  await fault.heal(targets)
+  const outcomes = await settled
   const results: ChaosWorkerResult[] = []
   outcomes.forEach((o, worker) => {
     if (o.status === 'rejected') notes.push(`worker ${worker} failed: ${(o.reason as Error)?.message ?? String(o.reason)}`)
@@ -240,7 +277,8 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
     readMaxMs: ms(reads.count === 0 ? undefined : reads.maxUs),
     writeP99Ms: ms(histogramPercentile(writes, 99)),
     writeMaxMs: ms(writes.count === 0 ? undefined : writes.maxUs),
-    recoveryMs: results.length === PROCESSES ? recoveryOf(results.map((r) => r.samples), healAt) : null,
+    recoveryMs: results.length === PROCESSES && (fault.promoted === undefined || promotionMs !== null) ? recoveryOf(results.map((r) => r.samples), recoverFrom) : null,
+    promotionMs,
     heapGrowthPct: Math.round(Math.max(0, ...results.map((r) => (100 * (r.heapAfter - r.heapBefore)) / r.heapBefore)) * 10) / 10,
     reads: sum((r) => r.reads),
     writes: sum((r) => r.writes),
@@ -249,7 +287,8 @@ async function runRow(fault: Fault, c: RowContext): Promise<ChaosRow> {
     businessErrors: sum((r) => r.businessErrors),
     notes,
   }
-  console.log(`  ${rowPasses(row) ? 'ok' : 'GOAL MISSED'}: ${row.errors} errors, ${row.wrongValues} wrong, ${row.staleBeyondBound} stale > bound, read p99 ${row.readP99Ms} ms, recovery ${row.recoveryMs ?? 'never'} ms, heap ${row.heapGrowthPct} %`)
+  const promotion = promotionMs === null ? '' : `, promoted after ${promotionMs} ms`
+  console.log(`  ${rowPasses(row) ? 'ok' : 'GOAL MISSED'}: ${row.errors} errors, ${row.wrongValues} wrong, ${row.staleBeyondBound} stale > bound, read p99 ${row.readP99Ms} ms${promotion}, recovery ${row.recoveryMs ?? 'never'} ms, heap ${row.heapGrowthPct} %`)
   return row
 }
 
@@ -261,7 +300,7 @@ function markdown(rows: readonly ChaosRow[], date: string, machine: string, timi
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.errors} | ${r.wrongValues} | ${r.staleBeyondBound} | ${r.readP99Ms ?? '-'} / ${r.readMaxMs ?? '-'} | ${r.writeP99Ms ?? '-'} / ${r.writeMaxMs ?? '-'} | ${r.recoveryMs ?? 'never'} | ${r.heapGrowthPct} | ${r.reads.toLocaleString('en')} / ${r.writes.toLocaleString('en')} |`,
+        `| ${r.label} | ${r.errors} | ${r.wrongValues} | ${r.staleBeyondBound} | ${r.readP99Ms ?? '-'} / ${r.readMaxMs ?? '-'} | ${r.writeP99Ms ?? '-'} / ${r.writeMaxMs ?? '-'} | ${r.recoveryMs ?? 'never'}${r.promotionMs === null ? '' : ` (from the promotion, ${r.promotionMs} ms after the kill)`} | ${r.heapGrowthPct} | ${r.reads.toLocaleString('en')} / ${r.writes.toLocaleString('en')} |`,
     ),
   ]
   return `${lines.join('\n')}\n`

@@ -1,6 +1,7 @@
 // One process of a chaos row: the task service on the shared SQLite file, through the cache on
-// Redis (reached through the fault proxy), with `readers` concurrent readers and `writers`
-// concurrent writers from `startAt` to `endAt`, whatever happens to Redis meanwhile.
+// the Redis of the row's stage (through the fault proxy, a cluster or Sentinel), with `readers`
+// concurrent readers and `writers` concurrent writers from `startAt` to `endAt`, whatever happens
+// to Redis meanwhile.
 //
 // Readers read the status and progress views of the row's tasks (judged afterwards against the
 // write history, see judge.ts), list pages and the statistics (errors and latency only). Writers
@@ -25,7 +26,8 @@ export interface ChaosWorkerArgs {
   /** The task database, shared by every process. */
   readonly filename: string
   readonly resultFile: string
-  readonly redisUrl: string
+  /** The cache's `redis` option: a URL (through the fault proxy), `{ cluster }` or `{ sentinels, name }`. */
+  readonly redis: string | { cluster: { host: string; port: number }[] } | { sentinels: { host: string; port: number }[]; name: string }
   readonly namespace: string
   readonly tasks: readonly string[]
   readonly readers: number
@@ -119,7 +121,7 @@ export async function chaosWorker(args: ChaosWorkerArgs, ctx: ChildContext): Pro
   const repo = createSqliteTaskRepository({ filename: args.filename })
   const oracle = createSqliteTaskRepository({ filename: args.filename })
 
-  const cache = createRedisCache({ redis: args.redisUrl, namespace: args.namespace, l1: { maxEntries: 20_000 } })
+  const cache = createRedisCache({ redis: args.redis, namespace: args.namespace, l1: { maxEntries: 20_000 } })
   const service = createCachedTaskService({ cache, repository: repo, maintenanceInterval: false })
   await cache.ready({ timeout: '10s' }).catch(() => note('the cache was not ready within 10 s'))
   cache.on('recovery-replayed', () => result.replays.push(now()))
