@@ -73,6 +73,8 @@ import { PendingWrites } from './pending-writes.js'
 
 /** The cache. Plain-key verbs use the default family (`default@1`). */
 export interface TieredCache {
+  /** The `name` option: tells caches apart in logs, traces (`tiercache:*` channels) and metrics. */
+  readonly name: string
   get<T = unknown>(key: string): Promise<T | undefined>
   /** L1 only, synchronous: the fresh L1 value or `undefined`. */
   peek<T = unknown>(key: string): T | undefined
@@ -149,6 +151,7 @@ export function createTieredCache(options?: TieredCacheOptions): TieredCache {
 
 class Cache implements TieredCache {
   readonly #o: ResolvedOptions
+  readonly name: string
   readonly #life = new Lifecycle()
   readonly #telemetry: Telemetry
   readonly #local: LocalTier
@@ -167,6 +170,7 @@ class Cache implements TieredCache {
     const o = resolved.clock === systemClock ? Object.freeze({ ...resolved, clock: coarseClock() }) : resolved
     this.#o = o
     const { clock, name } = o
+    this.name = name
     const life = this.#life
     const flights = this.#flights
     const pending = this.#pending
@@ -179,7 +183,7 @@ class Cache implements TieredCache {
         ? undefined
         : new L2Guard(
             o.l2,
-            { timeout: o.l2Timeout, ...o.breaker },
+            { name, timeout: o.l2Timeout, ...o.breaker },
             {
               onError: (operation, error) => telemetry.l2Failed(operation, error),
               onStateChange: (state) => {
@@ -211,17 +215,22 @@ class Cache implements TieredCache {
         : guard === undefined
           ? {
               down: false,
-              send: (message) =>
-                bus.publish(message).catch((error: unknown) => {
+              send: (message) => {
+                telemetry.busMessagesSent++
+                return bus.publish(message).catch((error: unknown) => {
                   telemetry.background('bus publish', error)
                   throw error
-                }),
+                })
+              },
             }
           : {
               get down() {
                 return guard.isOpen
               },
-              send: (message) => guard.run('publish', () => bus.publish(message)),
+              send: (message) => {
+                telemetry.busMessagesSent++
+                return guard.run('publish', () => bus.publish(message))
+              },
               beforeResend: () => remote?.replay() ?? Promise.resolve(),
             }
     const coherence: Coherence = (this.#coherence = new Coherence({
@@ -240,7 +249,7 @@ class Cache implements TieredCache {
     this.#remote = remote
     this.#stampede = stampede
     const land = new Lander({ local, policy, remote, stampede, tags, telemetry, life, clock })
-    const runner = new LoaderRunner(telemetry)
+    const runner = new LoaderRunner(telemetry, name)
     const getOrSet = new GetOrSet({ local, policy, flights, keys, generations, remote, stampede, runner, land, tags, pending, telemetry, life, clock })
     const many = new GetOrSetMany({ local, policy, flights, keys, generations, remote, stampede, runner, land, tags, pending, telemetry, life, clock, single: getOrSet })
     const get = (this.#get = new Get({ local, policy, flights, keys, generations, remote, land, tags, pending, telemetry, life, clock }))

@@ -52,3 +52,5 @@ export type {
   StoreKey,
   TagVersions,
 } from './ports.js'
+export { L2_CHANNEL, LOADER_CHANNEL, l2Channel, loaderChannel } from './diagnostics.js'
+export type { L2TraceContext, LoaderTraceContext } from './diagnostics.js'

@@ -55,7 +55,12 @@ export type BreakerState = 'closed' | 'open' | 'half-open'
 export interface CacheStats {
   readonly total: Readonly<FamilyCounters> & { readonly hitRate: number }
   readonly families: Readonly<Record<string, Readonly<FamilyCounters>>>
+  /** Every failed L2 call by operation (`get`, `apply`, `publish`, …): reads, writes and background work. */
+  readonly l2ErrorsByOperation: Readonly<Record<string, number>>
+  /** Messages of other processes this one applied (heartbeats aside). */
   readonly busMessagesApplied: number
+  /** Messages this process sent on the bus, heartbeats aside: each attempt (a message held and sent again counts again). */
+  readonly busMessagesSent: number
   readonly l1Flushes: number
   readonly breaker: { readonly state: BreakerState; readonly transitions: number }
   readonly recoveryQueueDepth: number

@@ -29,6 +29,8 @@ export class Telemetry {
   l2Errors = 0
   l1Flushes = 0
   busMessagesApplied = 0
+  busMessagesSent = 0
+  readonly #l2ErrorsByOperation = new Map<string, number>()
   readonly #loadLatency = new LatencyReservoir()
   readonly #counters = new Map<string, FamilyCounters>()
   readonly #name: string
@@ -75,6 +77,7 @@ export class Telemetry {
 
   l2Failed(operation: string, error: unknown): void {
     this.l2Errors++
+    this.#l2ErrorsByOperation.set(operation, (this.#l2ErrorsByOperation.get(operation) ?? 0) + 1)
     this.logger.warn({ err: error, operation, cache: this.#name }, 'tiercache L2 call failed')
     this.events.emit('l2-error', { operation, error })
   }
@@ -87,7 +90,9 @@ export class Telemetry {
     return Object.freeze({
       total: Object.freeze({ ...total, l2Errors: this.l2Errors, hitRate: lookups === 0 ? 0 : (total.l1Hits + total.l2Hits) / lookups }),
       families: Object.freeze(families),
+      l2ErrorsByOperation: Object.freeze(Object.fromEntries(this.#l2ErrorsByOperation)),
       busMessagesApplied: this.busMessagesApplied,
+      busMessagesSent: this.busMessagesSent,
       l1Flushes: this.l1Flushes,
       breaker: Object.freeze({ ...parts.breaker }),
       recoveryQueueDepth: parts.recoveryQueueDepth,

@@ -8,7 +8,7 @@ import { chaos, deferred, fakeClock } from './helpers.js'
 function guardOf(store: RemoteStore): L2Guard {
   const guard = new L2Guard(
     store,
-    { timeout: 10_000, volumeThreshold: 100, errorThresholdPercentage: 50, resetTimeout: 1_000, rollingCountTimeout: 10_000 },
+    { name: 'test', timeout: 10_000, volumeThreshold: 100, errorThresholdPercentage: 50, resetTimeout: 1_000, rollingCountTimeout: 10_000 },
     { onError: () => {}, onStateChange: () => {} },
   )
   onTestFinished(() => guard.shutdown())

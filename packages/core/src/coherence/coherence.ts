@@ -109,6 +109,11 @@ export class Coherence {
     return this.#publisher === undefined ? Promise.resolve() : this.#publisher.send(message)
   }
 
+  /** A message goes out with a write's L2 changes (a round trip): counted as sent. */
+  sent(): void {
+    this.#p.telemetry.busMessagesSent++
+  }
+
   /** Keeps a message that could not go (its round trip failed) for the next resend. */
   hold(message: Invalidation): void {
     this.#publisher?.hold(message)

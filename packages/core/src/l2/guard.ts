@@ -1,9 +1,12 @@
 import CircuitBreaker from 'opossum'
 import { L2TimeoutError, L2UnavailableError, TierCacheError } from '../errors.js'
+import { l2Channel } from '../diagnostics.js'
 import type { RemoteStore } from '../ports.js'
 import { type BreakerState, LatencyReservoir } from '../stats.js'
 
 export interface GuardOptions {
+  /** The cache's name, in the `tiercache:l2` trace context. */
+  readonly name: string
   readonly timeout: number
   readonly volumeThreshold: number
   readonly errorThresholdPercentage: number
@@ -45,6 +48,7 @@ export class L2Guard {
   readonly #deadlines: Deadlines | undefined
   readonly #hooks: GuardHooks
   readonly #timeout: number
+  readonly #name: string
   /** The store's first connection, while it is being made (see `RemoteStore.connecting`). */
   #opening: Promise<boolean> | undefined
 
@@ -53,6 +57,7 @@ export class L2Guard {
     this.#deadlines = options.timeout > 0 && options.timeout !== Infinity ? new Deadlines(options.timeout) : undefined
     this.#hooks = hooks
     this.#timeout = options.timeout
+    this.#name = options.name
     this.#opening = store.connecting?.()
     void this.#opening?.then(() => (this.#opening = undefined))
     // The timeout is ours (so it carries our error type); opossum only counts and trips.
@@ -91,6 +96,12 @@ export class L2Guard {
   }
 
   run<T>(operation: string, action: (store: RemoteStore) => Promise<T>): Promise<T> {
+    // Traced only while someone listens (see diagnostics.ts): otherwise one property read.
+    if (l2Channel.start.hasSubscribers) return l2Channel.tracePromise(() => this.#run(operation, action), { cache: this.#name, operation })
+    return this.#run(operation, action)
+  }
+
+  #run<T>(operation: string, action: (store: RemoteStore) => Promise<T>): Promise<T> {
     if (this.#opening !== undefined) return this.#afterOpening(this.#opening, operation, action)
     const started = performance.now()
     const deadlines = this.#deadlines
@@ -128,7 +139,7 @@ export class L2Guard {
       this.#hooks.onError(operation, error)
       throw error
     }
-    return this.run(operation, action)
+    return this.#run(operation, action)
   }
 
   shutdown(): void {

@@ -234,6 +234,7 @@ export class GetOrSetMany {
     const outcome = await runner.run({
       fc,
       id: first.id,
+      keys: batch.length,
       loader: batchLoader,
       settings: settings.timeout === undefined ? settings : { ...settings, timeout: undefined },
       stale: undefined,

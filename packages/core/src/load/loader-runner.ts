@@ -7,6 +7,7 @@
  * - `hardTimeout` fails the call with `LoaderTimeoutError` and aborts the loader's `signal`.
  * A value or an error arriving after the call was answered ends the flight (`release`).
  */
+import { loaderChannel } from '../diagnostics.js'
 import { parseDuration } from '../duration.js'
 import { LoaderTimeoutError } from '../errors.js'
 import type { FamilyContext, Loader, LoaderContext } from '../family.js'
@@ -41,6 +42,8 @@ export interface LoaderCall {
    */
   readonly stale: { readonly value: unknown; readonly stands?: () => boolean } | undefined
   readonly flight: Flight
+  /** How many keys the loader loads: a batch loader's keys (see get-or-set-many.ts). @default 1 */
+  readonly keys?: number
   /** Ends the flight once a background load is over. */
   readonly release: () => void
   /** Lands a value that arrived after the call was answered. */
@@ -49,9 +52,11 @@ export interface LoaderCall {
 
 export class LoaderRunner {
   readonly #telemetry: Telemetry
+  readonly #name: string
 
-  constructor(telemetry: Telemetry) {
+  constructor(telemetry: Telemetry, name: string) {
     this.#telemetry = telemetry
+    this.#name = name
   }
 
   run(call: LoaderCall): Promise<Outcome> {
@@ -86,7 +91,10 @@ export class LoaderRunner {
       }
       let result: Promise<unknown>
       try {
-        result = Promise.resolve(loader(context))
+        // Traced only while someone listens (see diagnostics.ts).
+        result = loaderChannel.start.hasSubscribers
+          ? loaderChannel.tracePromise(() => Promise.resolve(loader(context)), { cache: this.#name, family: fc.id, key: id, keys: call.keys ?? 1 })
+          : Promise.resolve(loader(context))
       } catch (error) {
         result = Promise.reject(error)
       }

@@ -145,6 +145,7 @@ export class RoundTrip {
       return
     }
     const changes: StoreChanges = { sets, deletes, bumps }
+    if (prepared !== undefined) this.#coherence.sent()
     this.#remote
       .apply(changes, prepared)
       .then(
