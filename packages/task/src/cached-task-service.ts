@@ -54,6 +54,11 @@ export interface CachedTaskService extends TaskCacheAdmin {
   readonly taskCache: TaskCacheService
   readonly families: TaskFamilies
   readonly options: ResolvedCachedTaskServiceOptions
+  /**
+   * Queries this service sent to its repository so far (the repository's `queryCount`): what a
+   * metrics exporter reads at scrape time (`databaseQueries: () => service.databaseQueries`).
+   */
+  readonly databaseQueries: number
 
   getTaskStatus(taskId: string): Promise<TaskStatusView | null>
   getTaskProgress(taskId: string): Promise<TaskProgressView | null>
@@ -290,6 +295,10 @@ class CachedTaskServiceImpl implements CachedTaskService {
   }
 
   // ------------------------------------------------------------------ management
+
+  get databaseQueries(): number {
+    return this.#repo.queryCount
+  }
 
   getCacheStatistics(): Promise<TaskCacheStatistics> {
     return readCacheStatistics(this.#cache, this.families, this.#repo.queryCount, this.#log)

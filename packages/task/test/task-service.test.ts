@@ -208,6 +208,19 @@ describe('TaskService cache integration', () => {
     expect(store.keys().length).toBe(keys)
   })
 
+  it('counts its database queries for metrics: a miss queries, a hit does not', async () => {
+    const { nodes, summary } = memoryCluster(1)
+    const { service, repo } = nodes[0] as Node
+    const id = summary.activeTaskIds[0] as string
+    const before = service.databaseQueries
+    expect(before).toBe(repo.queryCount)
+    await service.getTaskStatus(id)
+    const afterMiss = service.databaseQueries
+    expect(afterMiss).toBeGreaterThan(before)
+    await service.getTaskStatus(id)
+    expect(service.databaseQueries).toBe(afterMiss)
+  })
+
   it('validates write inputs before touching the database', async () => {
     const { nodes, summary } = memoryCluster(1)
     const { service, repo } = nodes[0] as Node
