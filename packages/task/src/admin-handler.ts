@@ -11,13 +11,22 @@
  *
  * Every request needs `Authorization: Bearer <token>`. The token is compared in constant time over
  * SHA-256 digests (equal lengths, so neither the content nor the length leaks through timing).
- * Answers are JSON; errors are `{ error: { code, message } }` with 400/401/404/405/500.
+ * Answers are JSON; errors are `{ error: { code, message } }` (the README's table lists them).
+ *
+ * Requests are hostile until proven otherwise: the whole prefix belongs to the handler (hostile
+ * variants of its paths are never passed on to `next()`), an answer given before the body ended
+ * closes the connection, an address that keeps presenting wrong tokens is blocked for a while, and
+ * nothing the handler throws reaches the client or the host's event loop.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { z } from 'zod'
 import { InvalidOptionsError } from '@tiercache/core'
-import { IdSchema } from './model.js'
+import { failure, refuse, REFUSED, send } from './admin-answers.js'
+import { ALLOWED, isUnder, pathOf, routeOf, type Route } from './admin-routes.js'
+import { createAuthFailureLimiter } from './auth-failures.js'
+import { declaresTooLarge, discardBody } from './body-limits.js'
 
 /** What the handler needs from the service (`createCachedTaskService()` provides it). */
 export interface TaskCacheAdmin {
@@ -38,9 +47,32 @@ export interface AdminHandlerOptions {
    * @default ''
    */
   basePath?: string
-  /** Called with errors the service threw (the client gets a 500 without details). */
+  /**
+   * Called with errors the service threw and with unexpected errors inside the handler (the client
+   * gets a 500 without details).
+   */
   onError?: (error: unknown) => void
+  /**
+   * Largest request body accepted, in bytes; the routes take none. A larger declared
+   * `content-length` is refused at once, a larger chunked body as soon as it passes.
+   * @default 1024
+   */
+  maxBodyBytes?: number
+  /** Time the request body may take to arrive, in ms. @default 5000 */
+  bodyTimeout?: number
+  /** Wrong or missing tokens from one address within `authFailureWindow` that block it. @default 10 */
+  maxAuthFailures?: number
+  /** Window the failures are counted in, and length of the block, in ms. @default 60000 */
+  authFailureWindow?: number
+  /** Time source of the failure window (ms, monotonic). @default performance */
+  clock?: { now(): number }
 }
+
+/** Longest request URL accepted (the path with its query), in characters. */
+const MAX_URL_LENGTH = 2048
+
+// setTimeout's largest delay: longer ones would fire at once.
+const MAX_DELAY_MS = 2_147_483_647
 
 const OptionsSchema = z.strictObject({
   token: z.string().min(16, 'must be a string of at least 16 characters'),
@@ -49,42 +81,21 @@ const OptionsSchema = z.strictObject({
     .regex(/^(\/[^/?#]+)*$/, 'must be empty or start with "/" and not end with "/"')
     .default(''),
   onError: z.custom<(error: unknown) => void>((v) => typeof v === 'function', 'must be a function').optional(),
+  maxBodyBytes: z.number().int('must be an integer').min(0, 'must be 0 or more').max(Number.MAX_SAFE_INTEGER).default(1024),
+  bodyTimeout: z.number().int('must be an integer (ms)').min(1, 'must be at least 1 ms').max(MAX_DELAY_MS).default(5000),
+  maxAuthFailures: z.number().int('must be an integer').min(1, 'must be at least 1').default(10),
+  authFailureWindow: z.number().int('must be an integer (ms)').min(1, 'must be at least 1 ms').max(MAX_DELAY_MS).default(60_000),
+  clock: z
+    .custom<{ now(): number }>(
+      (v) => (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { now?: unknown }).now === 'function',
+      'must be an object with a now() method',
+    )
+    .default(() => performance),
 })
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void
 
-type Route =
-  | { kind: 'stats' }
-  | { kind: 'all' }
-  | { kind: 'task'; id: string }
-  | { kind: 'host'; id: string }
-  | { kind: 'warmup' }
-  | { kind: 'cleanup' }
-
-const ALLOWED: Record<Route['kind'], string> = {
-  stats: 'GET',
-  all: 'DELETE',
-  task: 'DELETE',
-  host: 'DELETE',
-  warmup: 'POST',
-  cleanup: 'POST',
-}
-
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest()
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const payload = JSON.stringify(body)
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(payload)),
-    'cache-control': 'no-store',
-    ...headers,
-  })
-  res.end(payload)
-}
-
-const failure = (res: ServerResponse, status: number, code: string, message: string, headers?: Record<string, string>): void =>
-  send(res, status, { error: { code, message } }, headers)
 
 export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandlerOptions): AdminHandler {
   const parsed = OptionsSchema.safeParse(options)
@@ -92,39 +103,43 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
     const issue = parsed.error.issues[0]
     throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
   }
-  const { basePath, onError } = parsed.data
+  const { basePath, onError, maxBodyBytes, bodyTimeout } = parsed.data
   const expected = digest(parsed.data.token)
   const prefix = `${basePath}/cache`
+  const failures = createAuthFailureLimiter({
+    maxFailures: parsed.data.maxAuthFailures,
+    windowMs: parsed.data.authFailureWindow,
+    clock: parsed.data.clock,
+  })
+
+  const report = (error: unknown): void => {
+    try {
+      onError?.(error)
+    } catch {
+      // a failing error hook must not take the response down with it
+    }
+  }
+
+  /** The last resort of every step: a 500 without details, or a cut connection mid-answer. */
+  const guard = (res: ServerResponse, step: () => void): void => {
+    try {
+      step()
+    } catch (error) {
+      report(error)
+      try {
+        if (res.headersSent) res.destroy()
+        else refuse(res, 500, 'E_INTERNAL', 'the admin request failed')
+      } catch {
+        res.destroy()
+      }
+    }
+  }
 
   const authorized = (header: string | undefined): boolean => {
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
     // Compare a digest even when the header is missing, so both paths cost the same.
     const presented = digest(match?.[1] ?? '')
     return timingSafeEqual(presented, expected) && match !== null
-  }
-
-  const route = (path: string): Route | { invalid: string } | undefined => {
-    if (path === prefix) return { kind: 'all' }
-    if (!path.startsWith(`${prefix}/`)) return undefined
-    const parts = path.slice(prefix.length + 1).split('/')
-    if (parts.length === 1) {
-      if (parts[0] === 'stats') return { kind: 'stats' }
-      if (parts[0] === 'warmup') return { kind: 'warmup' }
-      if (parts[0] === 'cleanup') return { kind: 'cleanup' }
-      return undefined
-    }
-    if (parts.length === 2 && (parts[0] === 'tasks' || parts[0] === 'hosts')) {
-      let raw: string
-      try {
-        raw = decodeURIComponent(parts[1] as string)
-      } catch {
-        return { invalid: 'the id is not valid percent-encoding' }
-      }
-      const id = IdSchema.safeParse(raw)
-      if (!id.success) return { invalid: `invalid ${parts[0] === 'tasks' ? 'task' : 'host'} id: ${id.error.issues[0]?.message ?? 'invalid'}` }
-      return { kind: parts[0] === 'tasks' ? 'task' : 'host', id: id.data }
-    }
-    return undefined
   }
 
   const act = async (r: Route): Promise<unknown> => {
@@ -147,21 +162,22 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
     }
   }
 
-  return (req, res, next) => {
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const found = route(path)
-    if (found === undefined && next) {
-      next()
+  /** Once the body has ended: the token, the route, the method, then the service. */
+  const answer = (req: IncomingMessage, res: ServerResponse, path: string, address: string): void => {
+    // Compared for every request, blocked or not, so that a block does not show in the timing.
+    const tokenOk = authorized(req.headers.authorization)
+    const blockedMs = failures.blockedFor(address)
+    if (blockedMs > 0) {
+      const seconds = String(Math.ceil(blockedMs / 1000))
+      failure(res, 429, 'E_TOO_MANY_ATTEMPTS', `too many wrong tokens from this address; retry in ${seconds} s`, { 'retry-after': seconds })
       return
     }
-    // The body is never read; drain it so the connection can be reused.
-    req.resume()
-    if (!authorized(req.headers.authorization)) {
+    if (!tokenOk) {
+      failures.recordFailure(address)
       failure(res, 401, 'E_UNAUTHORIZED', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="tiercache"' })
       return
     }
+    const found = routeOf(prefix, path)
     if (found === undefined) {
       failure(res, 404, 'E_NOT_FOUND', `no route ${path}`)
       return
@@ -176,16 +192,47 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
       return
     }
     act(found).then(
-      (body) => send(res, 200, body),
+      // send() throws on an answer JSON cannot hold (a BigInt, a cycle): guard it like the rest.
+      (body) => guard(res, () => send(res, 200, body)),
       (error: unknown) => {
-        try {
-          onError?.(error)
-        } catch {
-          // a failing error hook must not take the response down with it
-        }
-        if (!res.headersSent) failure(res, 500, 'E_INTERNAL', 'the cache operation failed')
-        else res.destroy()
+        report(error)
+        guard(res, () => {
+          if (!res.headersSent) failure(res, 500, 'E_INTERNAL', 'the cache operation failed')
+          else res.destroy()
+        })
       },
     )
+  }
+
+  /** Checks what the request line and headers tell at once, then waits out the body. */
+  const admit = (req: IncomingMessage, res: ServerResponse, url: string): void => {
+    if (url.length > MAX_URL_LENGTH) {
+      refuse(res, 414, 'E_URI_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`)
+      return
+    }
+    if (declaresTooLarge(req, maxBodyBytes)) {
+      refuse(res, ...REFUSED['too-large'])
+      return
+    }
+    // Taken now: the socket may have lost it by the time the body has ended.
+    const address = req.socket.remoteAddress ?? 'unknown'
+    discardBody(req, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeout }, (outcome) =>
+      guard(res, () => {
+        if (outcome === 'ended') answer(req, res, pathOf(url), address)
+        // No one is left to answer; should the socket live on, it must not hang there.
+        else if (outcome === 'aborted') res.destroy()
+        else refuse(res, ...REFUSED[outcome])
+      }),
+    )
+  }
+
+  return (req, res, next) => {
+    const url = typeof req.url === 'string' ? req.url : '/'
+    // With next() the handler owns the paths under the prefix only; without, every path.
+    if (next && !isUnder(prefix, pathOf(url))) {
+      next()
+      return
+    }
+    guard(res, () => admit(req, res, url))
   }
 }

@@ -1,0 +1,37 @@
+/**
+ * How the admin handler writes its answers: JSON always, never cached, never sniffed, and
+ * errors as `{ error: { code, message } }`.
+ */
+import type { ServerResponse } from 'node:http'
+import type { BodyOutcome } from './body-limits.js'
+
+type Headers = Record<string, string>
+
+export function send(res: ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
+  const payload = JSON.stringify(body)
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(payload)),
+    'cache-control': 'no-store',
+    // Answers are JSON only: a client must not sniff one into something it would run.
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  })
+  res.end(payload)
+}
+
+export const failure = (res: ServerResponse, status: number, code: string, message: string, headers?: Headers): void =>
+  send(res, status, { error: { code, message } }, headers)
+
+/**
+ * An answer given before the body was read to its end: what is left of the request is unknown, so
+ * the connection is closed after it (node:http ends the socket once the answer is flushed).
+ */
+export const refuse = (res: ServerResponse, status: number, code: string, message: string): void =>
+  failure(res, status, code, message, { connection: 'close' })
+
+/** The answers to a body that did not end within the limits. */
+export const REFUSED: Record<Exclude<BodyOutcome, 'ended' | 'aborted'>, [number, string, string]> = {
+  'too-large': [413, 'E_BODY_TOO_LARGE', 'the request body is too large (the routes take none)'],
+  timeout: [408, 'E_BODY_TIMEOUT', 'the request body did not arrive in time'],
+}
