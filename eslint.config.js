@@ -56,6 +56,14 @@ export default tseslint.config(
     rules: restrict([noTestkit, { group: ['@tiercache/task', '@tiercache/task/*'], message: '@tiercache/redis depends on core only' }]),
   },
   {
+    files: ['packages/prometheus/src/**/*.ts', 'packages/opentelemetry/src/**/*.ts'],
+    rules: restrict([
+      noRedisClients,
+      noTestkit,
+      { group: ['@tiercache/redis', '@tiercache/task', '@tiercache/task/*'], message: 'an exporter depends on @tiercache/core only: it reads stats() and the tiercache:* channels' },
+    ]),
+  },
+  {
     files: ['packages/task/src/**/*.ts'],
     rules: restrict([
       noTestkit,

@@ -7,6 +7,8 @@ const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import
 const alias = [
   { find: /^@tiercache\/core$/, replacement: src('core/src/index.ts') },
   { find: /^@tiercache\/redis$/, replacement: src('redis/src/index.ts') },
+  { find: /^@tiercache\/opentelemetry$/, replacement: src('opentelemetry/src/index.ts') },
+  { find: /^@tiercache\/prometheus$/, replacement: src('prometheus/src/index.ts') },
   { find: /^@tiercache\/task$/, replacement: src('task/src/index.ts') },
   { find: /^@tiercache\/task\/sqlite$/, replacement: src('task/src/sqlite/index.ts') },
   { find: /^@tiercache\/testkit$/, replacement: src('testkit/src/index.ts') },

@@ -1,0 +1,7 @@
+export { openTelemetryMetrics } from './metrics.js'
+export { openTelemetryTracing } from './tracing.js'
+export type { Instrumentation } from './instrumentation.js'
+export type { InstrumentedCache, MetricsOptions, TracingOptions } from './options.js'
+export { BREAKER_VALUES, L2_BUCKETS, LOADER_BUCKETS, NAMES as INSTRUMENT_NAMES } from './instruments.js'
+export { L2_SPAN_PREFIX, LOADER_SPAN } from './spans.js'
+export { SCOPE_NAME, SCOPE_VERSION } from './version.js'
