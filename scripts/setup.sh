@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian/Ubuntu machine that has Node.js 20 and nothing else: pnpm, redis-server,
-# a C++ toolchain for native modules, and the workspace's dependencies from the lockfile.
+# openssl, a C++ toolchain for native modules, and the workspace's dependencies from the lockfile.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,10 @@ apt_install() {
 if ! command -v redis-server >/dev/null && [ -z "${REDIS_SERVER_BIN:-}" ]; then
   log "installing redis-server"
   apt_install redis-server
+fi
+if ! command -v openssl >/dev/null; then
+  log "installing openssl (the testkit makes TLS certificates with it)"
+  apt_install openssl
 fi
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   log "installing build-essential python3 (native modules compile from source)"

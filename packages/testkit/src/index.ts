@@ -1,5 +1,7 @@
 export { startRedis } from './redis-server.js'
-export type { RedisServer, StartRedisOptions } from './redis-server.js'
+export type { RedisServer, RedisTlsOptions, RedisTlsServer, StartRedisOptions } from './redis-server.js'
+export { createTlsCertificates } from './tls.js'
+export type { TlsCertificates, TlsKeyPair } from './tls.js'
 export { startRedisCluster } from './redis-cluster.js'
 export type { RedisCluster, StartRedisClusterOptions } from './redis-cluster.js'
 export { redisServerBinary } from './redis-binary.js'

@@ -6,6 +6,7 @@ import { redisServerBinary } from './redis-binary.js'
 import { sendCommand } from './resp.js'
 import { isAlive, spawnWatched, type WatchedProcess } from './watchdog.js'
 import { TestkitError } from './errors.js'
+import { createTlsCertificates, tlsServerArgs } from './tls.js'
 
 /**
  * A real redis-server on a loopback port.
@@ -38,6 +39,21 @@ export interface RedisServer {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A server started with `tls`: the plain port stays (the testkit's admin commands use it). */
+export interface RedisTlsServer extends RedisServer {
+  /** Stays the same across `restart()`. */
+  readonly tlsPort: number
+  /** `rediss://127.0.0.1:<tlsPort>` */
+  readonly tlsUrl: string
+  /** PEMs for a client: the CA that signed the server's certificate, and a client certificate and key it signed. */
+  readonly tls: { readonly ca: string; readonly cert: string; readonly key: string }
+}
+
+export interface RedisTlsOptions {
+  /** `tls-auth-clients yes`: a client must present a certificate the CA signed. @default false */
+  clientCerts?: boolean
+}
+
 export interface StartRedisOptions {
   /** Port to bind; a free one when omitted. */
   port?: number
@@ -45,6 +61,11 @@ export interface StartRedisOptions {
   args?: readonly string[]
   /** How long to wait for PONG. @default 10000 */
   startTimeoutMs?: number
+  /**
+   * Also listen with TLS on a port of its own, with certificates made for this server (see
+   * tls.ts; their directory is removed on `stop()`).
+   */
+  tls?: boolean | RedisTlsOptions
 }
 
 async function launch(port: number, args: readonly string[], timeoutMs: number): Promise<WatchedProcess> {
@@ -93,17 +114,26 @@ async function waitForExit(pid: number): Promise<void> {
 }
 
 /** Starts a redis-server on a free loopback port (retrying if the port is taken meanwhile). */
+export function startRedis(options: StartRedisOptions & { tls: true | RedisTlsOptions }): Promise<RedisTlsServer>
+export function startRedis(options?: StartRedisOptions): Promise<RedisServer>
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const args = options.args ?? []
   const timeoutMs = options.startTimeoutMs ?? 10_000
+  const certificates = options.tls ? createTlsCertificates() : undefined
+  const clientCerts = typeof options.tls === 'object' && options.tls.clientCerts === true
+  let tlsPort = 0
+  const argsOf = () => [...(options.args ?? []), ...(certificates ? tlsServerArgs(certificates, tlsPort, clientCerts) : [])]
   let port = options.port ?? (await freePort())
   let current: WatchedProcess | undefined
   for (let attempt = 0; ; attempt++) {
     try {
-      current = await launch(port, args, timeoutMs)
+      if (certificates) tlsPort = await freePort()
+      current = await launch(port, argsOf(), timeoutMs)
       break
     } catch (error) {
-      if (options.port !== undefined || attempt >= 4) throw error
+      if (options.port !== undefined || attempt >= 4) {
+        certificates?.remove()
+        throw error
+      }
       port = await freePort()
     }
   }
@@ -141,7 +171,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       // The old socket may linger briefly; retry binding the same port for a moment.
       for (let attempt = 0; ; attempt++) {
         try {
-          current = await launch(port, args, timeoutMs)
+          current = await launch(port, argsOf(), timeoutMs)
           return
         } catch (error) {
           if (attempt >= 20) throw error
@@ -152,10 +182,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     async stop() {
       stopped = true
       await killCurrent()
+      certificates?.remove()
     },
     [Symbol.asyncDispose]() {
       return this.stop()
     },
+    ...(certificates && {
+      tlsPort,
+      tlsUrl: `rediss://127.0.0.1:${tlsPort}`,
+      tls: { ca: certificates.ca, cert: certificates.client.cert, key: certificates.client.key },
+    }),
   }
   return server
 }
