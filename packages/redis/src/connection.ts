@@ -30,6 +30,8 @@ const sentinelSchema = z.strictObject({
   name: z.string().min(1),
   sentinelUsername: z.string().min(1).optional(),
   sentinelPassword: z.string().optional(),
+  /** TLS to the sentinels themselves (`tls` is for the primary they name). */
+  sentinelTls: tls.optional(),
   db: z.number().int().min(0).optional(),
   ...credentials,
 })
@@ -161,8 +163,17 @@ export function createClient(connection: Exclude<ResolvedConnection, { kind: 'cl
       return new Redis({ ...base, ...rest, tls: tlsOption(tlsValue) })
     }
     case 'sentinel': {
-      const { tls: tlsValue, ...rest } = connection.options
-      return new Redis({ ...base, ...rest, tls: tlsOption(tlsValue) })
+      // ioredis ignores `tls` through Sentinel unless `enableTLSForSentinelMode` is set: without
+      // it, a caller asking for TLS would get plain text to the primary, password included.
+      const { tls: tlsValue, sentinelTls, ...rest } = connection.options
+      const dataTls = tlsOption(tlsValue)
+      return new Redis({
+        ...base,
+        ...rest,
+        tls: dataTls,
+        ...(dataTls === undefined ? {} : { enableTLSForSentinelMode: true }),
+        ...(sentinelTls === undefined || sentinelTls === false ? {} : { sentinelTLS: tlsOption(sentinelTls) }),
+      })
     }
     case 'cluster': {
       const { cluster, tls: tlsValue, username, password } = connection.options
