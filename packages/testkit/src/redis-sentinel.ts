@@ -44,8 +44,7 @@ export async function startRedisSentinel(options: StartRedisSentinelOptions = {}
     await Promise.all(started.map((item) => item.stop()))
   }
   try {
-    // The replica's first sync starts at once (the default waits 5 s for more replicas to share it).
-    const primary = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] })
+    const primary = await startRedis()
     started.push(primary)
     const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] })
     started.push(replica)
