@@ -215,22 +215,17 @@ class Cache implements TieredCache {
         : guard === undefined
           ? {
               down: false,
-              send: (message) => {
-                telemetry.busMessagesSent++
-                return bus.publish(message).catch((error: unknown) => {
+              send: (message) =>
+                bus.publish(message).catch((error: unknown) => {
                   telemetry.background('bus publish', error)
                   throw error
-                })
-              },
+                }),
             }
           : {
               get down() {
                 return guard.isOpen
               },
-              send: (message) => {
-                telemetry.busMessagesSent++
-                return guard.run('publish', () => bus.publish(message))
-              },
+              send: (message) => guard.run('publish', () => bus.publish(message)),
               beforeResend: () => remote?.replay() ?? Promise.resolve(),
             }
     const coherence: Coherence = (this.#coherence = new Coherence({

@@ -25,11 +25,10 @@ export class Telemetry {
   readonly sink: StatsSink
   /** The sink records nothing: hits need not tell it. */
   readonly silentSink: boolean
-  /** Every failed L2 call (reads, writes, background); per-family counters see only reads. */
-  l2Errors = 0
   l1Flushes = 0
   busMessagesApplied = 0
   busMessagesSent = 0
+  /** Every failed L2 call (reads, writes, background) by operation; per-family counters see only reads. */
   readonly #l2ErrorsByOperation = new Map<string, number>()
   readonly #loadLatency = new LatencyReservoir()
   readonly #counters = new Map<string, FamilyCounters>()
@@ -76,7 +75,6 @@ export class Telemetry {
   }
 
   l2Failed(operation: string, error: unknown): void {
-    this.l2Errors++
     this.#l2ErrorsByOperation.set(operation, (this.#l2ErrorsByOperation.get(operation) ?? 0) + 1)
     this.logger.warn({ err: error, operation, cache: this.#name }, 'tiercache L2 call failed')
     this.events.emit('l2-error', { operation, error })
@@ -88,7 +86,7 @@ export class Telemetry {
     const total = sumCounters(this.#counters.values())
     const lookups = total.l1Hits + total.l2Hits + total.misses
     return Object.freeze({
-      total: Object.freeze({ ...total, l2Errors: this.l2Errors, hitRate: lookups === 0 ? 0 : (total.l1Hits + total.l2Hits) / lookups }),
+      total: Object.freeze({ ...total, l2Errors: [...this.#l2ErrorsByOperation.values()].reduce((n, v) => n + v, 0), hitRate: lookups === 0 ? 0 : (total.l1Hits + total.l2Hits) / lookups }),
       families: Object.freeze(families),
       l2ErrorsByOperation: Object.freeze(Object.fromEntries(this.#l2ErrorsByOperation)),
       busMessagesApplied: this.busMessagesApplied,

@@ -60,7 +60,7 @@ export class Coherence {
     this.#healthy = bus === undefined ? true : bus.healthy
     this.#everHealthy = this.#healthy
     this.#applyCap()
-    this.#publisher = parts.transport === undefined ? undefined : new Publisher(parts.transport)
+    this.#publisher = parts.transport === undefined ? undefined : new Publisher(parts.transport, () => this.sent())
   }
 
   /** Subscribes to the bus (in the background: serving does not wait for it). */
@@ -109,7 +109,7 @@ export class Coherence {
     return this.#publisher === undefined ? Promise.resolve() : this.#publisher.send(message)
   }
 
-  /** A message goes out with a write's L2 changes (a round trip): counted as sent. */
+  /** A message goes out: through the publisher, or with a write's L2 changes (a round trip). */
   sent(): void {
     this.#p.telemetry.busMessagesSent++
   }

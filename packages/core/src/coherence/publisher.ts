@@ -29,6 +29,8 @@ const RETRY_MS = 250
  */
 export class Publisher {
   readonly #transport: Transport
+  /** Counts each message handed to the transport (`stats().busMessagesSent`). */
+  readonly #sent: () => void
   #keys: string[] = []
   #batch: Promise<void> | undefined
   #fire: (() => void) | undefined
@@ -38,8 +40,9 @@ export class Publisher {
   #retry: ReturnType<typeof setTimeout> | undefined
   #stopped = false
 
-  constructor(transport: Transport) {
+  constructor(transport: Transport, sent: () => void) {
     this.#transport = transport
+    this.#sent = sent
   }
 
   get heldCount(): number {
@@ -112,6 +115,7 @@ export class Publisher {
 
   /** The transport's send, a synchronous throw turned into a rejection. */
   #try(message: Invalidation): Promise<void> {
+    this.#sent()
     try {
       return this.#transport.send(message)
     } catch (error) {
