@@ -68,6 +68,9 @@ describe('half-open connections (real Redis behind the fault proxy)', () => {
     const key = { family: 'default@1', generation: '', id: 'k' }
     await vi.waitFor(async () => expect(await direct.get(key)).toBeUndefined(), { timeout: 20_000, interval: 50 })
     await vi.waitFor(() => expect(reader.stats().busHealthy).toBe(true), { timeout: 20_000 })
+    // A set made while the writer's breaker is still open is not written to L2 (only its delete is
+    // queued): v3 reaches L2 once the writer uses L2 again.
+    await vi.waitFor(() => expect(writer.stats().breaker.state).toBe('closed'), { timeout: 20_000 })
     await writer.set('k', 'v3')
     await vi.waitFor(async () => expect((await direct.get(key))?.value).toBe('v3'), { timeout: 20_000, interval: 50 })
     // The reader's L2 serves again, and the writer's messages reach it.
