@@ -62,7 +62,7 @@ import {
   resolveEntryOptions,
   resolveOptions,
 } from './options.js'
-import type { Invalidation, StoreInfo } from './ports.js'
+import type { Invalidation, StoreInfo, StoreInfoOptions } from './ports.js'
 import type { CacheStats } from './stats.js'
 import { checkTags, type FamilyTags, type TagOptions } from './tags/tag-options.js'
 import { TagTable } from './tags/tag-table.js'
@@ -112,8 +112,11 @@ export interface TieredCache {
   family<P, V>(definition: FamilyDefinition<P, V>): Family<P, V>
   /** Deletes L2 keys whose part after the namespace matches `glob`; 0 without L2. */
   deleteByPattern(glob: string): Promise<number>
-  /** The store's statistics, or `undefined` when there is no L2 or it reports none. */
-  l2Info(): Promise<StoreInfo | undefined>
+  /**
+   * The store's statistics, or `undefined` when there is no L2 or it reports none. The key counts
+   * scan the namespace: `{ keys: false }` skips them (memory and connection state only).
+   */
+  l2Info(options?: StoreInfoOptions): Promise<StoreInfo | undefined>
   /**
    * Waits until L2 is connected and the bus healthy, or until `timeout` (default 5 s), and says
    * which are: `{ l2, bus }`, false for a tier that is not configured. Never rejects (but for an
@@ -383,9 +386,15 @@ class Cache implements TieredCache {
     return this.#remote === undefined ? 0 : this.#remote.deleteByPattern(glob)
   }
 
-  async l2Info(): Promise<StoreInfo | undefined> {
+  async l2Info(options?: StoreInfoOptions): Promise<StoreInfo | undefined> {
     if (this.#life.closed) throw new CacheClosedError()
-    return this.#remote?.info()
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidOptionsError('l2Info', `expected an options object like { keys: false } (got ${options === null ? 'null' : typeof options})`)
+    }
+    if (options?.keys !== undefined && typeof options.keys !== 'boolean') {
+      throw new InvalidOptionsError('l2Info.keys', `expected a boolean (got ${typeof options.keys})`)
+    }
+    return this.#remote?.info(options)
   }
 
   async ready(options?: ReadyOptions): Promise<ReadyState> {

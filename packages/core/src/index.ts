@@ -49,6 +49,7 @@ export type {
   StatsSink,
   StoreChanges,
   StoreInfo,
+  StoreInfoOptions,
   StoreKey,
   TagVersions,
 } from './ports.js'

@@ -123,8 +123,11 @@ export interface RemoteStore {
    * Scans this namespace alone. Optional: without it, such values simply expire.
    */
   purgeFamily?(family: string, keep: string): Promise<number>
-  /** Memory, key counts and connection state, for statistics. Optional. */
-  info?(): Promise<StoreInfo>
+  /**
+   * Memory, key counts and connection state, for statistics. Counting keys scans the namespace:
+   * with `{ keys: false }` the store skips the scan and reports `keysByFamily` empty. Optional.
+   */
+  info?(options?: StoreInfoOptions): Promise<StoreInfo>
   /**
    * Resolves true once the store can serve commands, false if it cannot within `timeoutMs`;
    * never rejects. Optional: a store without it is taken as always connected.
@@ -178,11 +181,17 @@ export interface TagVersions {
   readonly versions: readonly number[]
 }
 
+/** What `info()` is to report. */
+export interface StoreInfoOptions {
+  /** Count the namespace's keys per family (a SCAN of the namespace). @default true */
+  readonly keys?: boolean
+}
+
 /** What a store reports about itself. */
 export interface StoreInfo {
   /** Bytes the server uses (Redis `used_memory`), summed over masters. */
   readonly usedMemoryBytes?: number
-  /** Keys of this namespace per family (`<name>@<version>`). */
+  /** Keys of this namespace per family (`<name>@<version>`); empty when asked with `{ keys: false }`. */
   readonly keysByFamily: Readonly<Record<string, number>>
   readonly connection: 'ready' | 'connecting' | 'reconnecting' | 'closed' | 'error'
 }

@@ -200,6 +200,9 @@ describe('circuit breaker and recovery queue', () => {
       { key: 'b1', value: 3 },
     ])
     expect((await cache.l2Info())?.keysByFamily).toEqual({ 'default@1': 3 })
+    expect(await cache.l2Info({ keys: false })).toEqual({ keysByFamily: {}, connection: 'ready' })
+    await expect(cache.l2Info({ keys: 'no' as unknown as boolean })).rejects.toThrow(/l2Info\.keys.*boolean/)
+    await expect(cache.l2Info(null as unknown as { keys: boolean })).rejects.toThrow(/l2Info.*options object/)
     expect(await cache.deleteByPattern('default@1:{a*}')).toBe(2)
     expect(store.size).toBe(1)
     const l1Only = cacheFor()

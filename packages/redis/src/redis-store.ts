@@ -48,7 +48,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import { pack } from 'msgpackr'
-import type { LeaseGrant, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey, TagVersions } from '@tiercache/core'
+import type { LeaseGrant, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreInfoOptions, StoreKey, TagVersions } from '@tiercache/core'
 import { createCodec, type Codec, type CorruptReason } from './codec.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, monitorConnection, watchStalls, type RedisClient } from './connection.js'
 import { SerializationError, ValueTooLargeError } from './errors.js'
@@ -83,7 +83,7 @@ export interface RedisStore extends RemoteStore {
   apply(changes: StoreChanges, message: PreparedMessage | undefined): Promise<number[]>
   deleteByPattern(glob: string): Promise<number>
   purgeFamily(family: string, keep: string): Promise<number>
-  info(): Promise<StoreInfo>
+  info(options?: StoreInfoOptions): Promise<StoreInfo>
 }
 
 // Removes a corrupt entry only if it still holds the bytes that failed, so a fresh value written
@@ -469,7 +469,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     })
   }
 
-  const info = async (): Promise<StoreInfo> => {
+  const info = async (options?: StoreInfoOptions): Promise<StoreInfo> => {
     const keysByFamily: Record<string, number> = {}
     // Statistics must still say why L2 is missing: no commands while the connection is down.
     const connection = monitor.state()
@@ -483,6 +483,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         if (match) usedMemoryBytes += Number(match[1])
       }),
     )
+    if (options?.keys === false) return { usedMemoryBytes, keysByFamily, connection: monitor.state() }
     await scanAll(keys.pattern('*'), (_node, page) => {
       for (const redisKey of page) {
         const family = keys.familyOf(redisKey)

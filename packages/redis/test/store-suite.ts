@@ -297,6 +297,11 @@ export function describeRedisStore(label: string, connect: () => Promise<SuiteTa
       expect(info.keysByFamily).toStrictEqual({ 'task:status@1': 7, 'task:list@1': 3 })
       expect(info.usedMemoryBytes).toBeGreaterThan(0)
       expect(info.connection).toBe('ready')
+      // Without the scan: memory and state, no key counts.
+      const brief = await store.info({ keys: false })
+      expect(brief.keysByFamily).toStrictEqual({})
+      expect(brief.usedMemoryBytes).toBeGreaterThan(0)
+      expect(brief.connection).toBe('ready')
     })
   })
 }

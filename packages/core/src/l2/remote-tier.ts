@@ -15,7 +15,7 @@ import { L2UnavailableError } from '../errors.js'
 import type { FamilyContext } from '../family.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { PendingWrites } from '../pending-writes.js'
-import type { Clock, Invalidation, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreKey } from '../ports.js'
+import type { Clock, Invalidation, PreparedMessage, RemoteEntry, RemoteStore, StoreChanges, StoreInfo, StoreInfoOptions, StoreKey } from '../ports.js'
 import type { BreakerState } from '../stats.js'
 import { type TagCheck, TAGS_OK, TAGS_UNKNOWN, type TagTable } from '../tags/tag-table.js'
 import type { Telemetry } from '../telemetry.js'
@@ -223,9 +223,9 @@ export class RemoteTier {
     return this.guard.run('purgeFamily', (s) => (s.purgeFamily as (f: string, k: string) => Promise<number>).call(s, family, keep))
   }
 
-  info(): Promise<StoreInfo | undefined> {
+  info(options?: StoreInfoOptions): Promise<StoreInfo | undefined> {
     if (this.guard.store.info === undefined) return Promise.resolve(undefined)
-    return this.guard.run('info', (s) => (s.info as () => Promise<StoreInfo>).call(s))
+    return this.guard.run('info', (s) => (s.info as (o?: StoreInfoOptions) => Promise<StoreInfo>).call(s, options))
   }
 
   get recoveryQueueDepth(): number {
