@@ -46,6 +46,7 @@ import {
 import { InvalidTaskQueryError } from './errors.js'
 import type { CommandResultOutcome, TaskRepository } from './repository.js'
 import { resolveCachedTaskServiceOptions, type CachedTaskServiceOptions, type ResolvedCachedTaskServiceOptions } from './service-options.js'
+import { KeyCounts } from './key-counts.js'
 import { StatisticsDebounce, statisticsInvalidationFamily } from './stats-debounce.js'
 import { createTaskCacheService, type TaskCacheService } from './task-cache-service.js'
 
@@ -107,6 +108,7 @@ class CachedTaskServiceImpl implements CachedTaskService {
   readonly #repo: TaskRepository
   readonly #log: Logger
   readonly #statistics: StatisticsDebounce
+  readonly #keyCounts: KeyCounts
   readonly #listeners = new Set<(record: InvalidationRecord) => void>()
   #maintenance: MaintenanceRun | undefined
   readonly #finishedTtl: Duration
@@ -125,6 +127,7 @@ class CachedTaskServiceImpl implements CachedTaskService {
       options.logger,
       () => this.#emit({ write: 'statistics', taskViews: false, lists: false, hosts: [], statistics: true }),
     )
+    this.#keyCounts = new KeyCounts(cache, options.logger)
     this.taskCache = createTaskCacheService({ cache, families })
     if (options.traceReads) this.#read = this.#tracedRead
     if (options.maintenanceIntervalMs !== false) this.#maintenance = new MaintenanceRun(this, options.maintenanceIntervalMs, options.logger)
@@ -301,11 +304,12 @@ class CachedTaskServiceImpl implements CachedTaskService {
   }
 
   getCacheStatistics(): Promise<TaskCacheStatistics> {
-    return readCacheStatistics(this.#cache, this.families, this.#repo.queryCount, this.#log)
+    return readCacheStatistics(this.#cache, this.families, this.#keyCounts, this.#repo.queryCount, this.#log)
   }
 
   async invalidateAllCache(): Promise<void> {
     await this.#cache.clear()
+    this.#keyCounts.forget()
     this.#log.debug({}, 'task cache cleared')
   }
 
@@ -313,23 +317,31 @@ class CachedTaskServiceImpl implements CachedTaskService {
     const id = parseId(taskId, 'taskId')
     const hostIds = await this.#repo.getTaskHostIds(id)
     await this.#invalidate({ write: 'invalidateTaskCache', taskId: id, hostIds })
+    this.#keyCounts.forget()
   }
 
   async invalidateHostCache(hostId: string): Promise<void> {
     await this.#invalidate({ write: 'invalidateHostCache', hostId: parseId(hostId, 'hostId') })
+    this.#keyCounts.forget()
   }
 
   async invalidateAllTaskCache(): Promise<void> {
     await this.taskCache.invalidateAllTaskCache()
+    this.#keyCounts.forget()
     this.#log.debug({}, 'task cache invalidated: all task families (namespace cleared)')
   }
 
-  warmupCache(): Promise<WarmupReport> {
-    return warmup(this, this.#repo, this.options.warmupTasks, this.#log)
+  // The operator's actions change what L2 holds: the key counts are taken again after each.
+  async warmupCache(): Promise<WarmupReport> {
+    const report = await warmup(this, this.#repo, this.options.warmupTasks, this.#log)
+    this.#keyCounts.forget()
+    return report
   }
 
-  cleanupCache(): Promise<CleanupReport> {
-    return cleanup(this.families, this.#log)
+  async cleanupCache(): Promise<CleanupReport> {
+    const report = await cleanup(this.families, this.#log)
+    this.#keyCounts.forget()
+    return report
   }
 
   async close(): Promise<void> {
