@@ -2,6 +2,8 @@
 export type TestkitErrorCode =
   /** No usable redis-server binary: install one or point REDIS_SERVER_BIN at it. */
   | 'E_REDIS_BINARY'
+  /** No Chromium for the browser tests: run ./scripts/setup.sh or point CHROMIUM_BIN at one. */
+  | 'E_CHROMIUM_BINARY'
   /** A redis-server, cluster or Sentinel did not come up in time (its log is in the message). */
   | 'E_REDIS_START'
   /** The server was stopped for good: start a new one. */
