@@ -1,6 +1,6 @@
 /**
- * How the admin handler writes its answers: JSON always, never cached, never sniffed, and
- * errors as `{ error: { code, message } }`.
+ * How the admin handler writes its answers: JSON for the routes, never cached, never sniffed, and
+ * errors as `{ error: { code, message } }`; HTML for the dashboard and its sign-in form alone.
  */
 import type { ServerResponse } from 'node:http'
 import type { BodyOutcome } from './body-limits.js'
@@ -34,4 +34,16 @@ export const refuse = (res: ServerResponse, status: number, code: string, messag
 export const REFUSED: Record<Exclude<BodyOutcome, 'ended' | 'aborted'>, [number, string, string]> = {
   'too-large': [413, 'E_BODY_TOO_LARGE', 'the request body is too large (the routes take none)'],
   timeout: [408, 'E_BODY_TIMEOUT', 'the request body did not arrive in time'],
+}
+
+/** An HTML page (the dashboard or the sign-in form), with the headers `admin-page.ts` gives it. */
+export function sendPage(res: ServerResponse, status: number, html: string, headers: Headers): void {
+  res.writeHead(status, { 'content-length': String(Buffer.byteLength(html)), ...headers })
+  res.end(html)
+}
+
+/** 303 See Other to `location` (relative to the request's URL), e.g. after the sign-in form posted. */
+export function redirect(res: ServerResponse, location: string, headers: Headers = {}): void {
+  res.writeHead(303, { location, 'content-length': '0', 'cache-control': 'no-store', ...headers })
+  res.end()
 }

@@ -8,10 +8,16 @@
  *   DELETE /cache/hosts/:id    invalidate the cached task lists of one host
  *   POST   /cache/warmup       load the hot entries
  *   POST   /cache/cleanup      delete expired and orphaned entries
+ *   GET    /cache/dashboard    the operator page (HTML): the statistics, refreshed, and the actions
+ *   POST   /cache/sign-in      the sign-in form's target: trades the token for a session cookie
+ *   POST   /cache/sign-out     ends the session
  *
- * Every request needs `Authorization: Bearer <token>`. The token is compared in constant time over
- * SHA-256 digests (equal lengths, so neither the content nor the length leaks through timing).
- * Answers are JSON; errors are `{ error: { code, message } }` (the README's table lists them).
+ * Every route needs `Authorization: Bearer <token>` or the session cookie the sign-in form sets
+ * (`admin-session.ts`); the page without either answers 401 with the sign-in form, and a token
+ * never travels in a URL. A change authenticated by the cookie must come from the handler's own
+ * origin (`admin-origin.ts`). The token is compared in constant time over SHA-256 digests (equal
+ * lengths, so neither the content nor the length leaks through timing). Answers are JSON but for
+ * the two pages; errors are `{ error: { code, message } }` (the README's table lists them).
  *
  * Requests are hostile until proven otherwise: the whole prefix belongs to the handler (hostile
  * variants of its paths are never passed on to `next()`), an answer given before the body ended
@@ -21,12 +27,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import type { TLSSocket } from 'node:tls'
 import { z } from 'zod'
 import { InvalidOptionsError } from '@tiercache/core'
-import { failure, refuse, REFUSED, send } from './admin-answers.js'
+import { failure, redirect, refuse, REFUSED, send, sendPage } from './admin-answers.js'
+import { isOrigin, sameOrigin } from './admin-origin.js'
+import { DASHBOARD_HEADERS, dashboardPage, SIGN_IN_HEADERS, signInPage } from './admin-page.js'
 import { ALLOWED, isUnder, pathOf, routeOf, type Route } from './admin-routes.js'
+import { createSessions, sessionCookie, sessionCookieOf, type SessionCheck } from './admin-session.js'
 import { createAuthFailureLimiter } from './auth-failures.js'
-import { declaresTooLarge, discardBody } from './body-limits.js'
+import { declaresTooLarge, readBody } from './body-limits.js'
 
 /** What the handler needs from the service (`createCachedTaskService()` provides it). */
 export interface TaskCacheAdmin {
@@ -66,6 +76,21 @@ export interface AdminHandlerOptions {
   authFailureWindow?: number
   /** Time source of the failure window (ms, monotonic). @default performance */
   clock?: { now(): number }
+  /** Lifetime of a dashboard session (the sign-in form's cookie), in ms. @default 28800000 (8 h) */
+  sessionTtl?: number
+  /**
+   * Whether the session cookie is `Secure` (sent over HTTPS only). `'auto'`: when the request came
+   * over TLS; set `true` behind a proxy that terminates TLS. @default 'auto'
+   */
+  secureCookie?: boolean | 'auto'
+  /**
+   * Origins (`https://ops.example.com`) the dashboard is served from, for the CSRF check of changes
+   * made with the session cookie. @default the request's own `Host`, which a proxy that rewrites
+   * `Host` breaks: list the public origin then.
+   */
+  allowedOrigins?: readonly string[]
+  /** How often the dashboard refreshes its statistics, in ms. @default 5000 */
+  dashboardRefresh?: number
 }
 
 /** Longest request URL accepted (the path with its query), in characters. */
@@ -91,11 +116,37 @@ const OptionsSchema = z.strictObject({
       'must be an object with a now() method',
     )
     .default(() => performance),
+  sessionTtl: z.number().int('must be an integer (ms)').min(60_000, 'must be at least 60000 ms').max(30 * 86_400_000, 'must be at most 30 days').default(8 * 3_600_000),
+  secureCookie: z.union([z.boolean(), z.literal('auto')], { error: "must be true, false or 'auto'" }).default('auto'),
+  allowedOrigins: z
+    .array(z.string().refine(isOrigin, 'must be an origin like "https://ops.example.com" (scheme, host and port, no path)'))
+    .min(1, 'must list at least one origin')
+    .optional(),
+  dashboardRefresh: z.number().int('must be an integer (ms)').min(500, 'must be at least 500 ms').max(3_600_000).default(5000),
 })
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest()
+
+/** Who a request is, as far as the admin handler is concerned. */
+interface Caller {
+  /** `none` with neither header; `bearer` decides whenever an Authorization header is sent. */
+  readonly via: 'bearer' | 'cookie' | 'none'
+  readonly credential: SessionCheck
+}
+
+/** Where express mounted the handler (`/admin` of `/admin/cache/stats`): it strips it from `req.url` alone. */
+function mountOf(req: IncomingMessage): string {
+  const original = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl
+  const url = typeof req.url === 'string' ? pathOf(req.url) : ''
+  if (typeof original !== 'string') return ''
+  const full = pathOf(original)
+  if (full === url || !full.endsWith(url)) return ''
+  const mount = full.slice(0, full.length - url.length)
+  // It becomes the cookie's Path: anything but plain segments falls back to none.
+  return /^(\/[A-Za-z0-9._~-]+)+$/.test(mount) ? mount : ''
+}
 
 export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandlerOptions): AdminHandler {
   const parsed = OptionsSchema.safeParse(options)
@@ -103,9 +154,11 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
     const issue = parsed.error.issues[0]
     throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
   }
-  const { basePath, onError, maxBodyBytes, bodyTimeout } = parsed.data
+  const { basePath, onError, maxBodyBytes, bodyTimeout, secureCookie, allowedOrigins } = parsed.data
   const expected = digest(parsed.data.token)
   const prefix = `${basePath}/cache`
+  const sessions = createSessions({ token: parsed.data.token, ttlMs: parsed.data.sessionTtl, now: Date.now })
+  const dashboard = dashboardPage(parsed.data.dashboardRefresh)
   const failures = createAuthFailureLimiter({
     maxFailures: parsed.data.maxAuthFailures,
     windowMs: parsed.data.authFailureWindow,
@@ -135,11 +188,57 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
     }
   }
 
+  /** Constant-time comparison of a presented token with the admin token. */
+  const isToken = (presented: string): boolean => timingSafeEqual(digest(presented), expected)
+
   const authorized = (header: string | undefined): boolean => {
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
     // Compare a digest even when the header is missing, so both paths cost the same.
-    const presented = digest(match?.[1] ?? '')
-    return timingSafeEqual(presented, expected) && match !== null
+    return isToken(match?.[1] ?? '') && match !== null
+  }
+
+  const identify = (req: IncomingMessage): Caller => {
+    const header = req.headers.authorization
+    const bearerOk = authorized(header)
+    if (header !== undefined) return { via: 'bearer', credential: bearerOk ? 'valid' : 'invalid' }
+    const credential = sessions.check(sessionCookieOf(req.headers.cookie))
+    return { via: credential === 'none' ? 'none' : 'cookie', credential }
+  }
+
+  const cookieFor = (req: IncomingMessage, value: string, maxAge: number): string =>
+    sessionCookie(value, {
+      path: `${mountOf(req)}${prefix}`,
+      maxAge,
+      secure: secureCookie === 'auto' ? (req.socket as Partial<TLSSocket>).encrypted === true : secureCookie,
+    })
+
+  /** The sign-in form's post: the token in a form body, traded for a session cookie. */
+  const signIn = (req: IncomingMessage, res: ServerResponse, body: Buffer, address: string): void => {
+    if (!sameOrigin(req, allowedOrigins)) {
+      sendPage(res, 403, signInPage('Sign in from the dashboard page of this server.'), SIGN_IN_HEADERS)
+      return
+    }
+    const type = req.headers['content-type'] ?? ''
+    if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
+      failure(res, 415, 'E_UNSUPPORTED_MEDIA_TYPE', 'the sign-in form posts application/x-www-form-urlencoded')
+      return
+    }
+    const token = (new URLSearchParams(body.toString('utf8')).get('token') ?? '').trim()
+    if (!isToken(token)) {
+      failures.recordFailure(address)
+      sendPage(res, 401, signInPage('Wrong token.'), SIGN_IN_HEADERS)
+      return
+    }
+    redirect(res, 'dashboard', { 'set-cookie': cookieFor(req, sessions.issue(), sessions.maxAgeSeconds) })
+  }
+
+  const signOut = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!sameOrigin(req, allowedOrigins)) {
+      failure(res, 403, 'E_CROSS_ORIGIN', 'sign out from the dashboard page of this server')
+      return
+    }
+    sessions.revoke(sessionCookieOf(req.headers.cookie))
+    redirect(res, 'dashboard', { 'set-cookie': cookieFor(req, '', 0) })
   }
 
   const act = async (r: Route): Promise<unknown> => {
@@ -159,25 +258,49 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
         return { ok: true, warmup: await service.warmupCache() }
       case 'cleanup':
         return { ok: true, cleanup: await service.cleanupCache() }
+      // Answered before the service is asked: never reached.
+      case 'dashboard':
+      case 'sign-in':
+      case 'sign-out':
+        throw new Error(`the ${r.kind} route is not an operation`)
     }
   }
 
-  /** Once the body has ended: the token, the route, the method, then the service. */
-  const answer = (req: IncomingMessage, res: ServerResponse, path: string, address: string): void => {
+  /** Once the body has ended: the credential, the route, the method, the origin, then the service. */
+  const answer = (req: IncomingMessage, res: ServerResponse, path: string, address: string, body: Buffer): void => {
     // Compared for every request, blocked or not, so that a block does not show in the timing.
-    const tokenOk = authorized(req.headers.authorization)
+    const caller = identify(req)
     const blockedMs = failures.blockedFor(address)
+    const found = routeOf(prefix, path)
+    const kind = found === undefined || 'invalid' in found ? undefined : found.kind
+    // The page and its form answer a browser in HTML; every other answer is JSON.
+    const page = (kind === 'dashboard' && req.method === 'GET') || (kind === 'sign-in' && req.method === 'POST')
     if (blockedMs > 0) {
       const seconds = String(Math.ceil(blockedMs / 1000))
-      failure(res, 429, 'E_TOO_MANY_ATTEMPTS', `too many wrong tokens from this address; retry in ${seconds} s`, { 'retry-after': seconds })
+      const message = `too many wrong tokens from this address; retry in ${seconds} s`
+      if (page) sendPage(res, 429, signInPage(`Too many wrong tokens from this address; retry in ${seconds} s.`), { ...SIGN_IN_HEADERS, 'retry-after': seconds })
+      else failure(res, 429, 'E_TOO_MANY_ATTEMPTS', message, { 'retry-after': seconds })
       return
     }
-    if (!tokenOk) {
-      failures.recordFailure(address)
-      failure(res, 401, 'E_UNAUTHORIZED', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="tiercache"' })
+    if (kind === 'sign-in' || kind === 'sign-out') {
+      if (req.method !== 'POST') failure(res, 405, 'E_METHOD_NOT_ALLOWED', `${path} accepts POST only`, { allow: 'POST' })
+      else if (kind === 'sign-in') signIn(req, res, body, address)
+      else signOut(req, res)
       return
     }
-    const found = routeOf(prefix, path)
+    if (caller.credential !== 'valid') {
+      // A credential that fails counts against the address, and so does a route asked without
+      // one; a browser opening the page without one is shown the form, and a session that ran out
+      // ended normally.
+      if (caller.credential === 'invalid' || (caller.credential === 'none' && !page)) failures.recordFailure(address)
+      if (page) {
+        const message = caller.credential === 'expired' ? 'The session ended: sign in again.' : caller.credential === 'invalid' ? 'Wrong token.' : undefined
+        sendPage(res, 401, signInPage(message), { ...SIGN_IN_HEADERS, 'www-authenticate': 'Bearer realm="tiercache"' })
+      } else {
+        failure(res, 401, 'E_UNAUTHORIZED', 'missing or wrong bearer token, or no valid session', { 'www-authenticate': 'Bearer realm="tiercache"' })
+      }
+      return
+    }
     if (found === undefined) {
       failure(res, 404, 'E_NOT_FOUND', `no route ${path}`)
       return
@@ -189,6 +312,15 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
     const allowed = ALLOWED[found.kind]
     if (req.method !== allowed) {
       failure(res, 405, 'E_METHOD_NOT_ALLOWED', `${path} accepts ${allowed} only`, { allow: allowed })
+      return
+    }
+    // A cookie comes with any site's request; a change it authenticates must come from our page.
+    if (caller.via === 'cookie' && req.method !== 'GET' && !sameOrigin(req, allowedOrigins)) {
+      failure(res, 403, 'E_CROSS_ORIGIN', `${req.method} with the session cookie must come from the dashboard's origin`)
+      return
+    }
+    if (found.kind === 'dashboard') {
+      sendPage(res, 200, dashboard, DASHBOARD_HEADERS)
       return
     }
     act(found).then(
@@ -216,9 +348,11 @@ export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandle
     }
     // Taken now: the socket may have lost it by the time the body has ended.
     const address = req.socket.remoteAddress ?? 'unknown'
-    discardBody(req, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeout }, (outcome) =>
+    const path = pathOf(url)
+    // The sign-in form's body is the one read; every other is discarded as it arrives.
+    readBody(req, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeout }, path === `${prefix}/sign-in`, (outcome, body) =>
       guard(res, () => {
-        if (outcome === 'ended') answer(req, res, pathOf(url), address)
+        if (outcome === 'ended') answer(req, res, path, address, body)
         // No one is left to answer; should the socket live on, it must not hang there.
         else if (outcome === 'aborted') res.destroy()
         else refuse(res, ...REFUSED[outcome])

@@ -13,6 +13,9 @@ export type Route =
   | { kind: 'host'; id: string }
   | { kind: 'warmup' }
   | { kind: 'cleanup' }
+  | { kind: 'dashboard' }
+  | { kind: 'sign-in' }
+  | { kind: 'sign-out' }
 
 /** An id segment that is no id: answered 400 rather than 404, since the path has a route's shape. */
 export interface InvalidId {
@@ -26,7 +29,20 @@ export const ALLOWED: Record<Route['kind'], string> = {
   host: 'DELETE',
   warmup: 'POST',
   cleanup: 'POST',
+  dashboard: 'GET',
+  'sign-in': 'POST',
+  'sign-out': 'POST',
 }
+
+/** The single-segment routes under the prefix. */
+const NAMED: Readonly<Record<string, Route>> = Object.freeze({
+  stats: { kind: 'stats' },
+  warmup: { kind: 'warmup' },
+  cleanup: { kind: 'cleanup' },
+  dashboard: { kind: 'dashboard' },
+  'sign-in': { kind: 'sign-in' },
+  'sign-out': { kind: 'sign-out' },
+})
 
 /** The path of a request URL: everything before the query. */
 export const pathOf = (url: string): string => {
@@ -42,12 +58,7 @@ export function routeOf(prefix: string, path: string): Route | InvalidId | undef
   if (path === prefix) return { kind: 'all' }
   if (!path.startsWith(`${prefix}/`)) return undefined
   const parts = path.slice(prefix.length + 1).split('/')
-  if (parts.length === 1) {
-    if (parts[0] === 'stats') return { kind: 'stats' }
-    if (parts[0] === 'warmup') return { kind: 'warmup' }
-    if (parts[0] === 'cleanup') return { kind: 'cleanup' }
-    return undefined
-  }
+  if (parts.length === 1) return Object.hasOwn(NAMED, parts[0] as string) ? NAMED[parts[0] as string] : undefined
   if (parts.length === 2 && (parts[0] === 'tasks' || parts[0] === 'hosts')) {
     const what = parts[0] === 'tasks' ? 'task' : 'host'
     let raw: string

@@ -1,8 +1,9 @@
 /**
- * Request bodies of the admin handler. Its routes take none, but a client may send one anyway, and
- * a hostile one may send a huge body or trickle one in to hold the connection (slowloris). The
- * handler acts only once the body has ended within the limits, so that an operation never runs for
- * a request still arriving; the body itself is discarded.
+ * Request bodies of the admin handler. Its routes take none but the sign-in form's, yet a client
+ * may send one anyway, and a hostile one may send a huge body or trickle one in to hold the
+ * connection (slowloris). The handler acts only once the body has ended within the limits, so that
+ * an operation never runs for a request still arriving; the body is kept for the sign-in form
+ * alone, and discarded elsewhere.
  */
 import type { IncomingMessage } from 'node:http'
 
@@ -15,6 +16,8 @@ export type BodyOutcome =
   | 'timeout'
   /** The client went away before the body ended: there is no one to answer. */
   | 'aborted'
+
+const EMPTY = Buffer.alloc(0)
 
 export interface BodyLimits {
   maxBytes: number
@@ -29,17 +32,19 @@ export function declaresTooLarge(req: IncomingMessage, maxBytes: number): boolea
 }
 
 /**
- * Reads and discards the body, and calls `done` once with the outcome, as soon as it is known: a
- * body passing `maxBytes` is not read further. The timer is cleared whatever the outcome, so that
- * no request leaves one behind to keep the process alive.
+ * Reads the body, and calls `done` once with the outcome, as soon as it is known: a body passing
+ * `maxBytes` is not read further. With `keep`, `done` gets the body once it ended (else an empty
+ * buffer). The timer is cleared whatever the outcome, so that no request leaves one behind to keep
+ * the process alive.
  */
-export function discardBody(req: IncomingMessage, limits: BodyLimits, done: (outcome: BodyOutcome) => void): void {
+export function readBody(req: IncomingMessage, limits: BodyLimits, keep: boolean, done: (outcome: BodyOutcome, body: Buffer) => void): void {
   // Read to its end already (a framework's body parser ran first): there is nothing to wait for,
-  // and no 'end' to come.
+  // and no 'end' to come (nor the body: a form the framework parsed is not seen here).
   if (req.readableEnded) {
-    done('ended')
+    done('ended', EMPTY)
     return
   }
+  const chunks: Buffer[] = []
   let received = 0
   let settled = false
   const settle = (outcome: BodyOutcome): void => {
@@ -51,11 +56,12 @@ export function discardBody(req: IncomingMessage, limits: BodyLimits, done: (out
     req.off('close', onClose)
     // Stop reading what is left: the answer closes the connection.
     if (outcome !== 'ended') req.pause()
-    done(outcome)
+    done(outcome, outcome === 'ended' && keep ? Buffer.concat(chunks) : EMPTY)
   }
   const onData = (chunk: Buffer): void => {
     received += chunk.length
     if (received > limits.maxBytes) settle('too-large')
+    else if (keep) chunks.push(chunk)
   }
   const onEnd = (): void => settle('ended')
   // 'close' before 'end' means the request was torn down (the client went away). A request read
