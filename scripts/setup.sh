@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian/Ubuntu machine that has Node.js 20 and nothing else: pnpm, redis-server,
-# openssl, a C++ toolchain for native modules, and the workspace's dependencies from the lockfile.
+# openssl, Chromium (the dashboard's browser test), a C++ toolchain for native modules, and the
+# workspace's dependencies from the lockfile.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,10 @@ fi
 if ! command -v openssl >/dev/null; then
   log "installing openssl (the testkit makes TLS certificates with it)"
   apt_install openssl
+fi
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && [ -z "${CHROMIUM_BIN:-}" ]; then
+  log "installing chromium (the operator dashboard is tested in a headless browser)"
+  apt_install chromium
 fi
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   log "installing build-essential python3 (native modules compile from source)"
