@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian/Ubuntu machine that has Node.js 20 and nothing else: pnpm, redis-server,
-# openssl, Chromium (the dashboard's browser test), a C++ toolchain for native modules, and the
-# workspace's dependencies from the lockfile.
+# openssl, Chromium (the dashboard's browser test), PostgreSQL (the task adapter's tests), a C++
+# toolchain for native modules, and the workspace's dependencies from the lockfile.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,21 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
   log "installing chromium (the operator dashboard is tested in a headless browser)"
   apt_install chromium
 fi
+have_postgres() {
+  if [ -n "${PG_BIN:-}" ]; then [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ]; return; fi
+  if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir 2>/dev/null)/postgres" ]; then return 0; fi
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1
+}
+if ! have_postgres; then
+  log "installing postgresql (the task adapter is tested on a real PostgreSQL)"
+  # The tests start their own servers: postgresql-common first, told not to create (and start)
+  # a main cluster on 5432 when the server package arrives. An existing cluster is left alone.
+  apt_install postgresql-common
+  if [ -f /etc/postgresql-common/createcluster.conf ]; then
+    as_root sed -ri 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*$/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf
+  fi
+  apt_install postgresql
+fi
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   log "installing build-essential python3 (native modules compile from source)"
   apt_install build-essential python3
@@ -62,5 +77,10 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node.h" ]
   export npm_config_nodedir="$node_prefix"
 fi
 log "installing dependencies from the lockfile"
-pnpm install --frozen-lockfile --reporter=silent
+# A native build can fail once on a machine that has just received pnpm and its toolchain; a
+# second run finds them in place.
+pnpm install --frozen-lockfile --reporter=silent || {
+  log "retrying the install once"
+  pnpm install --frozen-lockfile --reporter=silent
+}
 log "ready: pnpm $(pnpm --version), $(redis-server --version | cut -d' ' -f1-3)"

@@ -10,6 +10,12 @@ export type TestkitErrorCode =
   | 'E_REDIS_STOPPED'
   /** The shared Redis of a vitest run is missing: add the testkit's globalSetup. */
   | 'E_NO_SHARED_REDIS'
+  /** No usable PostgreSQL (`postgres` and `initdb`): install it or point PG_BIN at its bin directory. */
+  | 'E_POSTGRES_BINARY'
+  /** A PostgreSQL server did not come up in time, or its first database could not be made (its log is in the message). */
+  | 'E_POSTGRES_START'
+  /** The PostgreSQL server was stopped: start a new one. */
+  | 'E_POSTGRES_STOPPED'
 
 export class TestkitError extends Error {
   readonly code: TestkitErrorCode
