@@ -70,7 +70,7 @@ export class SchemaTooNewError extends TaskError {
   constructor(found: number, supported: number) {
     super(
       'E_SCHEMA_TOO_NEW',
-      `database schema version ${found} is newer than this library's (${supported}): open it with a newer @tiercache/task, or give filename another file`,
+      `database schema version ${found} is newer than this library's (${supported}): open it with a newer @tiercache/task, or use another database`,
     )
     this.found = found
     this.supported = supported
@@ -81,7 +81,7 @@ export class SchemaTooNewError extends TaskError {
 export class DatabaseNotEmptyError extends TaskError {
   readonly tasks: number
   constructor(tasks: number) {
-    super('E_DATABASE_NOT_EMPTY', `seedTasks needs an empty database (it holds ${tasks} tasks): seed a new file, or delete its tasks first`)
+    super('E_DATABASE_NOT_EMPTY', `seedTasks needs an empty database (it holds ${tasks} tasks): seed a new database, or delete its tasks first`)
     this.tasks = tasks
   }
 }
@@ -90,5 +90,12 @@ export class DatabaseNotEmptyError extends TaskError {
 export class SqliteDriverMissingError extends TaskError {
   constructor(options?: { cause?: unknown }) {
     super('E_DRIVER_MISSING', '@tiercache/task/sqlite needs the better-sqlite3 package: install it (npm i better-sqlite3@12)', options)
+  }
+}
+
+/** The optional peer `pg` is not installed. */
+export class PostgresDriverMissingError extends TaskError {
+  constructor(options?: { cause?: unknown }) {
+    super('E_DRIVER_MISSING', '@tiercache/task/postgres needs the pg package: install it (npm i pg@8)', options)
   }
 }

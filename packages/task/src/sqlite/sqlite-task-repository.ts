@@ -35,7 +35,8 @@ import type {
 import type { CommandResultOutcome, TaskRepository, TaskWriteResult } from '../repository.js'
 import { resolveSqliteTaskRepositoryOptions, type ResolvedSqliteTaskRepositoryOptions, type SqliteTaskRepositoryOptions } from './options.js'
 import { migrate } from './schema.js'
-import { ListStatementCache, QueryCounter, prepareStatements } from './statements.js'
+import { QueryCounter } from '../rows.js'
+import { ListStatementCache, prepareStatements } from './statements.js'
 import { SqliteTaskViews } from './views.js'
 import { SqliteTaskWrites } from './writes.js'
 

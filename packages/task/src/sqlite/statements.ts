@@ -1,64 +1,10 @@
 /**
- * The SQL of the SQLite repository: every statement prepared once per connection, the row shapes
- * they return, and the counter of statements run (`queryCount`).
+ * The SQL of the SQLite repository: every statement prepared once per connection (the rows they
+ * return are `../rows.ts`'s).
  */
 import type { Database, Statement } from 'better-sqlite3'
-import type { ExecutionStatus, TaskListQuery, TaskStatus } from '../model.js'
-
-export interface TaskRow {
-  seq: number
-  id: string
-  name: string
-  command: string
-  status: TaskStatus
-  created_at: number
-  started_at: number | null
-  finished_at: number | null
-}
-
-/** A task row with one group of its executions (one status, or one status and exit code). */
-export interface CountRow extends TaskRow {
-  est: ExecutionStatus | null
-  c: number
-}
-
-export interface ExecutionRow {
-  status: ExecutionStatus
-  exit_code: number | null
-  output: string
-  started_at: number | null
-  finished_at: number | null
-}
-
-export interface ProgressRow extends TaskRow {
-  host_id: string | null
-  ip: string | null
-  est: ExecutionStatus | null
-  exit_code: number | null
-  e_started: number | null
-  e_finished: number | null
-  output: string | null
-}
-
-export interface HostTaskRow {
-  id: string
-  name: string
-  task_status: TaskStatus
-  created_at: number
-  status: ExecutionStatus
-  exit_code: number | null
-  started_at: number | null
-  finished_at: number | null
-}
-
-const TASK_COLUMNS = 't.seq, t.id, t.name, t.command, t.status, t.created_at, t.started_at, t.finished_at'
-
-const ORDER_BY: Record<TaskListQuery['sort'], string> = {
-  'createdAt:desc': 't.created_at DESC, t.seq DESC',
-  'createdAt:asc': 't.created_at ASC, t.seq ASC',
-  'name:asc': 't.name ASC, t.seq ASC',
-  'name:desc': 't.name DESC, t.seq DESC',
-}
+import type { TaskListQuery } from '../model.js'
+import { LIST_ORDER, TASK_COLUMNS } from '../rows.js'
 
 const SQL = {
   nextSeq: 'SELECT coalesce(max(seq), 0) + 1 AS n FROM tasks',
@@ -148,21 +94,11 @@ export class ListStatementCache {
       const join = query.hostId !== undefined ? 'JOIN executions e ON e.task_seq = t.seq AND e.host_id = @hostId' : ''
       const where = query.status !== undefined ? 'WHERE t.status = @status' : ''
       pair = {
-        ids: this.#db.prepare(`SELECT t.id FROM tasks t ${join} ${where} ORDER BY ${ORDER_BY[query.sort]} LIMIT @limit OFFSET @offset`).pluck(),
+        ids: this.#db.prepare(`SELECT t.id FROM tasks t ${join} ${where} ORDER BY ${LIST_ORDER[query.sort]} LIMIT @limit OFFSET @offset`).pluck(),
         count: this.#db.prepare(`SELECT count(*) FROM tasks t ${join} ${where}`).pluck(),
       }
       this.#byShape.set(shape, pair)
     }
     return pair
-  }
-}
-
-/** Counts the statements run through it. */
-export class QueryCounter {
-  count = 0
-
-  run<T>(fn: () => T): T {
-    this.count++
-    return fn()
   }
 }

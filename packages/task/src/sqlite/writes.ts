@@ -4,11 +4,9 @@
  * The rules themselves live in `../state-machine.ts`; this module only reads and stores.
  */
 import type { Database } from 'better-sqlite3'
-import { z } from 'zod'
-import { HostNotFoundError, InvalidTaskQueryError, TaskNotFoundError } from '../errors.js'
+import { HostNotFoundError, TaskNotFoundError } from '../errors.js'
 import {
   CommandResultSchema,
-  HostListSchema,
   NewTaskSchema,
   TaskStatusSchema,
   type CommandResult,
@@ -19,6 +17,18 @@ import {
 } from '../model.js'
 import type { CommandResultOutcome, TaskWriteResult } from '../repository.js'
 import {
+  countsOf,
+  HostsInputSchema,
+  newTaskId,
+  rowOf,
+  stateOf,
+  validInput,
+  type CountRow,
+  type ExecutionRow,
+  type QueryCounter,
+  type TaskRow,
+} from '../rows.js'
+import {
   planCancel,
   planCommandResult,
   planStart,
@@ -27,23 +37,8 @@ import {
   type TaskState,
   type TaskTransition,
 } from '../state-machine.js'
-import type { CountRow, ExecutionRow, QueryCounter, Statements, TaskRow } from './statements.js'
-import { countsOf, type SqliteTaskViews } from './views.js'
-
-const stateOf = (row: TaskRow): TaskState => ({ id: row.id, status: row.status, startedAt: row.started_at, finishedAt: row.finished_at })
-const rowOf = (row: TaskRow, state: TaskState): TaskRow => ({ ...row, status: state.status, started_at: state.startedAt, finished_at: state.finishedAt })
-
-/** `upsertHosts()`'s argument under a name, so that errors name `hosts.<index>.<field>`. */
-const HostsInputSchema = z.object({ hosts: HostListSchema })
-
-/** Parses a write's input; a failure is an `InvalidTaskQueryError` naming the field. */
-function validInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const parsed = schema.safeParse(input)
-  if (parsed.success) return parsed.data
-  const issue = parsed.error.issues[0]
-  const field = issue?.path.join('.') || what
-  throw new InvalidTaskQueryError(`invalid ${what}: ${field} ${issue?.message ?? 'invalid'}`, field, { cause: parsed.error })
-}
+import type { Statements } from './statements.js'
+import type { SqliteTaskViews } from './views.js'
 
 export class SqliteTaskWrites {
   readonly #s: Statements
@@ -104,7 +99,7 @@ export class SqliteTaskWrites {
     const known = new Set(this.#q.run(() => this.#s.knownHosts.all(JSON.stringify(input.hostIds))) as string[])
     for (const hostId of input.hostIds) if (!known.has(hostId)) throw new HostNotFoundError(hostId)
     const seq = this.#q.run(() => this.#s.nextSeq.get()) as number
-    const id = `task-${String(seq).padStart(6, '0')}-${Math.random().toString(36).slice(2, 8).padEnd(6, '0')}`
+    const id = newTaskId(seq)
     const now = this.#now()
     this.#q.run(() => this.#s.insertTask.run(seq, id, input.name, input.command, 'pending', now, null, null))
     for (const hostId of input.hostIds) {
