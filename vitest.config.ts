@@ -11,6 +11,7 @@ const alias = [
   { find: /^@tiercache\/prometheus$/, replacement: src('prometheus/src/index.ts') },
   { find: /^@tiercache\/task$/, replacement: src('task/src/index.ts') },
   { find: /^@tiercache\/task\/sqlite$/, replacement: src('task/src/sqlite/index.ts') },
+  { find: /^@tiercache\/task\/postgres$/, replacement: src('task/src/postgres/index.ts') },
   { find: /^@tiercache\/testkit$/, replacement: src('testkit/src/index.ts') },
   { find: /^@tiercache\/testkit\/vitest$/, replacement: src('testkit/src/vitest.ts') },
 ]
