@@ -1,4 +1,5 @@
-// The task state machine's contract, run on the PostgreSQL repository (a fresh database per test).
+// The task state machine's contract, run on the PostgreSQL repository (a fresh database per test,
+// copied from one migrated once).
 import { startPostgres, type PostgresServer } from '@tiercache/testkit'
 import { defineTaskRepositoryContract } from '@tiercache/testkit'
 import { createPostgresTaskRepository } from '@tiercache/task/postgres'
@@ -8,6 +9,8 @@ let server: PostgresServer
 
 beforeAll(async () => {
   server = await startPostgres()
+  const { url } = await server.createDatabase('contract_template')
+  await (await createPostgresTaskRepository({ connectionString: url })).close()
 })
 
 afterAll(async () => {
@@ -15,7 +18,7 @@ afterAll(async () => {
 })
 
 defineTaskRepositoryContract('PostgreSQL', async ({ now }) => {
-  const { url } = await server.createDatabase()
+  const { url } = await server.createDatabase(undefined, { template: 'contract_template' })
   const repository = await createPostgresTaskRepository({ connectionString: url, now, maxConnections: 4 })
   return {
     repository,

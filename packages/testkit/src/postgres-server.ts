@@ -31,9 +31,11 @@ export interface PostgresServer {
   readonly dir: string
   /**
    * Creates an empty database: `name` (lower case letters, digits and `_`, at most 63
-   * characters, not starting with a digit), or a name no other call used when omitted.
+   * characters, not starting with a digit), or a name no other call used when omitted. With
+   * `template`, a copy of that database instead (nobody may be connected to it meanwhile): a file
+   * copy, much faster than loading the same rows again.
    */
-  createDatabase(name?: string): Promise<{ name: string; url: string }>
+  createDatabase(name?: string, options?: { template?: string }): Promise<{ name: string; url: string }>
   /** Fast shutdown (SIGINT), SIGKILL if it takes too long, then removes its directory. Idempotent. */
   stop(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -311,10 +313,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     url: urlOf(database),
     pid,
     dir,
-    async createDatabase(name = `tiercache_${++databases}_${randomBytes(3).toString('hex')}`) {
+    async createDatabase(name = `tiercache_${++databases}_${randomBytes(3).toString('hex')}`, options = {}) {
       validateName('createDatabase', name)
+      if (options.template !== undefined) validateName('createDatabase template', options.template)
       if (stopping) throw new TestkitError('E_POSTGRES_STOPPED', `PostgreSQL on port ${port} was stopped; start a new one`)
-      await psql(port, `CREATE DATABASE "${name}"`)
+      await psql(port, `CREATE DATABASE "${name}"${options.template === undefined ? '' : ` TEMPLATE "${options.template}"`}`)
       return { name, url: urlOf(name) }
     },
     stop() {

@@ -99,6 +99,12 @@ describe('startPostgres', () => {
     await expect(server.createDatabase('orders_test')).rejects.toThrow(/already exists/)
   })
 
+  it('createDatabase() with a template copies that database, rows included', async () => {
+    const copy = await server.createDatabase('orders_copy', { template: 'orders_test' })
+    expect(await sql(server.port, copy.name, 'SELECT count(*) FROM t')).toBe('2')
+    await expect(server.createDatabase(undefined, { template: 'Bad-Name' })).rejects.toThrow(/template: "Bad-Name" is not a valid database name/)
+  })
+
   it('rejects an invalid database name with a clear error, before touching the server', async () => {
     for (const name of ['Orders', '1st', 'a-b', 'x"; DROP DATABASE postgres; --', '', 'a'.repeat(64)]) {
       await expect(server.createDatabase(name)).rejects.toThrow(RangeError)
