@@ -181,6 +181,21 @@ describe('PostgreSQL repository', () => {
     await expect(repository.getTaskStatistics()).rejects.toThrow(/pool/i)
   })
 
+  it('reports pooled connections the server ended to onError, and answers on new ones', async () => {
+    const errors: Error[] = []
+    const { url, name } = await server.createDatabase()
+    const repository = await createPostgresTaskRepository({ connectionString: url, onError: (e) => errors.push(e) })
+    onTestFinished(() => repository.close())
+    await repository.upsertHosts([{ id: 'h-1', ip: '10.0.0.1' }])
+    const admin = new pg.Pool({ connectionString: server.url, max: 1 })
+    onTestFinished(() => admin.end())
+    const ended = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name])
+    expect(ended.rowCount).toBeGreaterThan(0)
+    await expect.poll(() => errors.length).toBeGreaterThan(0)
+    expect((errors[0] as Error & { code?: string }).code).toBe('57P01')
+    expect((await repository.getTaskStatistics()).hosts).toBe(1)
+  })
+
   it('counts the statements it runs, not BEGIN and COMMIT', async () => {
     const repository = await postgres()
     await repository.upsertHosts([{ id: 'h-1', ip: '10.0.0.1' }, { id: 'h-2', ip: '10.0.0.2' }])
