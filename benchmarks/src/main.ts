@@ -1,6 +1,9 @@
 // The benchmark suite's entry point: `pnpm bench [--quick] [--only <id>[,<id>…]]`.
 // Starts what it needs (redis-server via the testkit), runs every scenario in order, prints a
 // progress line and a table per scenario, and writes results/latest.json and results/REPORT.md.
+// `--publish` also writes that report as docs/benchmarks.md; `--publish-last` publishes the last
+// full run's results without running again.
+import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRedis, taskFixtures, type RedisServer } from '@tiercache/testkit'
@@ -9,13 +12,39 @@ import { FlagsError, parseFlags, USAGE } from './flags.js'
 import { tableCells, textTable } from './format.js'
 import { collectMeta } from './meta.js'
 import { applyRatios } from './ratios.js'
-import { writeReport, type ScenarioResult } from './report.js'
+import { publishedTarget, resultsTarget, writeReport, type LatestJson, type ScenarioResult } from './report.js'
 import type { Fixtures, ScenarioContext } from './scenario.js'
 import { SCENARIO_IDS, loadScenario } from './scenarios/index.js'
 
 const BENCH_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPO_ROOT = resolve(BENCH_ROOT, '..')
 const RESULTS_DIR = join(BENCH_ROOT, 'results')
+const DOCS_DIR = join(REPO_ROOT, 'docs')
+
+/** Publishes results/latest.json as it is: the figures of the run that wrote it. */
+async function publishLast(): Promise<number> {
+  const file = join(RESULTS_DIR, 'latest.json')
+  if (!existsSync(file)) {
+    console.error(`nothing to publish: ${join('benchmarks', 'results', 'latest.json')} does not exist; run \`pnpm bench --publish\``)
+    return 1
+  }
+  const latest = JSON.parse(readFileSync(file, 'utf8')) as LatestJson
+  const missing = SCENARIO_IDS.filter((id) => latest.scenarios[id]?.status !== 'ok')
+  if (latest.meta.quick || missing.length > 0) {
+    console.error(`the last run is not a full run${latest.meta.quick ? ' (--quick)' : `: ${missing.join(', ')} did not run or failed`}; run \`pnpm bench --publish\``)
+    return 1
+  }
+  const results: ScenarioResult[] = []
+  for (const id of SCENARIO_IDS) {
+    const loaded = await loadScenario(id)
+    const scenario = 'scenario' in loaded ? loaded.scenario : undefined
+    const saved = latest.scenarios[id]!
+    results.push({ id, ...(scenario ? { scenario } : {}), rows: saved.rows, status: saved.status, durationMs: saved.durationMs })
+  }
+  writeReport(publishedTarget(DOCS_DIR), latest.meta, results)
+  console.log(`wrote docs/benchmarks.md from the run of ${latest.meta.date}`)
+  return 0
+}
 
 
 const withDeadline = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
@@ -35,6 +64,7 @@ async function main(): Promise<number> {
     console.error(`${error.message}\n${USAGE}`)
     return error.help ? 0 : 2
   }
+  if (flags.publish === 'last') return publishLast()
   const fixtures: Fixtures = taskFixtures()
   const started = performance.now()
   const meta = collectMeta(REPO_ROOT, flags.quick)
@@ -110,9 +140,16 @@ async function main(): Promise<number> {
     await redis.stop()
   }
   meta.durationMs = Math.round(performance.now() - started)
-  writeReport(RESULTS_DIR, meta, results)
+  writeReport(resultsTarget(RESULTS_DIR), meta, results)
   console.log(`wrote ${join('benchmarks', 'results', 'latest.json')} and ${join('benchmarks', 'results', 'REPORT.md')} (${(meta.durationMs / 1000).toFixed(1)} s)`)
   if (failed > 0) console.error(`${failed} scenario(s) failed`)
+  if (flags.publish === 'run') {
+    if (failed > 0) console.error('not published: a published report has every scenario')
+    else {
+      writeReport(publishedTarget(DOCS_DIR), meta, results)
+      console.log('wrote docs/benchmarks.md')
+    }
+  }
   return failed > 0 ? 1 : 0
 }
 

@@ -1,6 +1,8 @@
-// results/latest.json, results/REPORT.md and the SVG charts next to it.
+// results/latest.json, results/REPORT.md and the SVG charts next to it; with `--publish`, the
+// same report as docs/benchmarks.md (charts and figures in docs/benchmarks/), the page a reader
+// sees before running anything.
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { FIGURE_LABEL, markdownTable, tableCells } from './format.js'
 import type { RunMeta } from './meta.js'
 import type { Figure, Row, Scenario } from './scenario.js'
@@ -101,19 +103,51 @@ const HOW_TO_READ = `## How to read this
 - "not available" means the scenario's code is not in this build yet; "failed" carries the error.
 `
 
-export function writeReport(dir: string, meta: RunMeta, results: readonly ScenarioResult[]): void {
+/** Where a report goes: the markdown file, and the directory of its charts and raw figures. */
+export interface ReportTarget {
+  markdownFile: string
+  /** Holds latest.json and the charts. */
+  assetsDir: string
+  /** assetsDir as the markdown file links it ('' when they share a directory). */
+  assetsHref: string
+  title: string
+  producedBy: string
+}
+
+/** The run's own report: benchmarks/results/. */
+export const resultsTarget = (dir: string): ReportTarget => ({
+  markdownFile: join(dir, 'REPORT.md'),
+  assetsDir: dir,
+  assetsHref: '',
+  title: 'tiercache benchmark report',
+  producedBy: 'Produced by `pnpm bench` (see benchmarks/README.md).',
+})
+
+/** The published page: docs/benchmarks.md, its charts and figures in docs/benchmarks/. */
+export const publishedTarget = (docsDir: string): ReportTarget => ({
+  markdownFile: join(docsDir, 'benchmarks.md'),
+  assetsDir: join(docsDir, 'benchmarks'),
+  assetsHref: 'benchmarks/',
+  title: 'Benchmarks',
+  producedBy:
+    'The figures of the last full run of the benchmark suite, published by `pnpm bench --publish` (see [benchmarks/README.md](../benchmarks/README.md) for what each scenario measures and how to run one). Ratios compare rows measured side by side in that run, on that machine.',
+})
+
+export function writeReport(target: ReportTarget, meta: RunMeta, results: readonly ScenarioResult[]): void {
+  const dir = target.assetsDir
   mkdirSync(dir, { recursive: true })
+  mkdirSync(dirname(target.markdownFile), { recursive: true })
   // Charts of an earlier run must not sit next to a report that no longer shows them.
   for (const file of readdirSync(dir)) if (/-(ratio|latency)\.svg$/.test(file)) rmSync(join(dir, file))
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(latestJson(meta, results), null, 2) + '\n')
   const lines: string[] = [
-    '# tiercache benchmark report',
+    `# ${target.title}`,
     '',
     `Run ${meta.date}${meta.quick ? ' (**--quick**: smoke-test figures)' : ''} · Node ${meta.node} · ${meta.cpu} · ${meta.machine.cores} cores · ${meta.machine.memoryGiB} GiB · ${meta.machine.os} ${meta.machine.arch}`,
     '',
     `Versions: ${Object.entries(meta.versions).map(([name, version]) => `${name} ${version}`).join(', ')}`,
     '',
-    'Produced by `pnpm bench` (see benchmarks/README.md). Raw figures: [latest.json](latest.json).',
+    `${target.producedBy} Raw figures: [latest.json](${target.assetsHref}latest.json).`,
     '',
     '| scenario | status | rows | time |',
     '|:---|:---|---:|---:|',
@@ -129,8 +163,8 @@ export function writeReport(dir: string, meta: RunMeta, results: readonly Scenar
     if (result.scenario?.goal) lines.push(`Goal: ${result.scenario.goal}`, '')
     for (const chart of charts(result)) {
       writeFileSync(join(dir, chart.file), chart.svg)
-      lines.push(`![${chart.alt}](${chart.file})`, '')
+      lines.push(`![${chart.alt}](${target.assetsHref}${chart.file})`, '')
     }
   }
-  writeFileSync(join(dir, 'REPORT.md'), lines.join('\n'))
+  writeFileSync(target.markdownFile, lines.join('\n'))
 }

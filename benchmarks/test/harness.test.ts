@@ -1,9 +1,13 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { childPool, type ChildPool } from '../src/child.js'
 import { FlagsError, parseFlags } from '../src/flags.js'
 import { formatRatio, markdownTable, tableCells, textTable } from '../src/format.js'
 import { applyRatios } from '../src/ratios.js'
+import { publishedTarget, resultsTarget, writeReport } from '../src/report.js'
 import type { Row } from '../src/scenario.js'
 import { SCENARIO_IDS, loadScenario } from '../src/scenarios/index.js'
 import { histogramPercentile, mergeHistograms, newHistogram, record, slowerThan } from '../src/histogram.js'
@@ -22,6 +26,45 @@ describe('parseFlags', () => {
     expect(() => parseFlags(['--only', 'nope'])).toThrow(FlagsError)
     expect(() => parseFlags(['--fast'])).toThrow(/unknown argument/)
     expect(() => parseFlags(['--only'])).toThrow(/needs a scenario id/)
+  })
+  it('publishes full runs only, and only benchmarks', () => {
+    expect(parseFlags(['--publish'])).toEqual({ quick: false, only: undefined, publish: 'run' })
+    expect(parseFlags(['--publish-last']).publish).toBe('last')
+    expect(() => parseFlags(['--publish', '--quick'])).toThrow(/publishes a full run/)
+    expect(() => parseFlags(['--only', 'memory', '--publish-last'])).toThrow(/publishes a full run/)
+    expect(() => parseFlags(['--publish'], ['kill'], 'fault')).toThrow(/unknown argument/)
+  })
+})
+
+describe('writeReport', () => {
+  const meta = { date: '2026-12-04T00:00:00.000Z', node: 'v20', cpu: 'cpu', machine: { os: 'linux', arch: 'x64', cores: 2, memoryGiB: 24, freeMemoryGiB: 20 }, versions: { 'redis-server': '7.0.15' }, quick: false }
+  const results = [
+    {
+      id: 'l1-hit',
+      scenario: { id: 'l1-hit', title: 'L1 hits', measures: 'hits', ratioOf: 'opsPerSec' as const, run: async () => [] },
+      rows: applyRatios([{ name: 'lru-cache', variant: 'get', baseline: true, opsPerSec: 100 }, { name: 'tiercache', variant: 'get', opsPerSec: 50 }], 'opsPerSec'),
+      status: 'ok' as const,
+      durationMs: 1000,
+    },
+  ]
+  it('writes the run report with its charts beside it, and the published page with them in docs/benchmarks/', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tiercache-report-'))
+    try {
+      writeReport(resultsTarget(join(dir, 'results')), meta, results)
+      writeReport(publishedTarget(join(dir, 'docs')), meta, results)
+      const report = readFileSync(join(dir, 'results', 'REPORT.md'), 'utf8')
+      const page = readFileSync(join(dir, 'docs', 'benchmarks.md'), 'utf8')
+      expect(report).toMatch(/^# tiercache benchmark report/)
+      expect(report).toContain('](l1-hit-ratio.svg)')
+      expect(page).toMatch(/^# Benchmarks/)
+      expect(page).toContain('Run 2026-12-04T00:00:00.000Z')
+      expect(page).toContain('](benchmarks/l1-hit-ratio.svg)')
+      expect(page).toContain('[latest.json](benchmarks/latest.json)')
+      expect(existsSync(join(dir, 'docs', 'benchmarks', 'l1-hit-ratio.svg'))).toBe(true)
+      expect(JSON.parse(readFileSync(join(dir, 'docs', 'benchmarks', 'latest.json'), 'utf8')).meta.date).toBe(meta.date)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
