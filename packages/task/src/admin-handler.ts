@@ -29,7 +29,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { TLSSocket } from 'node:tls'
 import { z } from 'zod'
-import { InvalidOptionsError } from '@tiercache/core'
 import { failure, redirect, refuse, REFUSED, send, sendPage } from './admin-answers.js'
 import { isOrigin, sameOrigin } from './admin-origin.js'
 import { DASHBOARD_HEADERS, dashboardPage, SIGN_IN_HEADERS, signInPage } from './admin-page.js'
@@ -37,6 +36,7 @@ import { ALLOWED, isUnder, pathOf, routeOf, type Route } from './admin-routes.js
 import { createSessions, sessionCookie, sessionCookieOf, type SessionCheck } from './admin-session.js'
 import { createAuthFailureLimiter } from './auth-failures.js'
 import { declaresTooLarge, readBody } from './body-limits.js'
+import { parseOptions } from './parse-options.js'
 
 /** What the handler needs from the service (`createCachedTaskService()` provides it). */
 export interface TaskCacheAdmin {
@@ -149,20 +149,16 @@ function mountOf(req: IncomingMessage): string {
 }
 
 export function createAdminHandler(service: TaskCacheAdmin, options: AdminHandlerOptions): AdminHandler {
-  const parsed = OptionsSchema.safeParse(options)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
-  }
-  const { basePath, onError, maxBodyBytes, bodyTimeout, secureCookie, allowedOrigins } = parsed.data
-  const expected = digest(parsed.data.token)
+  const o = parseOptions(OptionsSchema, options)
+  const { basePath, onError, maxBodyBytes, bodyTimeout, secureCookie, allowedOrigins } = o
+  const expected = digest(o.token)
   const prefix = `${basePath}/cache`
-  const sessions = createSessions({ token: parsed.data.token, ttlMs: parsed.data.sessionTtl, now: Date.now })
-  const dashboard = dashboardPage(parsed.data.dashboardRefresh)
+  const sessions = createSessions({ token: o.token, ttlMs: o.sessionTtl, now: Date.now })
+  const dashboard = dashboardPage(o.dashboardRefresh)
   const failures = createAuthFailureLimiter({
-    maxFailures: parsed.data.maxAuthFailures,
-    windowMs: parsed.data.authFailureWindow,
-    clock: parsed.data.clock,
+    maxFailures: o.maxAuthFailures,
+    windowMs: o.authFailureWindow,
+    clock: o.clock,
   })
 
   const report = (error: unknown): void => {

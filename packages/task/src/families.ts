@@ -8,7 +8,7 @@
  * from L1 while Redis is unreachable (a generational family cannot, as long as its generation is
  * unknown).
  */
-import { InvalidOptionsError, type Duration, type Family, type TieredCache } from '@tiercache/core'
+import { type Duration, type Family, type TieredCache } from '@tiercache/core'
 import { z } from 'zod'
 import {
   TaskExecutionSummarySchema,
@@ -28,6 +28,7 @@ import {
   type TaskStatistics,
   type TaskStatusView,
 } from './model.js'
+import { parseOptions } from './parse-options.js'
 
 /** Time each family's entries stay fresh. */
 export interface TaskFamilyTtls {
@@ -101,13 +102,9 @@ const TtlsSchema = z.strictObject({
 
 /** Resolves the TTLs (defaults filled in); errors name `ttl.<family>`. */
 export function resolveTaskTtls(ttl: TaskFamilyTtls | undefined): Readonly<Required<TaskFamilyTtls>> {
-  const parsed = TtlsSchema.safeParse(ttl ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new InvalidOptionsError(['ttl', ...(issue?.path ?? [])].join('.'), issue?.message ?? 'invalid', { cause: parsed.error })
-  }
+  const parsed = parseOptions(TtlsSchema, ttl ?? {}, ['ttl'])
   const out: Required<TaskFamilyTtls> = { ...DEFAULT_TASK_TTLS }
-  for (const [name, value] of Object.entries(parsed.data)) if (value !== undefined) out[name as keyof TaskFamilyTtls] = value
+  for (const [name, value] of Object.entries(parsed)) if (value !== undefined) out[name as keyof TaskFamilyTtls] = value
   return Object.freeze(out)
 }
 

@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { InvalidOptionsError } from '@tiercache/core'
 import type { ExecutionStatus, TaskStatus } from './model.js'
+import { parseOptions } from './parse-options.js'
 
 export interface SeedOptions {
   /** @default 100000 */
@@ -47,12 +48,7 @@ const SeedOptionsSchema = z.strictObject({
 
 /** Checks the options up front: a bad one throws `InvalidOptionsError` naming it, before anything is written. */
 export function resolveSeedOptions(options: SeedOptions): ResolvedSeedOptions {
-  const parsed = SeedOptionsSchema.safeParse(options)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
-  }
-  const o = parsed.data
+  const o = parseOptions(SeedOptionsSchema, options)
   if (o.activeTasks > o.tasks) throw new InvalidOptionsError('activeTasks', `must be at most tasks (${o.tasks})`)
   return o
 }

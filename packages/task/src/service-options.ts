@@ -2,6 +2,7 @@ import { InvalidOptionsError, parseDuration, silentLogger, type Duration, type L
 import { z } from 'zod'
 import type { TaskFamilyTtls } from './families.js'
 import type { TaskRepository } from './repository.js'
+import { parseOptions } from './parse-options.js'
 
 export interface CachedTaskServiceOptions {
   cache: TieredCache
@@ -57,12 +58,7 @@ const OptionsSchema = z.object({
 })
 
 export function resolveCachedTaskServiceOptions(options: CachedTaskServiceOptions): ResolvedCachedTaskServiceOptions {
-  const parsed = OptionsSchema.safeParse(options)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: parsed.error })
-  }
-  const o = parsed.data
+  const o = parseOptions(OptionsSchema, options)
   const interval = o.maintenanceInterval === false ? false : parseDuration(o.maintenanceInterval, 'maintenanceInterval')
   if (interval !== false && interval < 1000) throw new InvalidOptionsError('maintenanceInterval', `must be at least 1s or false (got ${interval}ms)`)
   return Object.freeze({

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg'
 import { z } from 'zod'
-import { InvalidOptionsError } from '@tiercache/core'
+import { parseOptions } from '../parse-options.js'
 
 export interface PostgresTaskRepositoryOptions {
   /**
@@ -58,11 +58,6 @@ const OptionsSchema = z
   })
 
 export function resolvePostgresTaskRepositoryOptions(options: PostgresTaskRepositoryOptions): ResolvedPostgresTaskRepositoryOptions {
-  const result = OptionsSchema.safeParse(options)
-  if (!result.success) {
-    const issue = result.error.issues[0]
-    throw new InvalidOptionsError(issue?.path.join('.') ?? '', issue?.message ?? 'invalid', { cause: result.error })
-  }
-  const o = result.data
+  const o = parseOptions(OptionsSchema, options)
   return Object.freeze({ ...o, connectionString: o.connectionString ?? null, pool: o.pool ?? null })
 }

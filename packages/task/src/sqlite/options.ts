@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { InvalidOptionsError } from '@tiercache/core'
+import { parseOptions } from '../parse-options.js'
 
 export interface SqliteTaskRepositoryOptions {
   /** Path of the database file (created when missing), or `:memory:`. */
@@ -26,11 +26,5 @@ const OptionsSchema = z.strictObject({
 })
 
 export function resolveSqliteTaskRepositoryOptions(options: SqliteTaskRepositoryOptions): ResolvedSqliteTaskRepositoryOptions {
-  const result = OptionsSchema.safeParse(options)
-  if (!result.success) {
-    const issue = result.error.issues[0]
-    const path = issue?.path.join('.') ?? ''
-    throw new InvalidOptionsError(path, `${issue?.message ?? 'invalid'}`, { cause: result.error })
-  }
-  return Object.freeze(result.data)
+  return Object.freeze(parseOptions(OptionsSchema, options))
 }
