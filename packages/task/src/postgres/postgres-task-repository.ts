@@ -14,23 +14,8 @@ import { createRequire } from 'node:module'
 import type * as PgDriver from 'pg'
 import type { Pool } from 'pg'
 import { PostgresDriverMissingError } from '../errors.js'
-import type {
-  CommandResult,
-  Host,
-  HostTasksPage,
-  HostTasksQuery,
-  NewTask,
-  Task,
-  TaskExecutionSummary,
-  TaskIdPage,
-  TaskListPage,
-  TaskListQuery,
-  TaskProgressView,
-  TaskStatistics,
-  TaskStatus,
-  TaskStatusView,
-} from '../model.js'
-import type { CommandResultOutcome, TaskRepository, TaskWriteResult } from '../repository.js'
+import type { TaskRepository } from '../repository.js'
+import { RepositoryOnParts } from '../repository-parts.js'
 import { QueryCounter } from '../rows.js'
 import {
   resolvePostgresTaskRepositoryOptions,
@@ -89,98 +74,19 @@ export async function createPostgresTaskRepository(options: PostgresTaskReposito
   return new PostgresRepository(pool, owned, resolved, pg.types)
 }
 
-class PostgresRepository implements PostgresTaskRepository {
+class PostgresRepository extends RepositoryOnParts implements PostgresTaskRepository {
   readonly pool: Pool
   readonly options: ResolvedPostgresTaskRepositoryOptions
   readonly #owned: boolean
-  readonly #counter = new QueryCounter()
-  readonly #views: PostgresTaskViews
-  readonly #writes: PostgresTaskWrites
   #closed: Promise<void> | undefined
 
   constructor(pool: Pool, owned: boolean, options: ResolvedPostgresTaskRepositoryOptions, types: Driver['types']) {
+    const counter = new QueryCounter()
+    const runner = new Runner(typesWithInt8AsNumber(types), counter)
+    super(new PostgresTaskViews(pool, runner), new PostgresTaskWrites(pool, runner, options.now), counter)
     this.pool = pool
     this.#owned = owned
     this.options = options
-    const runner = new Runner(typesWithInt8AsNumber(types), this.#counter)
-    this.#views = new PostgresTaskViews(pool, runner)
-    this.#writes = new PostgresTaskWrites(pool, runner, options.now)
-  }
-
-  get queryCount(): number {
-    return this.#counter.count
-  }
-
-  resetQueryCount(): void {
-    this.#counter.count = 0
-  }
-
-  upsertHosts(hosts: readonly Host[]): Promise<void> {
-    return this.#writes.upsertHosts(hosts)
-  }
-
-  createTask(input: NewTask): Promise<Task> {
-    return this.#writes.createTask(input)
-  }
-
-  startTask(id: string): Promise<TaskWriteResult> {
-    return this.#writes.startTask(id)
-  }
-
-  cancelTask(id: string): Promise<TaskWriteResult> {
-    return this.#writes.cancelTask(id)
-  }
-
-  updateTaskStatus(id: string, status: TaskStatus): Promise<TaskWriteResult> {
-    return this.#writes.updateTaskStatus(id, status)
-  }
-
-  recordCommandResult(taskId: string, hostId: string, result: CommandResult): Promise<CommandResultOutcome> {
-    return this.#writes.recordCommandResult(taskId, hostId, result)
-  }
-
-  getTask(id: string): Promise<Task | null> {
-    return this.#views.task(id)
-  }
-
-  getTaskStatusView(id: string): Promise<TaskStatusView | null> {
-    return this.#views.statusView(id)
-  }
-
-  getTaskStatusViews(ids: readonly string[]): Promise<(TaskStatusView | null)[]> {
-    return this.#views.statusViews(ids)
-  }
-
-  getTaskProgressView(id: string): Promise<TaskProgressView | null> {
-    return this.#views.progressView(id)
-  }
-
-  getTaskExecutionSummary(id: string): Promise<TaskExecutionSummary | null> {
-    return this.#views.executionSummary(id)
-  }
-
-  listTaskIds(query: TaskListQuery): Promise<TaskIdPage> {
-    return this.#views.listTaskIds(query)
-  }
-
-  getTaskListPage(query: TaskListQuery): Promise<TaskListPage> {
-    return this.#views.taskListPage(query)
-  }
-
-  getHostTasksPage(hostId: string, query: HostTasksQuery): Promise<HostTasksPage> {
-    return this.#views.hostTasksPage(hostId, query)
-  }
-
-  getTaskStatistics(): Promise<TaskStatistics> {
-    return this.#views.statistics()
-  }
-
-  listRunningTaskIds(limit: number): Promise<string[]> {
-    return this.#views.runningTaskIds(limit)
-  }
-
-  getTaskHostIds(id: string): Promise<string[]> {
-    return this.#views.taskHostIds(id)
   }
 
   /** Ends the pool the repository opened (a pool given in `options.pool` stays open). Idempotent. */

@@ -27,6 +27,7 @@ import {
   type StatisticsRow,
   type TaskRow,
 } from '../rows.js'
+import type { TaskReads } from '../repository-parts.js'
 import type { Queryable, Runner } from './statements.js'
 
 /** A task row as the repository reads it: with its host ids. */
@@ -34,7 +35,7 @@ export interface TaskWithHostsRow extends TaskRow {
   host_ids: string[]
 }
 
-export class PostgresTaskViews {
+export class PostgresTaskViews implements TaskReads {
   readonly #pool: Queryable
   readonly #r: Runner
 

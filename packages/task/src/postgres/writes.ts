@@ -18,6 +18,7 @@ import {
   type TaskStatus,
 } from '../model.js'
 import type { CommandResultOutcome, TaskWriteResult } from '../repository.js'
+import type { TaskWrites } from '../repository-parts.js'
 import { countsOf, HostsInputSchema, newTaskId, rowOf, stateOf, taskOf, validInput, type CountRow, type ExecutionRow } from '../rows.js'
 import {
   planCancel,
@@ -31,7 +32,7 @@ import {
 import type { Queryable, Runner } from './statements.js'
 import type { TaskWithHostsRow } from './views.js'
 
-export class PostgresTaskWrites {
+export class PostgresTaskWrites implements TaskWrites {
   readonly #pool: Pool
   readonly #r: Runner
   readonly #now: () => number

@@ -16,23 +16,8 @@
 import { createRequire } from 'node:module'
 import type { Database } from 'better-sqlite3'
 import { SqliteDriverMissingError } from '../errors.js'
-import type {
-  CommandResult,
-  Host,
-  HostTasksPage,
-  HostTasksQuery,
-  NewTask,
-  Task,
-  TaskExecutionSummary,
-  TaskIdPage,
-  TaskListPage,
-  TaskListQuery,
-  TaskProgressView,
-  TaskStatistics,
-  TaskStatus,
-  TaskStatusView,
-} from '../model.js'
-import type { CommandResultOutcome, TaskRepository, TaskWriteResult } from '../repository.js'
+import type { TaskRepository } from '../repository.js'
+import { RepositoryOnParts } from '../repository-parts.js'
 import { resolveSqliteTaskRepositoryOptions, type ResolvedSqliteTaskRepositoryOptions, type SqliteTaskRepositoryOptions } from './options.js'
 import { migrate } from './schema.js'
 import { QueryCounter } from '../rows.js'
@@ -81,96 +66,17 @@ export function createSqliteTaskRepository(options: SqliteTaskRepositoryOptions)
   return new SqliteRepository(db, resolved)
 }
 
-class SqliteRepository implements SqliteTaskRepository {
+class SqliteRepository extends RepositoryOnParts implements SqliteTaskRepository {
   readonly db: Database
   readonly options: ResolvedSqliteTaskRepositoryOptions
-  readonly #counter = new QueryCounter()
-  readonly #views: SqliteTaskViews
-  readonly #writes: SqliteTaskWrites
 
   constructor(db: Database, options: ResolvedSqliteTaskRepositoryOptions) {
+    const counter = new QueryCounter()
+    const statements = prepareStatements(db)
+    const views = new SqliteTaskViews(statements, new ListStatementCache(db), counter)
+    super(views, new SqliteTaskWrites(db, statements, counter, views, options.now), counter)
     this.db = db
     this.options = options
-    const statements = prepareStatements(db)
-    this.#views = new SqliteTaskViews(statements, new ListStatementCache(db), this.#counter)
-    this.#writes = new SqliteTaskWrites(db, statements, this.#counter, this.#views, options.now)
-  }
-
-  get queryCount(): number {
-    return this.#counter.count
-  }
-
-  resetQueryCount(): void {
-    this.#counter.count = 0
-  }
-
-  upsertHosts(hosts: readonly Host[]): Promise<void> {
-    return this.#writes.upsertHosts(hosts)
-  }
-
-  createTask(input: NewTask): Promise<Task> {
-    return this.#writes.createTask(input)
-  }
-
-  startTask(id: string): Promise<TaskWriteResult> {
-    return this.#writes.startTask(id)
-  }
-
-  cancelTask(id: string): Promise<TaskWriteResult> {
-    return this.#writes.cancelTask(id)
-  }
-
-  updateTaskStatus(id: string, status: TaskStatus): Promise<TaskWriteResult> {
-    return this.#writes.updateTaskStatus(id, status)
-  }
-
-  recordCommandResult(taskId: string, hostId: string, result: CommandResult): Promise<CommandResultOutcome> {
-    return this.#writes.recordCommandResult(taskId, hostId, result)
-  }
-
-  async getTask(id: string): Promise<Task | null> {
-    const row = this.#views.taskRow(id)
-    return row ? this.#views.taskOf(row) : null
-  }
-
-  async getTaskStatusView(id: string): Promise<TaskStatusView | null> {
-    return this.#views.statusView(id)
-  }
-
-  async getTaskStatusViews(ids: readonly string[]): Promise<(TaskStatusView | null)[]> {
-    return this.#views.statusViews(ids)
-  }
-
-  async getTaskProgressView(id: string): Promise<TaskProgressView | null> {
-    return this.#views.progressView(id)
-  }
-
-  async getTaskExecutionSummary(id: string): Promise<TaskExecutionSummary | null> {
-    return this.#views.executionSummary(id)
-  }
-
-  async listTaskIds(query: TaskListQuery): Promise<TaskIdPage> {
-    return this.#views.listTaskIds(query)
-  }
-
-  async getTaskListPage(query: TaskListQuery): Promise<TaskListPage> {
-    return this.#views.taskListPage(query)
-  }
-
-  async getHostTasksPage(hostId: string, query: HostTasksQuery): Promise<HostTasksPage> {
-    return this.#views.hostTasksPage(hostId, query)
-  }
-
-  async getTaskStatistics(): Promise<TaskStatistics> {
-    return this.#views.statistics()
-  }
-
-  async listRunningTaskIds(limit: number): Promise<string[]> {
-    return this.#views.runningTaskIds(limit)
-  }
-
-  async getTaskHostIds(id: string): Promise<string[]> {
-    return this.#views.taskHostIds(id)
   }
 
   async close(): Promise<void> {

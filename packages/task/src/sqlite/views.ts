@@ -27,9 +27,10 @@ import {
   type StatisticsRow,
   type TaskRow,
 } from '../rows.js'
+import type { TaskReads } from '../repository-parts.js'
 import type { ListStatementCache, Statements } from './statements.js'
 
-export class SqliteTaskViews {
+export class SqliteTaskViews implements TaskReads {
   readonly #s: Statements
   readonly #lists: ListStatementCache
   readonly #q: QueryCounter
@@ -42,6 +43,11 @@ export class SqliteTaskViews {
 
   taskRow(id: string): TaskRow | undefined {
     return this.#q.run(() => this.#s.taskById.get(id)) as TaskRow | undefined
+  }
+
+  task(id: string): Task | null {
+    const row = this.taskRow(id)
+    return row ? this.taskOf(row) : null
   }
 
   taskOf(row: TaskRow): Task {

@@ -16,6 +16,7 @@ import {
   type TaskStatus,
 } from '../model.js'
 import type { CommandResultOutcome, TaskWriteResult } from '../repository.js'
+import type { TaskWrites } from '../repository-parts.js'
 import {
   countsOf,
   HostsInputSchema,
@@ -40,7 +41,7 @@ import {
 import type { Statements } from './statements.js'
 import type { SqliteTaskViews } from './views.js'
 
-export class SqliteTaskWrites {
+export class SqliteTaskWrites implements TaskWrites {
   readonly #s: Statements
   readonly #q: QueryCounter
   readonly #views: SqliteTaskViews
