@@ -4,36 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { InvalidOptionsError } from '@tiercache/core'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createAdminHandler, type AdminHandlerOptions, type TaskCacheAdmin } from '@tiercache/task'
-
-const TOKEN = 'admin-token-0123456789abcdef'
-
-function fakeService(): TaskCacheAdmin & { calls: string[] } {
-  const calls: string[] = []
-  return {
-    calls,
-    async getCacheStatistics() {
-      calls.push('stats')
-      return { families: { 'task:status': { entries: 3 } } }
-    },
-    async invalidateAllCache() {
-      calls.push('all')
-    },
-    async invalidateTaskCache(id: string) {
-      calls.push(`task:${id}`)
-    },
-    async invalidateHostCache(id: string) {
-      calls.push(`host:${id}`)
-    },
-    async warmupCache() {
-      calls.push('warmup')
-      return { loaded: 4 }
-    },
-    async cleanupCache() {
-      calls.push('cleanup')
-      return { deleted: 2 }
-    },
-  }
-}
+import { fakeService, TOKEN } from './admin-fakes.js'
 
 interface Started {
   port: number
