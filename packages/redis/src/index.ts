@@ -5,7 +5,7 @@ export type { Codec, CodecOptions, CorruptReason, DecodeResult } from './codec.j
 export { escapeGlob, encodeId, decodeId, keyBuilder, slotOf } from './keys.js'
 export type { KeyBuilder } from './keys.js'
 export type { RedisConnectionOptions } from './connection.js'
-export { redisBus, resolveRedisBusOptions, defaultTrackedKeyMapper } from './redis-bus.js'
+export { redisBus, resolveRedisBusOptions, defaultTrackedKeyMapper, heartbeatChannelOf } from './redis-bus.js'
 export type { RedisBus, RedisBusOptions, RedisBusStats } from './redis-bus.js'
 export { createRedisCache } from './create-redis-cache.js'
 export type { RedisCache, RedisCacheOptions } from './create-redis-cache.js'

@@ -11,9 +11,10 @@
  * - The handler (`receiver.ts`): decode, validate, drop own messages, hand ops to the engine.
  * - Health (`health.ts`): lost with the subscriber connection, and when no message at all (own
  *   heartbeats included) was seen within `heartbeatTimeout`. Every node publishes a heartbeat
- *   each `heartbeatInterval`, so a node always expects its own. The cost: each node receives
- *   every node's heartbeats (N nodes at the default 250 ms: 4·N messages a second, 29 bytes and
- *   ~1 µs each to decode). Detection takes at most `heartbeatTimeout + heartbeatInterval` (one
+ *   each `heartbeatInterval` on a channel of its own that only it subscribes to
+ *   (`heartbeatChannelOf`), on the same subscriber connection as the bus channel, so a node always
+ *   expects its own and hears no other node's: at the default 250 ms each node receives 4
+ *   heartbeats a second whatever the number of nodes, and Redis delivers 4·N, not 4·N². Detection takes at most `heartbeatTimeout + heartbeatInterval` (one
  *   interval more when this process's own event loop stalled, so that a busy node does not
  *   mistake its own backlog for a silent Redis).
  * - Tracking mode (`tracking.ts`): Redis client-side caching as a second source, so that direct
@@ -32,7 +33,7 @@ import { Subscriber } from './bus/subscriber.js'
 import { Tracking } from './bus/tracking.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, stallProbeSchema, watchStalls, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { BusClosedError, InvalidOptionsError, L2UnavailableError } from './errors.js'
-import { parseValueKey } from './keys.js'
+import { parseValueKey, slotOf } from './keys.js'
 
 export interface RedisBusOptions {
   /**
@@ -99,6 +100,8 @@ export interface RedisBusStats {
 export interface RedisBus extends InvalidationBus {
   /** The channel it publishes on and listens to. */
   readonly channel: string
+  /** This node's own heartbeat channel, which only it subscribes to (see `heartbeatChannelOf`). */
+  readonly heartbeatChannel: string
   /** Sequence number of the last op published (0 before any). */
   readonly lastSeq: number
   /** A snapshot of the counters. */
@@ -200,6 +203,20 @@ export function defaultTrackedKeyMapper(namespace: string): (redisKey: string) =
   }
 }
 
+/**
+ * The heartbeat channel of node `instanceId`: `<namespace>:{<namespace>:bus}:hb:<instanceId>`. It
+ * starts with `<namespace>:`, so the least-privilege ACL (`&<namespace>:*`) covers it, and its hash
+ * tag is the bus channel's name, so on a cluster it lives in the bus channel's slot (sharded
+ * pub/sub moves with the slot, and one SSUBSCRIBE on the slot's master holds both). A namespace
+ * whose own braces would give the two channels different slots heartbeats on the bus channel
+ * itself, as every node's heartbeat once did: correct, only not O(1) per node.
+ */
+export function heartbeatChannelOf(namespace: string, instanceId: string): string {
+  const bus = `${namespace}:bus`
+  const own = `${namespace}:{${bus}}:hb:${instanceId}`
+  return slotOf(own) === slotOf(bus) ? own : bus
+}
+
 /** Creates a Redis invalidation bus. Call `start()` before use; `close()` when done. */
 export function redisBus(options: RedisBusOptions): RedisBus {
   return new RedisPubSubBus(resolveRedisBusOptions(options))
@@ -208,6 +225,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
 class RedisPubSubBus implements RedisBus {
   readonly instanceId: string
   readonly channel: string
+  readonly heartbeatChannel: string
   readonly #o: ResolvedBusOptions
   readonly #ownsData: boolean
   #stopStallWatch: () => void = () => {}
@@ -227,6 +245,7 @@ class RedisPubSubBus implements RedisBus {
     this.#o = options
     this.instanceId = options.instanceId
     this.channel = `${options.namespace}:bus`
+    this.heartbeatChannel = heartbeatChannelOf(options.namespace, this.instanceId)
     const { connection, logger } = options
     if (connection.kind === 'client') {
       this.#data = connection.client
@@ -239,7 +258,7 @@ class RedisPubSubBus implements RedisBus {
     }
     if (this.#ownsData) this.#stopStallWatch = watchStalls(this.#data, options.stallProbeInterval, logger)
     const counters = this.#counters
-    this.#publisher = new BusPublisher(this.#data, this.channel, this.instanceId, counters, logger)
+    this.#publisher = new BusPublisher(this.#data, this.channel, this.heartbeatChannel, this.instanceId, counters, logger)
     // Tracking is refused on a cluster by the options, so the data connection is a Redis here.
     const tracking =
       options.mode === 'tracking'
@@ -263,10 +282,11 @@ class RedisPubSubBus implements RedisBus {
       mayTurnHealthy: () => this.#subscriber.confirm() && (tracking === undefined || tracking.on),
       onBeat: this.#beat,
     })
-    this.#receiver = new Receiver(this.instanceId, this.channel, counters, logger, this.#health, tracking)
+    this.#receiver = new Receiver(this.instanceId, this.channel, this.heartbeatChannel, counters, logger, this.#health, tracking)
     this.#subscriber = new Subscriber({
       data: this.#data,
       channel: this.channel,
+      heartbeatChannel: this.heartbeatChannel,
       instanceId: this.instanceId,
       connectTimeoutMs: options.connectTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,

@@ -4,9 +4,10 @@ import type { ReceivedInvalidation } from '@tiercache/core'
 import { startRedis, startRedisCluster, uniqueNamespace } from '@tiercache/testkit'
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { redisBus, type RedisBus, type RedisBusOptions } from '../src/redis-bus.js'
+import { heartbeatChannelOf, redisBus, type RedisBus, type RedisBusOptions } from '../src/redis-bus.js'
 import { redisStore } from '../src/redis-store.js'
 import { slotOf } from '../src/keys.js'
+import { encodeHeartbeat } from '../src/bus-message.js'
 
 /** A started bus that closes itself, with what it received and every health change. */
 async function openBus(options: RedisBusOptions) {
@@ -218,6 +219,68 @@ describe('redisBus: health', () => {
   })
 })
 
+describe('redisBus: heartbeats, O(1) per node', () => {
+  it("each node heartbeats on a channel only it subscribes to; the bus channel carries none, and no node hears another's", async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const nodes = await Promise.all([1, 2, 3].map(() => openBus({ redis: url, namespace })))
+    const channel = `${namespace}:bus`
+    for (const { bus } of nodes) {
+      expect(bus.heartbeatChannel).toBe(`${namespace}:{${channel}}:hb:${bus.instanceId}`)
+      // The least-privilege ACL (`&<namespace>:*`) covers it.
+      expect(bus.heartbeatChannel.startsWith(`${namespace}:`)).toBe(true)
+    }
+    const admin = rawClient(url)
+    const numsub = async (...channels: string[]) => ((await admin.call('PUBSUB', 'NUMSUB', ...channels)) as (string | number)[]).filter((_, i) => i % 2 === 1).map(Number)
+    // Three subscribers on the bus channel; exactly one (its node) on each heartbeat channel.
+    expect(await numsub(channel, ...nodes.map(({ bus }) => bus.heartbeatChannel))).toEqual([3, 1, 1, 1])
+
+    // Listen in on everything the namespace carries while the nodes idle.
+    const listener = rawClient(url)
+    const heard = new Map<string, number>()
+    listener.on('pmessage', (_pattern: string, from: string) => heard.set(from, (heard.get(from) ?? 0) + 1))
+    await listener.psubscribe(`${namespace}:*`)
+    const statsBefore = nodes.map(({ bus }) => bus.stats())
+    await expect.poll(() => nodes.every(({ bus }) => (heard.get(bus.heartbeatChannel) ?? 0) >= 5), { timeout: 10_000 }).toBe(true)
+    expect(heard.get(channel)).toBeUndefined()
+    expect([...heard.keys()].sort()).toEqual(nodes.map(({ bus }) => bus.heartbeatChannel).sort())
+    for (const [i, { bus, health, received }] of nodes.entries()) {
+      expect(bus.healthy).toBe(true)
+      expect(health).toEqual([true])
+      expect(received).toEqual([])
+      // Nothing arrived on the bus channel: neither its own heartbeats nor the others'.
+      expect(bus.stats()).toMatchObject({ received: 0, ownIgnored: 0, malformed: 0, heartbeatsMissed: statsBefore[i]!.heartbeatsMissed })
+    }
+    // Invalidations still go one message per publish on the shared channel.
+    await nodes[0]!.bus.publish({ op: 'delete', keys: ['k1'] })
+    await expect.poll(() => nodes.slice(1).every(({ received }) => received.length === 1)).toBe(true)
+    expect(heard.get(channel)).toBe(1)
+  })
+
+  it("takes a heartbeat on the bus channel (a node of an earlier version) as a heartbeat, not as an invalidation", async () => {
+    const { url, namespace } = sharedRedis('bus')
+    const a = await openBus({ redis: url, namespace })
+    const raw = rawClient(url)
+    await raw.publish(`${namespace}:bus`, encodeHeartbeat('older-node', 1, Date.now()))
+    // A malformed message after it: once that is counted, the heartbeat was handled before it.
+    await raw.publish(`${namespace}:bus`, Buffer.from('not msgpack'))
+    await expect.poll(() => a.bus.stats().malformed).toBe(1)
+    expect(a.received).toEqual([])
+    expect(a.bus.stats()).toMatchObject({ received: 0, ownIgnored: 0 })
+    expect(a.bus.healthy).toBe(true)
+  })
+
+  it('the heartbeat channel shares the bus channel slot for any namespace, or falls back to the bus channel', () => {
+    for (const namespace of ['jobs', 'a:b', 'tenant-{7}', 'x{', 'y}', '{}', 'ns{a}b{c}']) {
+      const channel = heartbeatChannelOf(namespace, 'node-1')
+      expect(slotOf(channel), namespace).toBe(slotOf(`${namespace}:bus`))
+      expect(channel.startsWith(`${namespace}:`), namespace).toBe(true)
+    }
+    expect(heartbeatChannelOf('jobs', 'node-1')).toBe('jobs:{jobs:bus}:hb:node-1')
+    // A lone '{' in the namespace would make the two hash tags differ: the bus channel it is.
+    expect(heartbeatChannelOf('x{', 'node-1')).toBe('x{:bus')
+  })
+})
+
 describe('redisBus: cluster (sharded pub/sub)', () => {
   it('delivers over SPUBLISH/SSUBSCRIBE on the master that owns the channel slot, and recovers from a killed subscriber', async () => {
     await using cluster = await startRedisCluster()
@@ -235,6 +298,13 @@ describe('redisBus: cluster (sharded pub/sub)', () => {
     // The two subscribers sit on exactly one master (the slot owner), as shard channel subscribers.
     expect(counts.map((reply) => Number(reply.split('\n')[1]))).toContain(2)
     expect(counts.map((reply) => Number(reply.split('\n')[1])).reduce((x, y) => x + y, 0)).toBe(2)
+
+    // Each node's heartbeat channel: one subscriber (its node), on the same master.
+    for (const { bus } of [a, b]) {
+      expect(slotOf(bus.heartbeatChannel)).toBe(slot)
+      const own = await Promise.all(cluster.nodes.map((node) => node.command('PUBSUB', 'SHARDNUMSUB', bus.heartbeatChannel)))
+      expect(own.map((reply) => Number(reply.split('\n')[1]))).toEqual(counts.map((reply) => Number(reply.split('\n')[1]) / 2))
+    }
 
     await a.bus.publish({ op: 'delete', keys: ['k1'] })
     await expect.poll(() => b.received.map((m) => m.op)).toEqual(['delete'])

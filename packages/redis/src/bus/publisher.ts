@@ -2,7 +2,7 @@
  * Publishing on the data connection: one message per `publish()`, or one per `prepare()` that a
  * store publishes after its changes (the engine's publisher already
  * coalesces the invalidations of one event-loop turn, so a second batcher here would only delay
- * them), numbered by op, plus the heartbeats.
+ * them), numbered by op, plus the heartbeats, on this node's own heartbeat channel.
  */
 import type { Cluster, Redis } from 'ioredis'
 import type { Invalidation, Logger, PreparedMessage } from '@tiercache/core'
@@ -20,6 +20,7 @@ export class BusPublisher {
   readonly #data: Redis | Cluster
   readonly #cluster: boolean
   readonly #channel: string
+  readonly #heartbeatChannel: string
   readonly #source: string
   readonly #counters: BusCounters
   readonly #logger: Logger
@@ -30,10 +31,11 @@ export class BusPublisher {
   /** Publishes waiting for that first connection. */
   #held = 0
 
-  constructor(data: Redis | Cluster, channel: string, source: string, counters: BusCounters, logger: Logger) {
+  constructor(data: Redis | Cluster, channel: string, heartbeatChannel: string, source: string, counters: BusCounters, logger: Logger) {
     this.#data = data
     this.#cluster = isCluster(data)
     this.#channel = channel
+    this.#heartbeatChannel = heartbeatChannel
     this.#source = source
     this.#counters = counters
     this.#logger = logger
@@ -112,7 +114,8 @@ export class BusPublisher {
       return
     }
     const opening = this.#opening
-    const sent = opening === undefined ? this.#send(payload) : opening.then(() => this.#send(payload))
+    const send = (): Promise<unknown> => this.#send(payload, this.#heartbeatChannel)
+    const sent = opening === undefined ? send() : opening.then(send)
     sent.then(
       () => {
         this.#heartbeatsInFlight--
@@ -124,8 +127,8 @@ export class BusPublisher {
     )
   }
 
-  #send(payload: Buffer): Promise<unknown> {
-    return this.#cluster ? this.#data.spublish(this.#channel, payload) : this.#data.publish(this.#channel, payload)
+  #send(payload: Buffer, channel = this.#channel): Promise<unknown> {
+    return this.#cluster ? this.#data.spublish(channel, payload) : this.#data.publish(channel, payload)
   }
 
   /**

@@ -14,15 +14,17 @@ const NOOP_HANDLER = (_message: ReceivedInvalidation): void => {}
 export class Receiver {
   readonly #instanceId: string
   readonly #channel: Buffer
+  readonly #heartbeatChannel: Buffer
   readonly #counters: BusCounters
   readonly #logger: Logger
   readonly #health: Health
   readonly #tracking: Tracking | undefined
   #handler: (message: ReceivedInvalidation) => void = NOOP_HANDLER
 
-  constructor(instanceId: string, channel: string, counters: BusCounters, logger: Logger, health: Health, tracking: Tracking | undefined) {
+  constructor(instanceId: string, channel: string, heartbeatChannel: string, counters: BusCounters, logger: Logger, health: Health, tracking: Tracking | undefined) {
     this.#instanceId = instanceId
     this.#channel = Buffer.from(channel)
+    this.#heartbeatChannel = Buffer.from(heartbeatChannel)
     this.#counters = counters
     this.#logger = logger
     this.#health = health
@@ -33,11 +35,15 @@ export class Receiver {
     this.#handler = handler
   }
 
-  /** The subscriber connection's message listener: the bus channel, or tracking's. */
+  /** The subscriber connection's message listener: the bus channel, this node's heartbeats, or tracking's. */
   readonly onMessage = (channel: Buffer, payload: unknown): void => {
     try {
       if (channel.length === this.#channel.length && channel.equals(this.#channel)) {
         this.#onBusMessage(payload as Buffer)
+      } else if (channel.equals(this.#heartbeatChannel)) {
+        // Only this node subscribes to it, and only it publishes there: that it arrived is the
+        // news (the subscription is live end to end), so there is nothing to decode.
+        this.#health.seen()
       } else if (this.#tracking !== undefined) {
         this.#onTracked(this.#tracking, payload)
       }

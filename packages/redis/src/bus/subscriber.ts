@@ -27,6 +27,8 @@ export interface SubscriptionExtra {
 export interface SubscriberOptions {
   readonly data: Redis | Cluster
   readonly channel: string
+  /** This node's heartbeat channel: in the channel's slot, subscribed with it in one command. */
+  readonly heartbeatChannel: string
   readonly instanceId: string
   readonly connectTimeoutMs: number
   /** Bounds the pause before a recycled connection is reopened. */
@@ -156,13 +158,19 @@ export class Subscriber {
     const extra = this.#o.extra
     if (extra !== undefined) {
       const id = await connection.client('ID')
-      await connection.subscribe(this.#o.channel, extra.channel)
+      await connection.subscribe(...this.#channels(), extra.channel)
       await extra.redirect(Number(id))
     } else if (this.#cluster) {
-      await connection.ssubscribe(this.#o.channel)
+      await connection.ssubscribe(...this.#channels())
     } else {
-      await connection.subscribe(this.#o.channel)
+      await connection.subscribe(...this.#channels())
     }
+  }
+
+  /** The bus channel, and the heartbeat channel unless the heartbeats go on the bus channel. */
+  #channels(): string[] {
+    const { channel, heartbeatChannel } = this.#o
+    return heartbeatChannel === channel ? [channel] : [channel, heartbeatChannel]
   }
 
   #lost(connection: Redis, reason: string): void {
