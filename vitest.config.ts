@@ -30,7 +30,7 @@ export default defineConfig({
           name: 'unit',
           // Unit tests first, then integration tests, each group with its own worker count.
           sequence: { groupOrder: 0 },
-          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'benchmarks/test/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'benchmarks/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
           // The benchmark harness's tests start child processes: give them time on a busy machine.
           testTimeout: 60_000,
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
@@ -41,7 +41,7 @@ export default defineConfig({
         test: {
           name: 'int',
           sequence: { groupOrder: 1 },
-          include: ['packages/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
+          include: ['packages/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts', 'examples/*/test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           globalSetup: [src('testkit/src/vitest.ts')],
           testTimeout: 60_000,
