@@ -80,6 +80,11 @@ export interface RedisBusStats {
   /** Messages sent for them: one per invalidation (the engine batches before it publishes). */
   readonly messagesSent: number
   readonly publishErrors: number
+  /**
+   * Messages the subscriber connection delivered, of every channel it listens to (the bus
+   * channel, this node's heartbeats, tracking's): what this node's subscription costs Redis.
+   */
+  readonly delivered: number
   /** Messages from other nodes whose ops reached the handler. */
   readonly received: number
   /** Own messages seen and ignored. */

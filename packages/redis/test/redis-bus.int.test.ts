@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { heartbeatChannelOf, redisBus, type RedisBus, type RedisBusOptions } from '../src/redis-bus.js'
 import { redisStore } from '../src/redis-store.js'
 import { slotOf } from '../src/keys.js'
-import { encodeHeartbeat } from '../src/bus-message.js'
+import { encodeBusMessage, encodeHeartbeat } from '../src/bus-message.js'
 
 /** A started bus that closes itself, with what it received and every health change. */
 async function openBus(options: RedisBusOptions) {
@@ -267,6 +267,25 @@ describe('redisBus: heartbeats, O(1) per node', () => {
     expect(a.received).toEqual([])
     expect(a.bus.stats()).toMatchObject({ received: 0, ownIgnored: 0 })
     expect(a.bus.healthy).toBe(true)
+  })
+
+  it('counts every message its subscriber connection delivers (delivered): heartbeats, invalidations and malformed ones alike', async () => {
+    const { url, namespace } = sharedRedis('bus')
+    // Heartbeats far apart: after start() (which waits for the first one) none arrives during the test.
+    const a = await openBus({ redis: url, namespace, heartbeatInterval: 60_000, heartbeatTimeout: 120_000 })
+    const before = a.bus.stats()
+    expect(before.delivered).toBeGreaterThanOrEqual(1)
+    const raw = rawClient(url)
+    await raw.publish(a.bus.heartbeatChannel, encodeHeartbeat(a.bus.instanceId, 1, Date.now()))
+    await raw.publish(a.bus.heartbeatChannel, encodeHeartbeat(a.bus.instanceId, 1, Date.now()))
+    for (let seq = 1; seq <= 3; seq++) await raw.publish(`${namespace}:bus`, encodeBusMessage('other-node', seq, Date.now(), [{ op: 'delete', keys: [`k${seq}`] }]))
+    // Another node's heartbeat channel is no subscription of this one: never delivered here.
+    await raw.publish(heartbeatChannelOf(namespace, 'other-node'), encodeHeartbeat('other-node', 1, Date.now()))
+    await raw.publish(`${namespace}:bus`, Buffer.from('not msgpack'))
+    // One connection delivers in order: once the last one is counted, every earlier one was.
+    await expect.poll(() => a.bus.stats().malformed).toBe(1)
+    expect(a.received.map((m) => m.op === 'delete' && m.keys[0])).toEqual(['k1', 'k2', 'k3'])
+    expect(a.bus.stats().delivered - before.delivered).toBe(6)
   })
 
   it('the heartbeat channel shares the bus channel slot for any namespace, or falls back to the bus channel', () => {

@@ -3,6 +3,7 @@ export interface BusCounters {
   published: number
   messagesSent: number
   publishErrors: number
+  delivered: number
   received: number
   ownIgnored: number
   malformed: number
@@ -17,6 +18,7 @@ export function newCounters(): BusCounters {
     published: 0,
     messagesSent: 0,
     publishErrors: 0,
+    delivered: 0,
     received: 0,
     ownIgnored: 0,
     malformed: 0,

@@ -37,6 +37,7 @@ export class Receiver {
 
   /** The subscriber connection's message listener: the bus channel, this node's heartbeats, or tracking's. */
   readonly onMessage = (channel: Buffer, payload: unknown): void => {
+    this.#counters.delivered++
     try {
       if (channel.length === this.#channel.length && channel.equals(this.#channel)) {
         this.#onBusMessage(payload as Buffer)
