@@ -4,6 +4,7 @@ import type { Figure, Row, Scenario } from './scenario.js'
 export const FIGURE_ORDER: Figure[] = [
   'opsPerSec', 'p50Us', 'p99Us', 'maxUs', 'bytes', 'bytesPerEntry', 'loaderCalls', 'dbQueries', 'reductionPct', 'optimalReductionPct',
   'staleReads', 'errors', 'slowCalls', 'p99BeforeUs', 'p99AfterUs', 'maxAfterUs', 'recoveryMs', 'hitRatePct', 'loaderCallsPerSec', 'l2ReadsPerSec',
+  'entries', 'residentEntries', 'processes', 'masters', 'heapBytesPerEntry', 'busMessagesPerNodePerSec',
 ]
 
 export const FIGURE_LABEL: Record<Figure, string> = {
@@ -27,6 +28,12 @@ export const FIGURE_LABEL: Record<Figure, string> = {
   hitRatePct: 'hit rate %',
   loaderCallsPerSec: 'loader calls/s',
   l2ReadsPerSec: 'L2 reads/s',
+  entries: 'entries',
+  heapBytesPerEntry: 'heap B/entry',
+  processes: 'processes',
+  busMessagesPerNodePerSec: 'bus msgs/node/s',
+  residentEntries: 'resident entries',
+  masters: 'masters',
 }
 
 export function formatNumber(value: number, figure?: Figure): string {

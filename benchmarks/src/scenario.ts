@@ -35,6 +35,18 @@ export interface Figures {
   loaderCallsPerSec?: number
   /** Entries read from Redis per second, all processes together (loading). */
   l2ReadsPerSec?: number
+  /** Entries resident in L1 while a row measured (scale). */
+  entries?: number
+  /** Heap the process grew by per resident entry, key and value included (scale). */
+  heapBytesPerEntry?: number
+  /** Cache processes on one Redis (scale). */
+  processes?: number
+  /** Messages each node's subscriber connection received per second while idle (scale). */
+  busMessagesPerNodePerSec?: number
+  /** Entries of the invalidated family resident in L1 (scale). */
+  residentEntries?: number
+  /** Redis masters the cache read from: 1 is a single node (scale). */
+  masters?: number
 }
 
 export type Figure = keyof Figures
@@ -52,6 +64,11 @@ export interface Row extends Figures {
   group?: string
   /** The row every other row of its group is divided by. One per group. */
   baseline?: boolean
+  /**
+   * Compare within this key instead of `group` (one baseline per key): rows of one group that
+   * measure at several sizes compare size by size.
+   */
+  ratioKey?: string
   /** Filled by the harness: this row's `ratioOf` figure over its group's baseline figure. */
   ratio?: number
   /** Shown in the table: why a row has no figures (skipped, timed out, not available) or a caveat. */

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Scenario } from '../scenario.js'
 
-export const SCENARIO_IDS = ['l1-hit', 'l2-hit', 'codec', 'stampede', 'propagation', 'tags', 'memory', 'task-workload', 'task-workload-postgres', 'outage', 'loading'] as const
+export const SCENARIO_IDS = ['l1-hit', 'l2-hit', 'codec', 'stampede', 'propagation', 'scale', 'tags', 'memory', 'task-workload', 'task-workload-postgres', 'outage', 'loading'] as const
 
 export type ScenarioId = (typeof SCENARIO_IDS)[number]
 

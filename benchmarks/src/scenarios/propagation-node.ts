@@ -1,4 +1,4 @@
-// One process of the propagation and stampede scenarios, driven over the testkit's JSON-lines
+// One process of the propagation, stampede and scale scenarios, driven over the testkit's JSON-lines
 // RPC: a tiercache node (createRedisCache: store + bus on one data connection), plus a bare
 // ioredis publisher/subscriber pair for the baseline. Times are wall-clock ms with sub-ms
 // resolution (performance.timeOrigin + now), comparable between processes of one machine.
@@ -61,6 +61,15 @@ const server = serveNodeProcess({
         })
     })
     return { instanceId: cache.bus!.instanceId }
+  },
+  /** The bus's counters (scale: messages the subscriber connection delivered). */
+  busStats: () => need().bus!.stats(),
+  /** Closes the cache, so that the process can join another namespace (scale: 2, 4, 8 nodes). */
+  async reset() {
+    const closing = cache
+    cache = undefined
+    expected = undefined
+    await closing?.close()
   },
   get: async ({ key }: { key: string }) => (await need().get(key)) ?? null,
   expect({ key, value }: { key: string; value: unknown }) {

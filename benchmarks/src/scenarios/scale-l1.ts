@@ -1,0 +1,178 @@
+// The in-process rows of `scale`, each library in a child of its own (with --expose-gc): L1 hits
+// over 1,000 to 1,000,000 resident entries (tiercache getOrSet against lru-cache get in an async
+// function, the physical limit at that size), the heap each entry takes, and a generational
+// family's invalidate() with that many entries resident. The keys, the values and the Zipf draw
+// sequence are built before the heap baseline is taken and outside every timed part.
+import { createTieredCache } from '@tiercache/core'
+import { LRUCache } from 'lru-cache'
+import { measure } from '../measure.js'
+import { L1_BATCH } from '../peers/common.js'
+import type { ChildContext, JsonObject, Row } from '../scenario.js'
+import { zipfSequence } from '../zipf.js'
+
+export interface L1SizesArgs {
+  sizes: readonly number[]
+  /** Measuring rounds per size; the row takes their median. */
+  rounds: number
+}
+
+export interface InvalidateArgs {
+  sizes: readonly number[]
+  calls: number
+}
+
+/** Draws per sequence: a power of two, indexed with a mask. */
+const DRAWS = 1 << 16
+
+const gc = (): void => {
+  const collect = (globalThis as { gc?: () => void }).gc
+  if (collect === undefined) throw new Error('scale: the child needs --expose-gc')
+  collect()
+  collect()
+}
+
+const heapUsed = (): number => {
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
+/**
+ * `count` keys and distinct task-status values, each parsed from its own JSON as a value read
+ * from Redis or a database driver is: no object or string of one is shared with another. (Not
+ * built by object spread: V8 gives an object cloned by spread a costlier frozen form, ~240 B
+ * more per object once `immutability: 'freeze'` freezes it; see docs/scaling.md.)
+ */
+function taskStatuses(base: JsonObject, count: number): { keys: string[]; values: JsonObject[] } {
+  const keys = new Array<string>(count)
+  const values = new Array<JsonObject>(count)
+  const hosts = (base.hosts ?? {}) as JsonObject
+  for (let i = 0; i < count; i++) {
+    const taskId = `task-${String(i + 1).padStart(7, '0')}`
+    keys[i] = taskId
+    values[i] = JSON.parse(JSON.stringify({ ...base, taskId, progress: (i % 100) / 100, hosts: { ...hosts, running: i % 20 } })) as JsonObject
+  }
+  return { keys, values }
+}
+
+interface Resident {
+  /** One lookup that must hit, by key. */
+  get(key: string): Promise<unknown>
+  close(): Promise<void>
+}
+
+/** Fills a store with `size` entries and measures Zipf reads over them, `rounds` times. */
+async function measureSize(ctx: ChildContext, size: number, rounds: number, fill: (keys: string[], values: JsonObject[]) => Promise<Resident>) {
+  const draws = zipfSequence(size, DRAWS, 1, 7)
+  const before = heapUsed()
+  let { keys, values } = taskStatuses(ctx.fixtures.taskStatus, size)
+  const resident = await fill(keys, values)
+  const heapBytesPerEntry = (heapUsed() - before) / size
+  // Only the store keeps the values from here on; the reads take their keys from `keys`.
+  values = []
+  const mask = DRAWS - 1
+  let next = 0
+  const readKeys = keys
+  const samples: number[] = []
+  try {
+    for (const key of [readKeys[0]!, readKeys[size - 1]!]) {
+      if ((await resident.get(key)) === undefined) throw new Error(`scale: ${key} is not resident; the row would measure misses`)
+    }
+    for (let round = 0; round < rounds; round++) {
+      const { opsPerSec } = await measure(
+        async () => {
+          for (let i = 0; i < L1_BATCH; i++) await resident.get(readKeys[draws[next++ & mask]!]!)
+        },
+        { timeMs: ctx.timeMs / rounds, opsPerCall: L1_BATCH },
+      )
+      samples.push(opsPerSec)
+    }
+  } finally {
+    await resident.close()
+    keys = []
+  }
+  samples.sort((a, b) => a - b)
+  return { opsPerSec: samples[samples.length >> 1]!, heapBytesPerEntry }
+}
+
+const note = (rounds: number) => `Zipf (s = 1) reads over the resident keys, median of ${rounds} rounds`
+
+/** tiercache `getOrSet` hits (L1 only: no L2 is configured, so nothing else is timed). */
+export async function tiercacheEntries(args: L1SizesArgs, ctx: ChildContext): Promise<Row[]> {
+  const rows: Row[] = []
+  for (const entries of args.sizes) {
+    const figures = await measureSize(ctx, entries, args.rounds, async (keys, values) => {
+      const cache = createTieredCache({ ttl: '1h', l1: { maxEntries: entries } })
+      for (let i = 0; i < keys.length; i++) await cache.set(keys[i]!, values[i])
+      const loader = (): never => {
+        throw new Error('scale: a resident key was loaded')
+      }
+      return {
+        get: (key) => cache.getOrSet(key, loader),
+        async close() {
+          const { loaderCalls, l1Hits } = cache.stats().total
+          await cache.close()
+          if (loaderCalls !== 0 || l1Hits === 0) throw new Error(`scale: expected L1 hits only (l1Hits ${l1Hits}, loaderCalls ${loaderCalls})`)
+        },
+      }
+    })
+    rows.push({ name: 'tiercache', variant: 'getOrSet hit', group: 'l1-entries', ratioKey: `l1-entries ${entries}`, entries, ...figures, note: note(args.rounds) })
+  }
+  return rows
+}
+
+/** lru-cache `get` inside an async function: what an awaited L1 hit costs at the least. */
+export async function lruCacheEntries(args: L1SizesArgs, ctx: ChildContext): Promise<Row[]> {
+  const rows: Row[] = []
+  for (const entries of args.sizes) {
+    const figures = await measureSize(ctx, entries, args.rounds, async (keys, values) => {
+      const lru = new LRUCache<string, JsonObject>({ max: entries })
+      for (let i = 0; i < keys.length; i++) lru.set(keys[i]!, values[i]!)
+      return {
+        get: async (key) => lru.get(key),
+        async close() {
+          lru.clear()
+        },
+      }
+    })
+    rows.push({ name: 'lru-cache', variant: 'get in an async function', group: 'l1-entries', ratioKey: `l1-entries ${entries}`, baseline: true, entries, ...figures, note: note(args.rounds) })
+  }
+  return rows
+}
+
+/**
+ * `family.invalidate()` of a generational family holding `size` entries in L1 (L1 only: the
+ * figure is the engine's own cost, which a Redis round trip would hide). The entries stay
+ * resident: an invalidation bumps the generation, and old entries are never read again.
+ */
+export async function tiercacheInvalidate(args: InvalidateArgs, ctx: ChildContext): Promise<Row[]> {
+  const rows: Row[] = []
+  for (const residentEntries of args.sizes) {
+    const cache = createTieredCache({ ttl: '1h', l1: { maxEntries: residentEntries + 1_000 } })
+    try {
+      const family = cache.family<string, JsonObject>({ name: 'task:status', key: (id) => id, generational: true })
+      const { keys, values } = taskStatuses(ctx.fixtures.taskStatus, residentEntries)
+      for (let i = 0; i < keys.length; i++) await family.set(keys[i]!, values[i]!)
+      if (family.peek(keys[residentEntries - 1]!) === undefined) throw new Error('scale: the family lost entries while filling')
+      gc()
+      const samples: number[] = []
+      for (let i = 0; i < args.calls; i++) {
+        const start = process.hrtime.bigint()
+        await family.invalidate()
+        samples.push(Number(process.hrtime.bigint() - start) / 1_000)
+      }
+      if (family.peek(keys[0]!) !== undefined) throw new Error('scale: invalidate() left the family readable')
+      samples.sort((a, b) => a - b)
+      rows.push({
+        name: 'tiercache',
+        variant: 'family invalidate()',
+        group: 'invalidate',
+        residentEntries,
+        p50Us: samples[samples.length >> 1]!,
+        note: `${args.calls} calls, L1 only`,
+      })
+    } finally {
+      await cache.close()
+    }
+  }
+  return rows
+}

@@ -1,0 +1,151 @@
+// scale: what grows with the size of a process's L1 and of the fleet. Run alone:
+// `pnpm bench --only scale`.
+//
+// - l1-entries: L1 hits with 1,000, 100,000 and 1,000,000 resident entries, against lru-cache at
+//   the same size (each in its own child), and the heap each entry takes (scale-l1.ts).
+// - processes: 2, 4 and 8 cache processes on one Redis: propagation p50 (the writer's call → a
+//   process holding the old value returns the new one) and the messages each node's subscriber
+//   connection receives per second while the fleet idles (heartbeats are per node: flat in N).
+// - invalidate: a generational family's invalidate() with 1,000 and 1,000,000 entries resident.
+// - cluster: L2 hits at 64 in flight on one node and on a 3-master cluster (scale-cluster.ts).
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startNodeProcess, startRedisCluster, type NodeProcess } from '@tiercache/testkit'
+import { percentile } from '../measure.js'
+import type { Row, Scenario, ScenarioContext } from '../scenario.js'
+import type { ClusterArgs } from './scale-cluster.js'
+import type { InvalidateArgs, L1SizesArgs } from './scale-l1.js'
+
+const NODE = fileURLToPath(new URL('./propagation-node.ts', import.meta.url))
+
+export interface ScalePlan {
+  l1: L1SizesArgs
+  invalidate: InvalidateArgs
+  processes: readonly number[]
+  trials: number
+  idleMs: number
+}
+
+/** Full run, and the smaller sizes `--quick` runs (named in each row's note). */
+export const planOf = (quick: boolean): ScalePlan =>
+  quick
+    ? { l1: { sizes: [1_000, 100_000], rounds: 1 }, invalidate: { sizes: [1_000, 100_000], calls: 50 }, processes: [2, 4], trials: 50, idleMs: 1_000 }
+    : { l1: { sizes: [1_000, 100_000, 1_000_000], rounds: 3 }, invalidate: { sizes: [1_000, 1_000_000], calls: 200 }, processes: [2, 4, 8], trials: 200, idleMs: 2_000 }
+
+interface Timed {
+  start: number
+  ack: number
+}
+
+/** Reads until the node holds `value` (in its L1 from the previous trial, or from Redis). */
+async function hold(node: NodeProcess, key: string, value: unknown): Promise<void> {
+  const want = JSON.stringify(value)
+  for (let tries = 0; JSON.stringify(await node.call('get', { key })) !== want; tries++) {
+    if (tries > 1_000) throw new Error(`scale: a node never read ${want}`)
+  }
+}
+
+/** One fleet size: idle bus traffic per node first, then propagation trials. */
+async function measureFleet(nodes: readonly NodeProcess[], plan: ScalePlan, ctx: Pick<ScenarioContext, 'redis' | 'keyPrefix'>): Promise<Row> {
+  const processes = nodes.length
+  const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${processes}-${process.pid}`
+  await Promise.all(nodes.map((node) => node.call('init', { url: ctx.redis.url, namespace })))
+  try {
+    // Idle: only heartbeats flow. Each node's count is of its own subscriber connection.
+    await sleep(500)
+    type Stats = { delivered: number }
+    const before = await Promise.all(nodes.map((node) => node.call<Stats>('busStats', {})))
+    const t0 = performance.now()
+    await sleep(plan.idleMs)
+    const after = await Promise.all(nodes.map((node) => node.call<Stats>('busStats', {})))
+    const seconds = (performance.now() - t0) / 1000
+    const perNode = after.map((stats, i) => (stats.delivered - before[i]!.delivered) / seconds)
+    const busMessagesPerNodePerSec = perNode.reduce((sum, rate) => sum + rate, 0) / processes
+
+    const [writer, ...others] = nodes as [NodeProcess, ...NodeProcess[]]
+    const key = 'task-1'
+    const fromCall: number[] = []
+    await writer.call('write', { key, value: { n: 0 } })
+    for (let i = 1; i <= plan.trials; i++) {
+      // Every other node holds the previous value, so the write invalidates N - 1 L1 copies; one
+      // of them, in turn, reports when it returns the new value.
+      await Promise.all(others.map((node) => hold(node, key, { n: i - 1 })))
+      const observer = others[i % others.length]!
+      const value = { n: i }
+      await observer.call('expect', { key, value })
+      const observed = observer.waitForEvent<{ at: number }>('observed', undefined, { timeoutMs: 10_000 })
+      const write = await writer.call<Timed>('write', { key, value })
+      fromCall.push(((await observed).at - write.start) * 1000)
+    }
+    return {
+      name: 'tiercache',
+      variant: 'set() → another process returns it; idle bus',
+      group: 'processes',
+      processes,
+      p50Us: percentile(fromCall, 50),
+      busMessagesPerNodePerSec,
+      note: `${plan.trials} trials; idle ${plan.idleMs / 1000} s, per node ${Math.min(...perNode).toFixed(1)}–${Math.max(...perNode).toFixed(1)}/s`,
+    }
+  } finally {
+    await Promise.all(nodes.map((node) => node.call('reset', {})))
+  }
+}
+
+async function measureProcesses(plan: ScalePlan, ctx: ScenarioContext): Promise<Row[]> {
+  const most = Math.max(...plan.processes)
+  const nodes: NodeProcess[] = []
+  try {
+    nodes.push(...(await Promise.all(Array.from({ length: most }, () => startNodeProcess(NODE)))))
+    const rows: Row[] = []
+    for (const processes of plan.processes) {
+      ctx.log(`processes: ${processes}`)
+      rows.push(await measureFleet(nodes.slice(0, processes), plan, ctx))
+    }
+    // Against the fewest processes: the goals are ratios.
+    const [first] = rows
+    for (const row of rows.slice(1)) {
+      const p50 = row.p50Us! / first!.p50Us!
+      const bus = row.busMessagesPerNodePerSec! / first!.busMessagesPerNodePerSec!
+      row.note = `${row.note}; ${p50.toFixed(2)}× the p50, ${bus.toFixed(2)}× the bus messages of ${first!.processes} processes`
+    }
+    return rows
+  } finally {
+    await Promise.all(nodes.map((node) => node.stop()))
+  }
+}
+
+export async function measureScale(ctx: ScenarioContext): Promise<Row[]> {
+  const plan = planOf(ctx.quick)
+  const child = { execArgv: ['--expose-gc'], timeoutMs: ctx.quick ? 60_000 : 120_000 }
+  ctx.log('l1-entries: lru-cache')
+  const rows = await ctx.runInChild('scenarios/scale-l1.ts', 'lruCacheEntries', plan.l1, child)
+  ctx.log('l1-entries: tiercache')
+  rows.push(...(await ctx.runInChild('scenarios/scale-l1.ts', 'tiercacheEntries', plan.l1, child)))
+  for (const row of rows) {
+    const lru = rows.find((other) => other.name === 'lru-cache' && other.entries === row.entries)
+    if (row !== lru && lru?.heapBytesPerEntry) row.note = `${row.note}; heap ${(row.heapBytesPerEntry! / lru.heapBytesPerEntry).toFixed(2)}× lru-cache's`
+  }
+  ctx.log('invalidate')
+  rows.push(...(await ctx.runInChild('scenarios/scale-l1.ts', 'tiercacheInvalidate', plan.invalidate, child)))
+  rows.push(...(await measureProcesses(plan, ctx)))
+  ctx.log('cluster: 3 masters')
+  const cluster = await startRedisCluster({ masters: 3 })
+  try {
+    const args: ClusterArgs = { cluster: cluster.startupNodes }
+    rows.push(...(await ctx.runInChild('scenarios/scale-cluster.ts', 'tiercacheClusterHits', args, { timeoutMs: 60_000 })))
+  } finally {
+    await cluster.stop()
+  }
+  if (ctx.quick) for (const row of rows) row.note = `${row.note ? `${row.note}; ` : ''}--quick: smaller sizes and fewer processes`
+  return rows
+}
+
+export const scenario: Scenario = {
+  id: 'scale',
+  title: 'Scale: L1 size, fleet size, invalidation, cluster',
+  measures:
+    'L1 hits and heap per entry at 1k/100k/1M resident entries against lru-cache; propagation p50 and idle bus messages per node at 2/4/8 processes; family invalidate() at 1k/1M resident; L2 hits at 64 in flight on one node and a 3-master cluster; `pnpm bench --only scale` (--quick: 1k/100k entries, 2/4 processes)',
+  columns: ['entries', 'opsPerSec', 'heapBytesPerEntry', 'processes', 'p50Us', 'busMessagesPerNodePerSec', 'residentEntries', 'masters'],
+  goal: 'tiercache ≥ 0.9× lru-cache at every size, heap per entry ≤ 1.3× lru-cache; bus messages per node at 8 processes ≤ 1.5× at 2; propagation p50 at 8 ≤ 2× at 2; invalidate() flat in resident entries',
+  run: (ctx) => measureScale(ctx),
+}
