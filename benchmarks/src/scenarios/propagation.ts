@@ -32,6 +32,14 @@ interface Trials {
   appliedFromAck: number[]
 }
 
+/** Reads (with `get`, a node's read command) until the node returns `value`. */
+export async function hold(node: NodeProcess, key: string, value: unknown, get = 'get'): Promise<void> {
+  const want = JSON.stringify(value)
+  for (let tries = 0; JSON.stringify(await node.call(get, { key })) !== want; tries++) {
+    if (tries > 1_000) throw new Error(`a node never read ${want}`)
+  }
+}
+
 /** Each trial: B holds the previous value in L1; A writes a new one; B reports when it returns it. */
 async function runTrials(a: NodeProcess, b: NodeProcess, trials: number, commands: { get: string; write: string }): Promise<Trials> {
   const result: Trials = { fromStart: [], fromAck: [], appliedFromAck: [] }
@@ -40,9 +48,7 @@ async function runTrials(a: NodeProcess, b: NodeProcess, trials: number, command
   for (let i = 1; i <= trials; i++) {
     const value = { n: i }
     // B reads until it holds the previous value (in L1 from the end of the last trial).
-    for (let tries = 0; JSON.stringify(await b.call(commands.get, { key })) !== JSON.stringify({ n: i - 1 }); tries++) {
-      if (tries > 1_000) throw new Error(`B never saw value ${i - 1}`)
-    }
+    await hold(b, key, { n: i - 1 }, commands.get)
     await b.call('expect', { key, value })
     const observed = b.waitForEvent<{ at: number; appliedAt: number }>('observed', undefined, { timeoutMs: 10_000 })
     const write = await a.call<Timed>(commands.write, { key, value })

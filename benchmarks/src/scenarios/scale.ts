@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startNodeProcess, startRedisCluster, type NodeProcess } from '@tiercache/testkit'
 import { percentile } from '../measure.js'
+import { hold } from './propagation.js'
 import type { Row, Scenario, ScenarioContext } from '../scenario.js'
 import type { ClusterArgs } from './scale-cluster.js'
 import type { InvalidateArgs, L1SizesArgs } from './scale-l1.js'
@@ -35,14 +36,6 @@ export const planOf = (quick: boolean): ScalePlan =>
 interface Timed {
   start: number
   ack: number
-}
-
-/** Reads until the node holds `value` (in its L1 from the previous trial, or from Redis). */
-async function hold(node: NodeProcess, key: string, value: unknown): Promise<void> {
-  const want = JSON.stringify(value)
-  for (let tries = 0; JSON.stringify(await node.call('get', { key })) !== want; tries++) {
-    if (tries > 1_000) throw new Error(`scale: a node never read ${want}`)
-  }
 }
 
 /** One fleet size: idle bus traffic per node first, then propagation trials. */
