@@ -185,8 +185,11 @@ describe('redisBus: health', () => {
   it('goes unhealthy on a paused (SIGSTOP) server, which shows no disconnect, and recovers after SIGCONT', async () => {
     await using server = await startRedis()
     const namespace = uniqueNamespace('bus')
-    const a = await openBus({ redis: server.url, namespace })
-    const b = await openBus({ redis: server.url, namespace })
+    // Slower heartbeats than the file's 40/200 ms: on a loaded machine one of those can come late
+    // before the pause, and the recycled subscriber would count a second subscription.
+    const timing = { heartbeatInterval: 100, heartbeatTimeout: 1_000 }
+    const a = await openBus({ redis: server.url, namespace, ...timing })
+    const b = await openBus({ redis: server.url, namespace, ...timing })
     server.pause()
     try {
       await expect.poll(() => b.bus.healthy, { timeout: 10_000 }).toBe(false)
