@@ -4,7 +4,7 @@ import type { GetOrSetOptions } from '../options.js'
 import type { Clock } from '../ports.js'
 import type { FamilyCounters } from '../stats.js'
 import type { TagTable } from '../tags/tag-table.js'
-import type { L1Entry, LocalTier } from './local-tier.js'
+import { BASE_UNIT, type L1Entry, type LocalTier, promiseOf } from './local-tier.js'
 
 export interface HitParts {
   readonly local: LocalTier
@@ -35,16 +35,12 @@ export function hitPaths(p: HitParts) {
       getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
         const entry = lru.get(key)
         if (entry !== undefined) {
-          const now = clock.now()
-          // `refreshAt` is `Infinity` but for entries with eager refresh: one comparison that holds.
-          if (
-            entry.freshUntil > now &&
-            entry.refreshAt > now &&
-            now - entry.filledAt < local.cap &&
-            (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))
-          ) {
+          // The entry's times count in milliseconds from its base (see `LocalTier`).
+          const t = clock.now() - entry.base * BASE_UNIT
+          // `refresh` is `NEVER` but for entries with eager refresh: one comparison that holds.
+          if (entry.fresh > t && entry.refresh > t && t - entry.filled < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
             counters.l1Hits++
-            return entry.promise
+            return promiseOf(entry)
           }
         }
         return miss(key, loader, options, entry)
@@ -52,10 +48,10 @@ export function hitPaths(p: HitParts) {
       get: (key: string): Promise<unknown> => {
         const entry = lru.get(key)
         if (entry !== undefined) {
-          const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
+          const t = clock.now() - entry.base * BASE_UNIT
+          if (entry.fresh > t && t - entry.filled < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
             counters.l1Hits++
-            return entry.promise
+            return promiseOf(entry)
           }
         }
         return read(key, entry)
@@ -63,8 +59,8 @@ export function hitPaths(p: HitParts) {
       peek: (key: string): unknown => {
         const entry = lru.get(key)
         if (entry !== undefined) {
-          const now = clock.now()
-          if (entry.freshUntil > now && now - entry.filledAt < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
+          const t = clock.now() - entry.base * BASE_UNIT
+          if (entry.fresh > t && t - entry.filled < local.cap && (entry.tags === undefined || tags.fresh(entry.tags, entry.tagVersion))) {
             counters.l1Hits++
             return entry.value
           }

@@ -1,41 +1,74 @@
 /**
  * The in-process tier: an LRU (lru-cache) of entries and the one freshness rule.
  *
- * An entry keeps the promise it was filled with, settled once at fill, so that a hit allocates
- * nothing and chains no promise. It is fresh before `freshUntil` (the entry's TTL, capped by
- * `l1Ttl`) and, while the bus is unhealthy, only within `cap` of its fill: coherence sets `cap`
- * (`Infinity` while healthy), so the one hit path reads a number instead of switching code.
- * Entries past `freshUntil` but before `graceUntil` stay as stale copies for a failing loader.
- * A tagged entry also needs its tags to stand (`TagTable`): not fresh, and no stale copy either,
- * once an invalidation of one of them after its write was applied here.
+ * A hit returns the entry's settled promise, made on the entry's first hit and kept, so that a hit
+ * allocates nothing and chains no promise (and an entry never hit costs no promise). It is fresh
+ * before `fresh` (the entry's TTL, capped by `l1Ttl`) and, while the bus is unhealthy, only within
+ * `cap` of its fill: coherence sets `cap` (`Infinity` while healthy), so the one hit path reads a
+ * number instead of switching code. Entries past `fresh` but before `grace` stay as stale copies
+ * for a failing loader. A tagged entry also needs its tags to stand (`TagTable`): not fresh, and
+ * no stale copy either, once an invalidation of one of them after its write was applied here.
  *
- * Two marks serve a value at once while one reload runs behind (`GetOrSet`): `refreshAt`, where
- * eager refresh starts (a `getOrSet` hit past it reloads; `Infinity` when off or under way), and
- * `expired`, set by `expire()`: the entry is stale but stays, served within its grace.
+ * Two marks serve a value at once while one reload runs behind (`GetOrSet`): `refresh`, where
+ * eager refresh starts (a `getOrSet` hit past it reloads; `NEVER` when off or under way), and
+ * `EXPIRED` in its place, set by `expire()`: the entry is stale but stays, served within its grace.
+ *
+ * Times are small integers, so that V8 keeps them in the entry itself: a time as a double is a
+ * heap number of its own (16 bytes each, five per entry), which at a million entries is most of
+ * what an entry costs beyond its value. `base` is the fill time in units of 2^16 ms; every other
+ * time is whole milliseconds after `base · 2^16` (rounded up, so `t > now` holds as it did for a
+ * whole-millisecond `now`), at most `NEVER`: an L1 copy lives at most 2^31 ms (24.8 days), and a
+ * later time (a longer TTL or grace) counts as `NEVER`, which passes as expired once reached. L2
+ * keeps its own, exact times.
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../ports.js'
 import { TAGS_INVALID, TAGS_OK, type TagTable } from '../tags/tag-table.js'
 
+/** The unit of `L1Entry.base`, in milliseconds. */
+export const BASE_UNIT = 65_536
+/** The latest time an entry can tell (2^31 − 1 ms after its base), and `refresh` when none is due. */
+export const NEVER = 0x7fff_ffff
+/** `refresh` of an entry expired by `expire()`. */
+const EXPIRED = -NEVER
+
 export interface L1Entry {
   readonly value: unknown
-  /** Settled with `value` at fill: what a hit returns. */
-  readonly promise: Promise<unknown>
+  /** Settled with `value`, made on the first hit that returns it (`promiseOf`). */
+  promise: Promise<unknown> | undefined
+  /** The fill time in units of `BASE_UNIT`: the times below count from `base · BASE_UNIT`. */
+  readonly base: number
+  /** When it was filled. */
+  readonly filled: number
   /** Served as fresh until here (`expire()` brings it down). */
-  freshUntil: number
-  /** The entry's own expiry (`freshUntil` may be earlier: `l1Ttl`, `expire()`). */
-  readonly expiresAt: number
+  fresh: number
+  /** The entry's own expiry (`fresh` may be earlier: `l1Ttl`, `expire()`). */
+  readonly expires: number
   /** May stand in for a failing loader until here. */
-  readonly graceUntil: number
-  readonly filledAt: number
+  readonly grace: number
+  /** A `getOrSet` hit from here on reloads in the background; `NEVER`: never (or under way); `EXPIRED`: expired by `expire()`. */
+  refresh: number
   /** The entry's tags (`undefined`: none): it stands while `TagTable` says so. */
   readonly tags: readonly string[] | undefined
   /** With `tags`: the tag sequence its writer knew (see `TagTable`). */
   readonly tagVersion: number
-  /** A `getOrSet` hit from here on reloads in the background; `Infinity`: never (or under way). */
-  refreshAt: number
-  /** Expired by `expire()`: served within grace while one reload runs. */
-  expired: boolean
+}
+
+/** Whole milliseconds from `from` to `time`, rounded up, within ±`NEVER`: always a small integer. */
+function after(time: number, from: number): number {
+  const ms = Math.ceil(time - from)
+  // `NaN` (no time) compares false both ways: it becomes NEVER too.
+  return ms < NEVER ? (ms > -NEVER ? ms | 0 : -NEVER) : NEVER
+}
+
+/** The entry's settled promise, made on its first hit. */
+export function promiseOf(entry: L1Entry): Promise<unknown> {
+  return entry.promise ?? (entry.promise = Promise.resolve(entry.value))
+}
+
+/** `now` as the entry counts time: milliseconds after its base. */
+export function since(entry: L1Entry, now: number): number {
+  return now - entry.base * BASE_UNIT
 }
 
 export interface LocalTierOptions {
@@ -51,7 +84,7 @@ export interface LocalTierOptions {
  * and every invalidation of it would pay that. A symbol is no string key, so nobody can read it.
  */
 const KEEP = Symbol('tiercache.l1.keep') as unknown as string
-const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: Promise.resolve(undefined), freshUntil: 0, expiresAt: 0, graceUntil: 0, filledAt: 0, tags: undefined, tagVersion: 0, refreshAt: Infinity, expired: false })
+const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: undefined, base: 0, filled: 0, fresh: 0, expires: 0, grace: 0, refresh: NEVER, tags: undefined, tagVersion: 0 })
 
 export class LocalTier {
   /** Longest an entry is served after its fill: `Infinity` while the bus is healthy. */
@@ -82,17 +115,48 @@ export class LocalTier {
   }
 
   fresh(entry: L1Entry): boolean {
-    return this.#freshAt(entry, this.#clock.now())
+    return this.#freshAt(entry, since(entry, this.#clock.now()))
   }
 
   /** Fresh and not yet at its eager refresh point: what a `getOrSet` answers as a plain hit. */
   settled(entry: L1Entry): boolean {
-    const now = this.#clock.now()
-    return entry.refreshAt > now && this.#freshAt(entry, now)
+    const t = since(entry, this.#clock.now())
+    return entry.refresh > t && this.#freshAt(entry, t)
   }
 
-  #freshAt(entry: L1Entry, now: number): boolean {
-    return entry.freshUntil > now && now - entry.filledAt < this.cap && (entry.tags === undefined || this.#tags.fresh(entry.tags, entry.tagVersion))
+  /** `t`: milliseconds after the entry's base (`since`). */
+  #freshAt(entry: L1Entry, t: number): boolean {
+    return entry.fresh > t && t - entry.filled < this.cap && (entry.tags === undefined || this.#tags.fresh(entry.tags, entry.tagVersion))
+  }
+
+  /** The entry's own expiry, in the clock's time. */
+  expiresAt(entry: L1Entry): number {
+    return entry.base * BASE_UNIT + entry.expires
+  }
+
+  /** The end of the entry's grace, in the clock's time. */
+  graceUntil(entry: L1Entry): number {
+    return entry.base * BASE_UNIT + entry.grace
+  }
+
+  /** Past its grace: no use even as a stale copy. */
+  spent(entry: L1Entry): boolean {
+    return entry.grace <= since(entry, this.#clock.now())
+  }
+
+  /** Expired by `expire()` (or filled expired). */
+  expired(entry: L1Entry): boolean {
+    return entry.refresh === EXPIRED
+  }
+
+  /**
+   * True once for an entry with an eager refresh point (reached or not), which it then gives up:
+   * its one reload is under way, and later hits are plain hits.
+   */
+  takeRefresh(entry: L1Entry): boolean {
+    if (entry.refresh === NEVER || entry.refresh === EXPIRED) return false
+    entry.refresh = NEVER
+    return true
   }
 
   /** The fresh entry or `undefined`. */
@@ -112,7 +176,7 @@ export class LocalTier {
    */
   staleOf(key: string, entry: L1Entry | undefined): L1Entry | undefined {
     if (entry === undefined) return undefined
-    if (entry.graceUntil > this.#clock.now()) {
+    if (!this.spent(entry)) {
       if (entry.tags === undefined) return entry
       const check = this.#tags.check(entry.tags, entry.tagVersion, true)
       if (check === TAGS_OK) return entry
@@ -129,15 +193,15 @@ export class LocalTier {
   expire(key: string): boolean {
     const entry = this.#lru.peek(key)
     if (entry === undefined) return false
-    entry.freshUntil = Math.min(entry.freshUntil, this.#clock.now())
-    entry.expired = true
-    entry.refreshAt = Infinity
+    entry.fresh = Math.min(entry.fresh, after(this.#clock.now(), entry.base * BASE_UNIT))
+    entry.refresh = EXPIRED
     return true
   }
 
   /**
    * Fills with a value L1 keeps as is (see `ValuePolicy.keep`), with its tags and their T (`tags`
-   * undefined: untagged), its eager refresh point and whether it came expired. Ignored once closed.
+   * undefined: untagged), its eager refresh point (`Infinity`: none) and whether it came expired.
+   * Ignored once closed.
    */
   fill(
     key: string,
@@ -153,8 +217,22 @@ export class LocalTier {
   ): void {
     if (this.#closed) return
     const freshUntil = expired ? Math.min(expiresAt, now) : l1Ttl === undefined ? expiresAt : Math.min(expiresAt, now + l1Ttl)
-    const graceEnd = Math.max(graceUntil, freshUntil)
-    const entry: L1Entry = { value, promise: Promise.resolve(value), freshUntil, expiresAt, graceUntil: graceEnd, filledAt: now, tags, tagVersion, refreshAt, expired }
+    const b = Math.floor(now / BASE_UNIT)
+    // A clock beyond ±2^31 units (4,000 years from its zero) still works, with its base a double.
+    const base = b === (b | 0) ? b | 0 : b
+    const from = base * BASE_UNIT
+    const entry: L1Entry = {
+      value,
+      promise: undefined,
+      base,
+      filled: after(now, from),
+      fresh: after(freshUntil, from),
+      expires: after(expiresAt, from),
+      grace: after(Math.max(graceUntil, freshUntil), from),
+      refresh: expired ? EXPIRED : after(refreshAt, from),
+      tags,
+      tagVersion,
+    }
     if (this.#sizeOf === undefined) this.#lru.set(key, entry)
     else this.#lru.set(key, entry, { size: Math.max(1, this.#sizeOf(value)) })
   }

@@ -191,7 +191,9 @@ export class Stampede {
     // No copy standing (not loaded yet, invalidated, evicted, its tags invalidated): the lease stays
     // remembered for the next miss.
     if (entry === undefined || !this.#p.local.fresh(entry) || this.#p.remote.isOpen) return
-    const { value, expiresAt, graceUntil, tags, tagVersion } = entry
+    const { value, tags, tagVersion } = entry
+    const expiresAt = this.#p.local.expiresAt(entry)
+    const graceUntil = this.#p.local.graceUntil(entry)
     this.fill(storeKey, token, tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion })
   }
 

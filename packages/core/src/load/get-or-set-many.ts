@@ -96,7 +96,7 @@ export class GetOrSetMany {
       }
       const again = () => single.miss(fc, id, l1Key, params?.[i], this.#one(loader, argOf(i)), options, undefined)
       const joined =
-        entry !== undefined && (entry.expired || local.fresh(entry))
+        entry !== undefined && (local.expired(entry) || local.fresh(entry))
           ? single.miss(fc, id, l1Key, params?.[i], this.#one(loader, argOf(i)), options, entry)
           : flights.join(l1Key, table.changes, again)
       if (joined !== undefined) {

@@ -23,7 +23,7 @@ import { CacheClosedError, InvalidOptionsError, LoaderError, LoaderTimeoutError 
 import type { FamilyContext, Loader } from '../family.js'
 import type { Generations } from '../l2/generations.js'
 import type { Keys } from '../keys.js'
-import type { L1Entry, LocalTier } from '../l1/local-tier.js'
+import { type L1Entry, type LocalTier, promiseOf } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'
 import type { Stampede } from '../l2/stampede.js'
 import { MISS, type RemoteTier } from '../l2/remote-tier.js'
@@ -108,7 +108,7 @@ export class GetOrSet {
     const entry = local.entry(l1Key)
     if (entry !== undefined && local.settled(entry)) {
       telemetry.l1Hit(fc)
-      return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
+      return policy.shared ? promiseOf(entry) : Promise.resolve(policy.out(entry.value))
     }
     return this.miss(fc, id, l1Key, params, loader, options, entry)
   }
@@ -168,15 +168,12 @@ export class GetOrSet {
   #servedNow(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry): Promise<unknown> | undefined {
     const { local, flights, telemetry, policy, land } = this.#p
     if (local.fresh(entry)) {
-      if (entry.refreshAt !== Infinity) {
-        // Once per entry: a hit while the reload runs, or after another process took the lease, is a plain hit.
-        entry.refreshAt = Infinity
-        if (flights.load(l1Key) === undefined) this.#refreshBehind(fc, id, l1Key, params, loader, call, entry, true)
-      }
+      // Once per entry: a hit while the reload runs, or after another process took the lease, is a plain hit.
+      if (local.takeRefresh(entry) && flights.load(l1Key) === undefined) this.#refreshBehind(fc, id, l1Key, params, loader, call, entry, true)
       telemetry.l1Hit(fc)
-      return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
+      return policy.shared ? promiseOf(entry) : Promise.resolve(policy.out(entry.value))
     }
-    if (!entry.expired) return undefined
+    if (!local.expired(entry)) return undefined
     const copy = local.staleOf(l1Key, entry)
     if (copy === undefined) return undefined
     if (flights.load(l1Key) === undefined) this.#refreshBehind(fc, id, l1Key, params, loader, call, copy, false)
@@ -186,7 +183,7 @@ export class GetOrSet {
   /** Starts the one background reload of an entry served meanwhile (`eager`: still fresh). */
   #refreshBehind(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry, eager: boolean): void {
     const miss = this.#newMiss(fc, id, l1Key, params, loader, call, this.staleCopy(entry.value, entry.tags, entry.tagVersion))
-    miss.flight.promise = this.#behind(miss, undefined, entry.expiresAt, eager)
+    miss.flight.promise = this.#behind(miss, undefined, this.#p.local.expiresAt(entry), eager)
   }
 
   /**

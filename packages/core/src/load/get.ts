@@ -8,7 +8,7 @@ import { CacheClosedError } from '../errors.js'
 import type { FamilyContext } from '../family.js'
 import type { Generations } from '../l2/generations.js'
 import type { Keys } from '../keys.js'
-import type { L1Entry, LocalTier } from '../l1/local-tier.js'
+import { type L1Entry, type LocalTier, promiseOf } from '../l1/local-tier.js'
 import type { ValuePolicy } from '../l1/value-policy.js'
 import { MISS, type RemoteRead, type RemoteTier } from '../l2/remote-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
@@ -60,7 +60,7 @@ export class Get {
     const entry = local.entry(l1Key)
     if (entry !== undefined && local.fresh(entry)) {
       telemetry.l1Hit(fc)
-      return policy.shared ? entry.promise : Promise.resolve(policy.out(entry.value))
+      return policy.shared ? promiseOf(entry) : Promise.resolve(policy.out(entry.value))
     }
     return this.miss(fc, id, l1Key, params, entry)
   }
@@ -77,11 +77,11 @@ export class Get {
 
   /** The L1 miss of a `get` (`entry`: the key's L1 entry, not fresh, if any). */
   miss(fc: FamilyContext, id: string, l1Key: string, params: unknown, entry: L1Entry | undefined): Promise<unknown> {
-    const { life, flights, local, remote, keys, telemetry, clock, pending, tags } = this.#p
+    const { life, flights, local, remote, keys, telemetry, pending, tags } = this.#p
     if (life.closed) return Promise.reject(new CacheClosedError())
     const loading = flights.join(l1Key, tags.changes, () => this.miss(fc, id, l1Key, params, undefined), true)
     if (loading !== undefined) return loading
-    if (entry !== undefined && entry.graceUntil <= clock.now()) local.delete(l1Key)
+    if (entry !== undefined && local.spent(entry)) local.delete(l1Key)
     // A key with a background write still queued: L2 holds what the write replaced.
     if (remote === undefined || remote.isOpen || pending.holds(l1Key)) {
       telemetry.count(fc, 'misses')
