@@ -73,27 +73,42 @@
  * ids inline: untrusted bytes cannot change how later values decode.
  *
  * Measured on the task fixtures of `@tiercache/testkit`, compact JSON 3769 B (task-progress) and
- * 4752 B (task-list-page); speeds are medians of 40 interleaved rounds in one process (no Redis
- * client loaded), relative to JSON.stringify + JSON.parse of the same value (decode: JSON.parse),
- * on a shared 2-core machine; ranges are over 4 runs at different loads:
+ * 4752 B (task-list-page), by the `codec` benchmark: JSON and this codec interleaved in one
+ * process (no Redis client loaded), 61 rounds of short batches, median of the per-round ratios,
+ * on a shared 2-core machine. Speed is against JSON.stringify + JSON.parse of the same value
+ * (decode: JSON.parse of its text; encode: JSON.stringify):
  *
- *   candidate                          task-progress             task-list-page
- *                                      bytes   round trip        bytes   round trip
- *   version 1 (inline records + lz4)   1107 B  0.78–0.88×        843 B   0.69–0.80×
- *   version 2 (section + lz4)          1094 B  0.93–1.11×        818 B   0.79–0.87×
- *   decode alone, v1 → v2              1.00–1.20× → 1.67–1.76×   0.98–1.07× → 1.90–2.11×
+ *                          task-progress    task-list-page
+ *   bytes                  1094 B (29%)     818 B (17%)
+ *   round trip             0.95×            0.94×
+ *   decode                 1.76×            2.08×
+ *   encode                 0.75×            0.56×
  *
+ * Version 1 (inline records + lz4), measured the same way then: round trip 0.78–0.88× and
+ * 0.69–0.80×, decode 1.00–1.20× and 0.98–1.07× (the section's cached decoders make the difference).
  * A small value (task-status, 235 B JSON, under the threshold) is 1 byte longer (224 B); its
  * decode goes from 0.49× to 0.71× JSON.parse, its round trip from 0.55–0.57× to 0.51–0.53×
  * (encoding pays for the shared-structure bookkeeping and the section).
  *
- * Bytes meet "≤ 30% of JSON" (29% and 17%); "encode+decode ≥ 1.2× JSON" is not met, and no
- * self-describing msgpackr + lz4 configuration measured meets it. Where the time goes, in units
- * of one JSON round trip: msgpackr pack 0.37 (task-progress) and 0.55–0.70 (task-list-page —
- * JSON.stringify's native string writer beats msgpackr's JS one on string-heavy objects);
- * lz4-napi compress 0.11 + decompress 0.05 (mostly the N-API call and its buffer, ≈ 6 µs and 4 µs
- * even for 40 bytes); unpack 0.35 in version 1, 0.15 with a cached section decoder. The pack
- * alone leaves no room for 1.2× on task-list-page. Measured and rejected:
+ * Bytes meet "≤ 30% of JSON"; decoding, which every process that misses L1 pays, is 1.8–2.1× JSON;
+ * "encode+decode ≥ 1.2× JSON" is not met, and no msgpackr + lz4 configuration measured meets it.
+ * What bounds it is the encode. In units of one JSON round trip (its two halves about 0.50 each),
+ * each step timed alone, interleaved in one process:
+ *
+ *                                    task-progress    task-list-page
+ *   msgpackr pack, records           0.40             0.79
+ *   msgpackr pack, no records        0.43             0.61
+ *   lz4-napi compress                0.16             0.13
+ *   encode, all of it                0.60             0.82
+ *   decode, all of it                0.28             0.28
+ *
+ * 1.2× leaves 0.83 for both halves; with decode at 0.28, encode would have 0.55: about what
+ * JSON.stringify takes alone, of which the compression (needed for the bytes: without lz4 the
+ * records are 54% of JSON) takes a quarter. On task-list-page msgpackr's pack alone is over it,
+ * records or not: JSON.stringify's native string writer beats msgpackr's JS one on string-heavy
+ * objects. Reaching 1.2× would take a packer faster than JSON.stringify, in JavaScript, on
+ * strings. lz4-napi's cost is mostly the N-API call and its buffer (≈ 3 µs to compress and 2 µs
+ * to decompress, even for 40 bytes). Measured and rejected:
  *   - raising the threshold: without lz4 the records are 54% of JSON;
  *   - lz4 in TypeScript (block format, byte-compatible with lz4-napi, 2% smaller): 2× slower than
  *     lz4-napi in both directions despite skipping the N-API call;
