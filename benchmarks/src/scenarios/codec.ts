@@ -27,7 +27,6 @@ export const scenario: Scenario = {
     // Bytes against JSON, per fixture, in the note (the ratio column compares ops/s).
     for (const row of rows) {
       const json = rows.find((other) => other.baseline && other.group === row.group)
-      // Decoding reads the bytes encoding wrote: the round-trip rows carry the size.
       if (!row.baseline && json?.bytes && row.bytes) {
         const pct = `${Math.round((row.bytes / json.bytes) * 100)}% of JSON bytes`
         row.note = row.note ? `${pct}; ${row.note}` : pct

@@ -17,9 +17,9 @@
  *   heartbeats a second whatever the number of nodes, and Redis delivers 4·N, not 4·N². Detection takes at most `heartbeatTimeout + heartbeatInterval` (one
  *   interval more when this process's own event loop stalled, so that a busy node does not
  *   mistake its own backlog for a silent Redis).
- * - Tracking mode (`tracking.ts`): Redis client-side caching as a second source, so that direct
- *   writes by other programs count; bus messages still carry every op (deletes, expires,
- *   generations, tags, clears).
+ * - Tracking mode (`tracking.ts`; on a cluster `cluster-tracking.ts`, a connection per master):
+ *   Redis client-side caching as a second source, so that direct writes by other programs count;
+ *   bus messages still carry every op (deletes, expires, generations, tags, clears).
  */
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
@@ -30,7 +30,8 @@ import { Health } from './bus/health.js'
 import { BusPublisher } from './bus/publisher.js'
 import { Receiver } from './bus/receiver.js'
 import { Subscriber } from './bus/subscriber.js'
-import { Tracking } from './bus/tracking.js'
+import { ClusterTracking } from './bus/cluster-tracking.js'
+import { Tracking, type TrackingSource } from './bus/tracking.js'
 import { CLOSE_GRACE_MS, closeClient, createClient, isCluster, resolveConnection, stallProbeSchema, watchStalls, type RedisConnectionOptions, type ResolvedConnection } from './connection.js'
 import { BusClosedError, InvalidOptionsError, L2UnavailableError } from './errors.js'
 import { parseValueKey, slotOf } from './keys.js'
@@ -58,7 +59,8 @@ export interface RedisBusOptions {
   readonly instanceId?: string
   /**
    * `'pubsub'`: invalidations come from the other nodes' messages only. `'tracking'`: also from
-   * Redis client-side caching (standalone Redis only), so direct writes by other programs count.
+   * Redis client-side caching, so direct writes by other programs count: on one server, or on a
+   * cluster through one tracking connection per master, which follows failovers and new masters.
    * @default 'pubsub'
    */
   readonly mode?: 'pubsub' | 'tracking'
@@ -174,10 +176,6 @@ export function resolveRedisBusOptions(options: RedisBusOptions): ResolvedBusOpt
     )
   }
   const mode = o.mode ?? DEFAULTS.mode
-  const clustered = connection.kind === 'cluster' || (connection.kind === 'client' && isCluster(connection.client))
-  if (mode === 'tracking' && clustered) {
-    throw new InvalidOptionsError('mode', "'tracking' needs a standalone Redis: a cluster would need one tracking redirect per master")
-  }
   const namespace = o.namespace
   return Object.freeze({
     connection,
@@ -237,7 +235,7 @@ class RedisPubSubBus implements RedisBus {
   readonly #data: Redis | Cluster
   readonly #counters: BusCounters = newCounters()
   readonly #publisher: BusPublisher
-  readonly #tracking: Tracking | undefined
+  readonly #tracking: TrackingSource | undefined
   readonly #health: Health
   readonly #receiver: Receiver
   readonly #subscriber: Subscriber
@@ -264,19 +262,26 @@ class RedisPubSubBus implements RedisBus {
     if (this.#ownsData) this.#stopStallWatch = watchStalls(this.#data, options.stallProbeInterval, logger)
     const counters = this.#counters
     this.#publisher = new BusPublisher(this.#data, this.channel, this.heartbeatChannel, this.instanceId, counters, logger)
-    // Tracking is refused on a cluster by the options, so the data connection is a Redis here.
-    const tracking =
-      options.mode === 'tracking'
-        ? new Tracking({
-            data: this.#data as Redis,
+    const data = this.#data
+    const onOff = () => this.#health.set(false)
+    // One server: a tracking connection redirecting to the subscriber. A cluster: one per master.
+    const standaloneTracking =
+      options.mode === 'tracking' && !isCluster(data)
+        ? new Tracking({ data, namespace: options.namespace, instanceId: this.instanceId, mapTrackedKey: options.mapTrackedKey, counters, logger, onOff })
+        : undefined
+    const tracking: TrackingSource | undefined =
+      options.mode === 'tracking' && isCluster(data)
+        ? new ClusterTracking({
+            cluster: data,
             namespace: options.namespace,
             instanceId: this.instanceId,
             mapTrackedKey: options.mapTrackedKey,
             counters,
             logger,
-            onOff: () => this.#health.set(false),
+            onMessage: (channel, payload) => this.#receiver.onMessage(channel, payload),
+            onOff,
           })
-        : undefined
+        : standaloneTracking
     this.#tracking = tracking
     this.#health = new Health({
       channel: this.channel,
@@ -297,7 +302,7 @@ class RedisPubSubBus implements RedisBus {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       counters,
       logger,
-      extra: tracking,
+      extra: standaloneTracking,
       onMessage: this.#receiver.onMessage,
       // Prove the new subscription right away rather than at the next beat.
       onSubscribed: () => this.#publisher.heartbeat(),
@@ -397,6 +402,7 @@ class RedisPubSubBus implements RedisBus {
       this.#subscriber.recycle()
     }
     if (this.#subscriber.subscribed) this.#publisher.heartbeat()
+    this.#tracking?.check()
   }
 
   async close(): Promise<void> {
@@ -406,7 +412,7 @@ class RedisPubSubBus implements RedisBus {
     this.#closed = true
     this.#stopStallWatch()
     this.#health.close()
-    const own: (Redis | Cluster | undefined)[] = [this.#subscriber.close(), this.#tracking?.close(), this.#ownsData ? this.#data : undefined]
+    const own: (Redis | Cluster | undefined)[] = [this.#subscriber.close(), ...(this.#tracking?.close() ?? []), this.#ownsData ? this.#data : undefined]
     await Promise.all(own.map((client) => (client === undefined ? undefined : closeClient(client, CLOSE_GRACE_MS))))
   }
 }

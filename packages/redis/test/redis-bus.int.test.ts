@@ -1,11 +1,12 @@
 import { Cluster, Redis } from 'ioredis'
 import { pack } from 'msgpackr'
 import type { ReceivedInvalidation } from '@tiercache/core'
-import { startRedis, startRedisCluster, uniqueNamespace } from '@tiercache/testkit'
+import { startRedis, startRedisCluster, uniqueNamespace, type RedisCluster, type RedisServer } from '@tiercache/testkit'
 import { sharedRedis } from '@tiercache/testkit/vitest'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { heartbeatChannelOf, redisBus, type RedisBus, type RedisBusOptions } from '../src/redis-bus.js'
 import { redisStore } from '../src/redis-store.js'
+import { createRedisCache } from '../src/create-redis-cache.js'
 import { slotOf } from '../src/keys.js'
 import { encodeBusMessage, encodeHeartbeat } from '../src/bus-message.js'
 
@@ -428,6 +429,100 @@ describe('redisBus: tracking mode', () => {
   })
 })
 
+/** Ids whose Redis keys (`keyOf`) lie one on each master of the cluster (by port). */
+async function idsOnEveryMaster(cluster: RedisCluster, keyOf: (id: string) => string): Promise<Map<number, string>> {
+  const byMaster = new Map<number, string>()
+  for (let i = 1; byMaster.size < cluster.masters.length; i++) {
+    const owner = await cluster.ownerOf(slotOf(keyOf(`t${i}`)))
+    if (!byMaster.has(owner.port)) byMaster.set(owner.port, `t${i}`)
+  }
+  return byMaster
+}
+
+const l1KeyOf = (id: string) => `\u0001task:status@1\u0001\u0001${id}`
+const trackedKeys = (received: ReceivedInvalidation[]) => received.flatMap((m) => (m.source === 'redis:tracking' && m.op === 'delete' ? m.keys : [])).sort()
+
+/** The tracking connections of a bus on a server: each one's CLIENT ID and where it redirects. */
+async function trackers(server: RedisServer, instanceId: string): Promise<{ id: string; redir: string }[]> {
+  const lines = (await server.command('CLIENT', 'LIST')).split('\n').filter((line) => line.includes(`name=tiercache-bus-tracking:${instanceId} `))
+  return lines.map((line) => ({ id: /\bid=(\d+)/.exec(line)![1]!, redir: /\bredir=(-?\d+)/.exec(line)![1]! }))
+}
+
+describe('redisBus: tracking mode on a cluster', () => {
+  it('tracks every master through a connection of its own, and a direct write on any master drops the L1 copies of every node', async () => {
+    await using cluster = await startRedisCluster()
+    const namespace = uniqueNamespace('trk')
+    const redis = { cluster: [...cluster.startupNodes] }
+    const b = await openBus({ redis, namespace, mode: 'tracking' })
+    expect(b.bus.healthy).toBe(true)
+    // One tracking connection per master, redirecting to itself.
+    for (const master of cluster.masters) {
+      const found = await trackers(master, b.bus.instanceId)
+      expect(found).toHaveLength(1)
+      expect(found[0]!.redir).toBe(found[0]!.id)
+    }
+
+    const ids = await idsOnEveryMaster(cluster, (id) => `${namespace}:task:status@1:{${id}}`)
+    const raw = new Cluster([...cluster.startupNodes])
+    raw.on('error', () => {})
+    onTestFinished(() => void raw.quit().catch(() => raw.disconnect()))
+    for (const id of ids.values()) await raw.set(`${namespace}:task:status@1:{${id}}`, 'written by another program')
+    await raw.set(`other-namespace:task:status@1:{t1}`, 'x')
+    await expect.poll(() => trackedKeys(b.received)).toEqual([...ids.values()].map(l1KeyOf).sort())
+
+    // End to end: two caches hold a copy of a key on each master; direct writes drop them all.
+    const caches = [1, 2].map(() => createRedisCache({ redis, namespace: `${namespace}-c`, ttl: '1h', bus: { mode: 'tracking', heartbeatInterval: 40, heartbeatTimeout: 200 } }))
+    onTestFinished(async () => {
+      await Promise.all(caches.map((cache) => cache.close()))
+    })
+    // The default family's value keys.
+    const cacheKey = (id: string) => `${namespace}-c:default@1:{${id}}`
+    const cacheIds = await idsOnEveryMaster(cluster, cacheKey)
+    await Promise.all(caches.map((cache) => cache.bus!.start()))
+    for (const cache of caches) {
+      for (const id of cacheIds.values()) expect(await cache.getOrSet(id, () => `loaded ${id}`)).toBe(`loaded ${id}`)
+    }
+    // Tracking has no source: each cache also hears of the L2 writes of those loads and drops its
+    // copy once. Read back from L2 until every copy is in L1 on both.
+    const held = async () => {
+      for (const cache of caches) for (const id of cacheIds.values()) if (cache.peek(id) === undefined) await cache.get(id)
+      return caches.every((cache) => [...cacheIds.values()].every((id) => cache.peek(id) === `loaded ${id}`))
+    }
+    await expect.poll(held).toBe(true)
+    for (const id of cacheIds.values()) expect(await raw.del(cacheKey(id))).toBe(1)
+    await expect.poll(() => caches.map((cache) => [...cacheIds.values()].map((id) => cache.peek(id)))).toEqual([
+      [undefined, undefined, undefined],
+      [undefined, undefined, undefined],
+    ])
+  })
+
+  it('follows a failover: the replica promoted in place of a killed master gets a tracker, and its writes are reported', async () => {
+    await using cluster = await startRedisCluster({ replicasPerMaster: 1 })
+    const namespace = uniqueNamespace('trkfo')
+    const b = await openBus({ redis: { cluster: [...cluster.startupNodes] }, namespace, mode: 'tracking' })
+    const ids = await idsOnEveryMaster(cluster, (id) => `${namespace}:task:status@1:{${id}}`)
+    const [victimPort, victimId] = [...ids.entries()][0]!
+    const victim = cluster.masters.find((master) => master.port === victimPort)!
+    const slot = slotOf(`${namespace}:task:status@1:{${victimId}}`)
+
+    await victim.kill()
+    await expect.poll(() => b.health.includes(false), { timeout: 10_000 }).toBe(true)
+    await expect.poll(async () => (await cluster.ownerOf(slot).catch(() => victim)) !== victim, { timeout: 30_000, interval: 100 }).toBe(true)
+    const promoted = await cluster.ownerOf(slot)
+    expect(cluster.replicas).toContain(promoted)
+    await expect.poll(() => b.bus.healthy, { timeout: 20_000 }).toBe(true)
+    await expect.poll(async () => (await trackers(promoted, b.bus.instanceId)).length, { timeout: 10_000 }).toBe(1)
+
+    // A write on the promoted master, and one on each other master, all reported.
+    const direct = rawClient(promoted.url)
+    await direct.set(`${namespace}:task:status@1:{${victimId}}`, 'after the failover')
+    for (const [port, id] of ids) {
+      if (port !== victimPort) await rawClient(`redis://127.0.0.1:${port}`).set(`${namespace}:task:status@1:{${id}}`, 'x')
+    }
+    await expect.poll(() => trackedKeys(b.received), { timeout: 10_000 }).toEqual([...ids.values()].map(l1KeyOf).sort())
+  })
+})
+
 describe('redisBus: options', () => {
   it.each<[string, Partial<RedisBusOptions>, RegExp]>([
     ['namespace', { namespace: '' }, /^namespace: /],
@@ -439,10 +534,9 @@ describe('redisBus: options', () => {
     expect(() => redisBus({ redis: 'redis://127.0.0.1:1', namespace: 'ns', ...override })).toThrow(message)
   })
 
-  it('refuses a client with keyPrefix and tracking on a cluster', () => {
+  it('refuses a client with keyPrefix', () => {
     const prefixed = new Redis({ lazyConnect: true, keyPrefix: 'p:' })
     expect(() => redisBus({ redis: prefixed, namespace: 'ns' })).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTIONS', path: 'redis' }))
-    expect(() => redisBus({ redis: { cluster: [{ host: '127.0.0.1', port: 1 }] }, namespace: 'ns', mode: 'tracking' })).toThrow(/^mode: /)
   })
 })
 

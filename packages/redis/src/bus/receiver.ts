@@ -7,7 +7,7 @@ import type { Logger, ReceivedInvalidation } from '@tiercache/core'
 import { decodeBusMessage } from '../bus-message.js'
 import type { BusCounters } from './counters.js'
 import type { Health } from './health.js'
-import type { Tracking } from './tracking.js'
+import type { TrackingSource } from './tracking.js'
 
 const NOOP_HANDLER = (_message: ReceivedInvalidation): void => {}
 
@@ -18,10 +18,10 @@ export class Receiver {
   readonly #counters: BusCounters
   readonly #logger: Logger
   readonly #health: Health
-  readonly #tracking: Tracking | undefined
+  readonly #tracking: TrackingSource | undefined
   #handler: (message: ReceivedInvalidation) => void = NOOP_HANDLER
 
-  constructor(instanceId: string, channel: string, heartbeatChannel: string, counters: BusCounters, logger: Logger, health: Health, tracking: Tracking | undefined) {
+  constructor(instanceId: string, channel: string, heartbeatChannel: string, counters: BusCounters, logger: Logger, health: Health, tracking: TrackingSource | undefined) {
     this.#instanceId = instanceId
     this.#channel = Buffer.from(channel)
     this.#heartbeatChannel = Buffer.from(heartbeatChannel)
@@ -86,7 +86,7 @@ export class Receiver {
     }
   }
 
-  #onTracked(tracking: Tracking, payload: unknown): void {
+  #onTracked(tracking: TrackingSource, payload: unknown): void {
     this.#health.seen()
     const message = tracking.invalidation(payload)
     if (message !== undefined) this.#handler(message)

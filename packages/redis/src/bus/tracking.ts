@@ -13,6 +13,9 @@
  * expire): every node in this mode, the sender included, drops its L1 copy, and its next read
  * takes the expired entry from L2, serves it within its grace and reloads, as the 'expire' op
  * would have. Deliberate: the cost is one L2 read per node, as for any write.
+ *
+ * On a cluster each master reports the keys it holds only, to a connection on the same server:
+ * `cluster-tracking.ts` keeps one per master.
  */
 import type { Redis, RedisOptions } from 'ioredis'
 import type { Logger, ReceivedInvalidation } from '@tiercache/core'
@@ -20,6 +23,61 @@ import type { BusCounters } from './counters.js'
 
 export const TRACKING_CHANNEL = '__redis__:invalidate'
 const TRACKING_SOURCE = 'redis:tracking'
+
+/** What the receiver and the bus need of tracking, on one server or on every master of a cluster. */
+export interface TrackingSource {
+  /** True while every server that holds keys of the namespace reports their changes. */
+  readonly on: boolean
+  /** Opens the tracking connections; they turn tracking on whenever they (re)connect. */
+  open(): void
+  /** On every heartbeat: a chance to follow a topology that changed (a cluster's masters). */
+  check(): void
+  /** The invalidation of a `__redis__:invalidate` payload, if it names an L1 key (see `TrackedKeys`). */
+  invalidation(payload: unknown): ReceivedInvalidation | undefined
+  /** Stops, and hands over the tracking connections for closing. */
+  close(): Redis[]
+}
+
+/**
+ * `__redis__:invalidate` payloads to invalidations: the L1 keys of the changed Redis keys, or a
+ * clear (a null payload: FLUSHDB/FLUSHALL). Numbered in order of arrival, from whichever server.
+ */
+export class TrackedKeys {
+  readonly #mapTrackedKey: (redisKey: string) => string | undefined
+  readonly #counters: BusCounters
+  #seq = 0
+
+  constructor(mapTrackedKey: (redisKey: string) => string | undefined, counters: BusCounters) {
+    this.#mapTrackedKey = mapTrackedKey
+    this.#counters = counters
+  }
+
+  /** Undefined when no key maps to an L1 key, or the payload is malformed (counted). */
+  invalidation(payload: unknown): ReceivedInvalidation | undefined {
+    let message: ReceivedInvalidation
+    if (payload === null) {
+      message = { op: 'clear', source: TRACKING_SOURCE, seq: ++this.#seq, ts: Date.now() }
+    } else if (Array.isArray(payload)) {
+      const keys: string[] = []
+      for (const raw of payload as unknown[]) {
+        const key = this.#mapTrackedKey(Buffer.isBuffer(raw) ? raw.toString() : String(raw))
+        if (key !== undefined) keys.push(key)
+      }
+      if (keys.length === 0) return undefined
+      message = { op: 'delete', keys, source: TRACKING_SOURCE, seq: ++this.#seq, ts: Date.now() }
+    } else {
+      this.#counters.malformed++
+      return undefined
+    }
+    this.#counters.tracked++
+    return message
+  }
+}
+
+/** The options of `CLIENT TRACKING` for a namespace: every key under it, sent to `redirectId`. */
+export function trackingCommand(redirectId: number, namespace: string): (string | number)[] {
+  return ['TRACKING', 'on', 'REDIRECT', redirectId, 'BCAST', 'PREFIX', `${namespace}:`]
+}
 
 export interface TrackingOptions {
   /** The data connection (standalone Redis), duplicated for the tracking connection. */
@@ -33,17 +91,22 @@ export interface TrackingOptions {
   readonly onOff: () => void
 }
 
-export class Tracking {
+/**
+ * Tracking on a standalone Redis (or through Sentinel): a tracking connection of its own,
+ * redirecting to the bus's subscriber connection, which listens to `__redis__:invalidate` too.
+ */
+export class Tracking implements TrackingSource {
   /** The channel the subscriber must listen to as well. */
   readonly channel = TRACKING_CHANNEL
   readonly #o: TrackingOptions
+  readonly #keys: TrackedKeys
   #tracker: Redis | undefined
   #subscriberId = -1
   #on = false
-  #seq = 0
 
   constructor(options: TrackingOptions) {
     this.#o = options
+    this.#keys = new TrackedKeys(options.mapTrackedKey, options.counters)
   }
 
   /** True while invalidations are redirected to the current subscriber. */
@@ -51,7 +114,6 @@ export class Tracking {
     return this.#on
   }
 
-  /** Opens the tracking connection; it turns tracking on whenever it (re)connects. */
   open(): void {
     const trackerOptions: RedisOptions = {
       protocol: 2,
@@ -94,38 +156,20 @@ export class Tracking {
     const id = this.#subscriberId
     if (tracker === undefined || tracker.status !== 'ready' || id < 0) return
     await tracker.call('CLIENT', 'TRACKING', 'off')
-    await tracker.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'BCAST', 'PREFIX', `${this.#o.namespace}:`)
+    await tracker.call('CLIENT', ...trackingCommand(id, this.#o.namespace))
     if (id === this.#subscriberId && tracker.status === 'ready') this.#on = true
   }
 
-  /**
-   * The invalidation of a `__redis__:invalidate` payload: the L1 keys of the changed Redis keys,
-   * or a clear. Undefined when no key maps to an L1 key, or the payload is malformed (counted).
-   */
+  /** Its connection reconnects on its own, and the subscriber's `redirect()` follows the subscriber. */
+  check(): void {}
+
   invalidation(payload: unknown): ReceivedInvalidation | undefined {
-    let message: ReceivedInvalidation
-    if (payload === null) {
-      message = { op: 'clear', source: TRACKING_SOURCE, seq: ++this.#seq, ts: Date.now() }
-    } else if (Array.isArray(payload)) {
-      const keys: string[] = []
-      for (const raw of payload as unknown[]) {
-        const key = this.#o.mapTrackedKey(Buffer.isBuffer(raw) ? raw.toString() : String(raw))
-        if (key !== undefined) keys.push(key)
-      }
-      if (keys.length === 0) return undefined
-      message = { op: 'delete', keys, source: TRACKING_SOURCE, seq: ++this.#seq, ts: Date.now() }
-    } else {
-      this.#o.counters.malformed++
-      return undefined
-    }
-    this.#o.counters.tracked++
-    return message
+    return this.#keys.invalidation(payload)
   }
 
-  /** Hands over the tracking connection for closing. */
-  close(): Redis | undefined {
+  close(): Redis[] {
     const tracker = this.#tracker
     this.#tracker = undefined
-    return tracker
+    return tracker === undefined ? [] : [tracker]
   }
 }
