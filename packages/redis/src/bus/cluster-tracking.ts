@@ -6,7 +6,7 @@
  * slot that moves to another master is reported by that master's connection from then on.
  *
  * The set of masters follows the cluster client's slot table: each refresh of it (after a MOVED,
- * on the client's interval, or asked for here) opens a tracker for a new master and closes the
+ * or asked for here on the heartbeat, every 10 s, or every second while a master is untracked) opens a tracker for a new master and closes the
  * tracker of a node that no longer is one. While a master has no tracker on, `on` is false and the
  * bus unhealthy (its L1 capped), as when standalone tracking loses its connection: changes made
  * then on that master go unreported, and the cap bounds how long a copy can miss them. A master
@@ -19,8 +19,13 @@ import { refreshSlots } from '../connection.js'
 import type { BusCounters } from './counters.js'
 import { TRACKING_CHANNEL, TrackedKeys, trackingCommand, type TrackingSource } from './tracking.js'
 
-/** Shortest time between two slot-table refreshes asked for by `check()`. */
+/** Shortest time between two slot-table refreshes asked for by `check()` while a master is untracked. */
 const CHECK_INTERVAL_MS = 1_000
+/**
+ * And while every master is tracked: a master added to the cluster would otherwise be seen only
+ * when this process's client happens to get a MOVED, which L1 hits never cause.
+ */
+const HEALTHY_CHECK_INTERVAL_MS = 10_000
 
 export interface ClusterTrackingOptions {
   readonly cluster: Cluster
@@ -62,7 +67,11 @@ class MasterTracker {
     this.connection = connection
     // Tracking is a property of the connection: turned on again on every new one.
     connection.on('ready', () => {
-      this.#enable(o.namespace).catch((error: unknown) => o.logger.warn({ err: error, node: nodeKey }, 'tiercache bus: CLIENT TRACKING failed on a master'))
+      this.#enable(o.namespace).catch((error: unknown) => {
+        o.logger.warn({ err: error, node: nodeKey }, 'tiercache bus: CLIENT TRACKING failed on a master; reconnecting to try again')
+        // A new connection starts over: no tracking, no subscription half set up.
+        if (!this.#closed) connection.disconnect(true)
+      })
     })
     for (const event of ['close', 'end', 'reconnecting'] as const) {
       connection.on(event, () => {
@@ -92,6 +101,7 @@ class MasterTracker {
 }
 
 export class ClusterTracking implements TrackingSource {
+  readonly onSubscriber = false
   readonly #o: ClusterTrackingOptions
   readonly #keys: TrackedKeys
   /** By node key (`host:port`), one per master of the slot table. */
@@ -118,20 +128,23 @@ export class ClusterTracking implements TrackingSource {
   }
 
   open(): void {
+    if (this.#closed) return
     this.#o.cluster.on('refresh', this.#follow)
     this.#follow()
   }
 
   /**
-   * Off somewhere: the slot table may name a master this has no tracker for (a failover). Asks
-   * the cluster for it at most once a second.
+   * Asks the cluster for its slot table, at most once a second while a master is untracked (it may
+   * have failed over) and once every 10 s otherwise (a master may have been added).
    */
   check(): void {
     const now = Date.now()
-    if (this.#closed || this.on || this.#syncing !== undefined || now - this.#checkedAt < CHECK_INTERVAL_MS) return
+    const interval = this.on ? HEALTHY_CHECK_INTERVAL_MS : CHECK_INTERVAL_MS
+    if (this.#closed || this.#syncing !== undefined || now - this.#checkedAt < interval) return
     this.#checkedAt = now
     this.#syncing = refreshSlots(this.#o.cluster)
       .then(() => this.#sync())
+      .catch((error: unknown) => this.#o.logger.debug({ err: error }, 'tiercache bus: slot table refresh for tracking failed'))
       .finally(() => {
         this.#syncing = undefined
       })

@@ -87,7 +87,9 @@ export class Receiver {
   }
 
   #onTracked(tracking: TrackingSource, payload: unknown): void {
-    this.#health.seen()
+    // Proof that the subscriber is alive only when it arrived on the subscriber (one server); a
+    // cluster's trackers are connections of their own.
+    if (tracking.onSubscriber) this.#health.seen()
     const message = tracking.invalidation(payload)
     if (message !== undefined) this.#handler(message)
   }

@@ -28,6 +28,8 @@ const TRACKING_SOURCE = 'redis:tracking'
 export interface TrackingSource {
   /** True while every server that holds keys of the namespace reports their changes. */
   readonly on: boolean
+  /** The invalidations arrive on the bus's subscriber connection (and so prove it alive). */
+  readonly onSubscriber: boolean
   /** Opens the tracking connections; they turn tracking on whenever they (re)connect. */
   open(): void
   /** On every heartbeat: a chance to follow a topology that changed (a cluster's masters). */
@@ -98,6 +100,7 @@ export interface TrackingOptions {
 export class Tracking implements TrackingSource {
   /** The channel the subscriber must listen to as well. */
   readonly channel = TRACKING_CHANNEL
+  readonly onSubscriber = true
   readonly #o: TrackingOptions
   readonly #keys: TrackedKeys
   #tracker: Redis | undefined
