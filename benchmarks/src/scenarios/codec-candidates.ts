@@ -1,6 +1,6 @@
 // The candidates of the codec scenario, one export per child process. Inputs (the fixture
-// values and, for decoding, their encoded bytes) are built before timing; a timed call is one
-// encode plus one decode of the same value, checked once up front to round-trip.
+// values and, for decoding, their encoded bytes) are built before timing; each value is checked
+// once up front to round-trip.
 //
 // JSON and the tiercache codec run in one process (`interleaved`), in alternating short batches,
 // for round trip, decode and encode apart: rows measured in different processes at different
