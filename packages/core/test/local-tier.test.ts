@@ -12,7 +12,7 @@ function tierAt(start: number) {
   return { clock, local }
 }
 
-const times = (entry: L1Entry) => [entry.base, entry.filled, entry.fresh, entry.expires, entry.grace, entry.refresh]
+const times = (entry: L1Entry) => [entry.base, entry.filled, entry.fresh, entry.grace, entry.more!.expires, entry.more!.refresh]
 /** What V8 keeps in the object itself on 64-bit: a 31-bit or 32-bit signed integer. */
 const small = (n: number) => Number.isInteger(n) && n >= -NEVER && n <= NEVER
 
@@ -39,6 +39,56 @@ describe('LocalTier: entry times', () => {
     expect(local.spent(entry)).toBe(false)
     clock.set(1_021)
     expect(local.spent(entry)).toBe(true)
+  })
+
+  it('keeps an untagged entry without eager refresh or l1Ttl to 7 fields, with no record for rare parts', () => {
+    const { local } = tierAt(1_000)
+    local.fill('plain', 'v', 1_000, 61_000, 61_000, undefined)
+    const plain = local.peek('plain')!
+    expect(Object.keys(plain)).toEqual(['value', 'promise', 'base', 'filled', 'fresh', 'grace', 'more'])
+    expect(plain.more).toBeUndefined()
+    expect(local.expiresAt(plain)).toBe(61_000)
+    expect(local.exact(plain)).toBe(true)
+    expect(local.tagsOf(plain)).toBeUndefined()
+    expect(local.tagVersionOf(plain)).toBe(0)
+
+    // Each rare part alone brings the record: an l1Ttl below the TTL, eager refresh, tags, a fill that came expired.
+    local.fill('capped', 'v', 1_000, 61_000, 61_000, 10_000)
+    local.fill('eager', 'v', 1_000, 61_000, 61_000, undefined, undefined, 0, 49_000)
+    local.fill('tagged', 'v', 1_000, 61_000, 61_000, undefined, ['a'], 3)
+    local.fill('expired', 'v', 1_000, 61_000, 61_000, undefined, undefined, 0, Infinity, true)
+    const capped = local.peek('capped')!
+    expect(local.expiresAt(capped)).toBe(61_000)
+    expect(capped.base * BASE_UNIT + capped.fresh).toBe(11_000)
+    expect(local.peek('eager')!.more).toBeDefined()
+    expect(local.tagsOf(local.peek('tagged')!)).toEqual(['a'])
+    expect(local.tagVersionOf(local.peek('tagged')!)).toBe(3)
+    expect(local.expired(local.peek('expired')!)).toBe(true)
+  })
+
+  it('keeps the own expiry of an entry without the record when expire() brings fresh down', () => {
+    const { clock, local } = tierAt(1_000)
+    local.fill('k', 'v', 1_000, 61_000, 91_000, undefined)
+    clock.set(2_000)
+    expect(local.expire('k')).toBe(true)
+    const entry = local.peek('k')!
+    expect(local.fresh(entry)).toBe(false)
+    expect(local.expired(entry)).toBe(true)
+    expect(local.expiresAt(entry)).toBe(61_000)
+    expect(local.graceUntil(entry)).toBe(91_000)
+    expect(local.staleOf('k', entry)).toBe(entry)
+    expect(local.takeRefresh(entry)).toBe(false)
+  })
+
+  it('tells an entry whose times were past 2^31 ms from an exact one', () => {
+    const { local } = tierAt(0)
+    local.fill('long', 'v', 0, 30 * DAY, 30 * DAY, undefined)
+    local.fill('long-grace', 'v', 0, DAY, 30 * DAY, undefined)
+    local.fill('capped', 'v', 0, 30 * DAY, 30 * DAY, 60_000)
+    expect(local.exact(local.peek('long')!)).toBe(false)
+    expect(local.exact(local.peek('long-grace')!)).toBe(false)
+    // Its fresh time is short, its own expiry is not.
+    expect(local.exact(local.peek('capped')!)).toBe(false)
   })
 
   it('makes the settled promise on the first hit, not at fill, and hands the same one out after', async () => {

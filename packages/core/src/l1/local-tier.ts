@@ -13,6 +13,10 @@
  * eager refresh starts (a `getOrSet` hit past it reloads; `NEVER` when off or under way), and
  * `EXPIRED` in its place, set by `expire()`: the entry is stale but stays, served within its grace.
  *
+ * What most entries lack (tags, an eager refresh point, an expiry past `fresh`) lives in one
+ * record, `more`, that only such an entry has: an entry without it is 7 fields (80 bytes on
+ * 64-bit, against 104 with all ten in it), and its hit reads one cache line and tests `more` once.
+ *
  * Times are small integers, so that V8 keeps them in the entry itself: a time as a double is a
  * heap number of its own (16 bytes each, five per entry), which at a million entries is most of
  * what an entry costs beyond its value. `base` is the fill time in units of 2^16 ms; every other
@@ -40,12 +44,18 @@ export interface L1Entry {
   readonly base: number
   /** When it was filled. */
   readonly filled: number
-  /** Served as fresh until here (`expire()` brings it down). */
+  /** Served as fresh until here (`expire()` brings it down); without `more`, the entry's own expiry too. */
   fresh: number
-  /** The entry's own expiry (`fresh` may be earlier: `l1Ttl`, `expire()`). */
-  readonly expires: number
   /** May stand in for a failing loader until here. */
   readonly grace: number
+  /** Its rare parts; `undefined`: untagged, no eager refresh, its own expiry at `fresh`. */
+  more: L1More | undefined
+}
+
+/** The parts of an entry few entries have (see `LocalTier`). */
+export interface L1More {
+  /** The entry's own expiry (`fresh` may be earlier: `l1Ttl`, `expire()`). */
+  readonly expires: number
   /** A `getOrSet` hit from here on reloads in the background; `NEVER`: never (or under way); `EXPIRED`: expired by `expire()`. */
   refresh: number
   /** The entry's tags (`undefined`: none): it stands while `TagTable` says so. */
@@ -84,7 +94,7 @@ export interface LocalTierOptions {
  * and every invalidation of it would pay that. A symbol is no string key, so nobody can read it.
  */
 const KEEP = Symbol('tiercache.l1.keep') as unknown as string
-const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: undefined, base: 0, filled: 0, fresh: 0, expires: 0, grace: 0, refresh: NEVER, tags: undefined, tagVersion: 0 })
+const KEEP_ENTRY: L1Entry = Object.freeze({ value: undefined, promise: undefined, base: 0, filled: 0, fresh: 0, grace: 0, more: undefined })
 
 export class LocalTier {
   /** Longest an entry is served after its fill: `Infinity` while the bus is healthy. */
@@ -121,17 +131,33 @@ export class LocalTier {
   /** Fresh and not yet at its eager refresh point: what a `getOrSet` answers as a plain hit. */
   settled(entry: L1Entry): boolean {
     const t = since(entry, this.#clock.now())
-    return entry.refresh > t && this.#freshAt(entry, t)
+    return this.#freshAt(entry, t) && (entry.more === undefined || entry.more.refresh > t)
   }
 
   /** `t`: milliseconds after the entry's base (`since`). */
   #freshAt(entry: L1Entry, t: number): boolean {
-    return entry.fresh > t && t - entry.filled < this.cap && (entry.tags === undefined || this.#tags.fresh(entry.tags, entry.tagVersion))
+    const more = entry.more
+    return entry.fresh > t && t - entry.filled < this.cap && (more === undefined || more.tags === undefined || this.#tags.fresh(more.tags, more.tagVersion))
   }
 
   /** The entry's own expiry, in the clock's time. */
   expiresAt(entry: L1Entry): number {
-    return entry.base * BASE_UNIT + entry.expires
+    return entry.base * BASE_UNIT + (entry.more === undefined ? entry.fresh : entry.more.expires)
+  }
+
+  /** Whether its expiry and grace are the ones it was filled with: neither was past 2^31 ms. */
+  exact(entry: L1Entry): boolean {
+    return (entry.more === undefined ? entry.fresh : entry.more.expires) !== NEVER && entry.grace !== NEVER
+  }
+
+  /** The entry's tags (`undefined`: none). */
+  tagsOf(entry: L1Entry): readonly string[] | undefined {
+    return entry.more?.tags
+  }
+
+  /** With its tags, the tag sequence its writer knew. */
+  tagVersionOf(entry: L1Entry): number {
+    return entry.more === undefined ? 0 : entry.more.tagVersion
   }
 
   /** The end of the entry's grace, in the clock's time. */
@@ -146,7 +172,7 @@ export class LocalTier {
 
   /** Expired by `expire()` (or filled expired). */
   expired(entry: L1Entry): boolean {
-    return entry.refresh === EXPIRED
+    return entry.more !== undefined && entry.more.refresh === EXPIRED
   }
 
   /**
@@ -154,8 +180,9 @@ export class LocalTier {
    * its one reload is under way, and later hits are plain hits.
    */
   takeRefresh(entry: L1Entry): boolean {
-    if (entry.refresh === NEVER || entry.refresh === EXPIRED) return false
-    entry.refresh = NEVER
+    const more = entry.more
+    if (more === undefined || more.refresh === NEVER || more.refresh === EXPIRED) return false
+    more.refresh = NEVER
     return true
   }
 
@@ -177,8 +204,9 @@ export class LocalTier {
   staleOf(key: string, entry: L1Entry | undefined): L1Entry | undefined {
     if (entry === undefined) return undefined
     if (!this.spent(entry)) {
-      if (entry.tags === undefined) return entry
-      const check = this.#tags.check(entry.tags, entry.tagVersion, true)
+      const more = entry.more
+      if (more === undefined || more.tags === undefined) return entry
+      const check = this.#tags.check(more.tags, more.tagVersion, true)
       if (check === TAGS_OK) return entry
       if (check !== TAGS_INVALID) return undefined
     }
@@ -193,8 +221,10 @@ export class LocalTier {
   expire(key: string): boolean {
     const entry = this.#lru.peek(key)
     if (entry === undefined) return false
+    // The expiry it had stays its own: without `more`, that was `fresh`, which comes down here.
+    if (entry.more === undefined) entry.more = { expires: entry.fresh, refresh: EXPIRED, tags: undefined, tagVersion: 0 }
+    else entry.more.refresh = EXPIRED
     entry.fresh = Math.min(entry.fresh, after(this.#clock.now(), entry.base * BASE_UNIT))
-    entry.refresh = EXPIRED
     return true
   }
 
@@ -221,17 +251,17 @@ export class LocalTier {
     // A clock beyond ±2^31 units (4,000 years from its zero) still works, with its base a double.
     const base = b === (b | 0) ? b | 0 : b
     const from = base * BASE_UNIT
+    const fresh = after(freshUntil, from)
+    const expires = after(expiresAt, from)
+    const refresh = expired ? EXPIRED : after(refreshAt, from)
     const entry: L1Entry = {
       value,
       promise: undefined,
       base,
       filled: after(now, from),
-      fresh: after(freshUntil, from),
-      expires: after(expiresAt, from),
+      fresh,
       grace: after(Math.max(graceUntil, freshUntil), from),
-      refresh: expired ? EXPIRED : after(refreshAt, from),
-      tags,
-      tagVersion,
+      more: expires === fresh && refresh === NEVER && tags === undefined ? undefined : { expires, refresh, tags, tagVersion },
     }
     if (this.#sizeOf === undefined) this.#lru.set(key, entry)
     else this.#lru.set(key, entry, { size: Math.max(1, this.#sizeOf(value)) })

@@ -24,7 +24,7 @@
  * L1 copy) is filled with it, so that the other processes waiting on it get the value.
  */
 import type { FamilyContext } from '../family.js'
-import { NEVER, type LocalTier } from '../l1/local-tier.js'
+import type { LocalTier } from '../l1/local-tier.js'
 import type { Lifecycle } from '../lifecycle.js'
 import type { Clock, LeaseGrant, RemoteEntry, StoreKey } from '../ports.js'
 import type { Telemetry } from '../telemetry.js'
@@ -192,10 +192,13 @@ export class Stampede {
     // remembered for the next miss.
     if (entry === undefined || !this.#p.local.fresh(entry) || this.#p.remote.isOpen) return
     // A time L1 could not tell (past 2^31 ms, see LocalTier) must not reach L2 shortened.
-    if (entry.expires === NEVER || entry.grace === NEVER) return
-    const { value, tags, tagVersion } = entry
-    const expiresAt = this.#p.local.expiresAt(entry)
-    const graceUntil = this.#p.local.graceUntil(entry)
+    const local = this.#p.local
+    if (!local.exact(entry)) return
+    const { value } = entry
+    const tags = local.tagsOf(entry)
+    const tagVersion = local.tagVersionOf(entry)
+    const expiresAt = local.expiresAt(entry)
+    const graceUntil = local.graceUntil(entry)
     this.fill(storeKey, token, tags === undefined ? { value, expiresAt, graceUntil } : { value, expiresAt, graceUntil, tags, tagVersion })
   }
 

@@ -104,7 +104,7 @@ export class GetOrSetMany {
         continue
       }
       const stale = local.staleOf(l1Key, entry)
-      slots.push(this.#slot(id, l1Key, params?.[i], argOf(i), stale === undefined ? undefined : single.staleCopy(stale.value, stale.tags, stale.tagVersion), results, i))
+      slots.push(this.#slot(id, l1Key, params?.[i], argOf(i), stale === undefined ? undefined : single.staleCopy(stale.value, local.tagsOf(stale), local.tagVersionOf(stale)), results, i))
     }
     if (slots.length > 0) waits.push(this.#load(fc, slots, loader, call, options))
     try {

@@ -139,7 +139,7 @@ export class GetOrSet {
     const joined = flights.join(l1Key, table.changes, () => this.miss(fc, id, l1Key, params, loader, options, undefined))
     if (joined !== undefined) return joined
     const copy = local.staleOf(l1Key, entry)
-    const stale = copy === undefined ? undefined : this.staleCopy(copy.value, copy.tags, copy.tagVersion)
+    const stale = copy === undefined ? undefined : this.staleCopy(copy.value, local.tagsOf(copy), local.tagVersionOf(copy))
     const miss = this.#newMiss(fc, id, l1Key, params, loader, call, stale)
     const { flight, release } = miss
     // `finally` runs in a later microtask: the flight is still in the map when this assigns.
@@ -182,7 +182,7 @@ export class GetOrSet {
 
   /** Starts the one background reload of an entry served meanwhile (`eager`: still fresh). */
   #refreshBehind(fc: FamilyContext, id: string, l1Key: string, params: unknown, loader: Loader<unknown>, call: CallOptions, entry: L1Entry, eager: boolean): void {
-    const miss = this.#newMiss(fc, id, l1Key, params, loader, call, this.staleCopy(entry.value, entry.tags, entry.tagVersion))
+    const miss = this.#newMiss(fc, id, l1Key, params, loader, call, this.staleCopy(entry.value, this.#p.local.tagsOf(entry), this.#p.local.tagVersionOf(entry)))
     miss.flight.promise = this.#behind(miss, undefined, this.#p.local.expiresAt(entry), eager)
   }
 
