@@ -24,6 +24,13 @@ export interface InvalidateArgs {
 /** Entries of the throwaway store each size fills first. */
 const WARM_ENTRIES = 1_000
 
+/**
+ * Entries the heap figure is taken over, at the least: a size below it fills that many stores of
+ * its size. V8's own heap (code, type feedback) moves by ~100 KB between samples, which over one
+ * store of 1,000 entries would be ~100 B per entry either way; over 100 stores it is 1 B.
+ */
+const HEAP_ENTRIES = 100_000
+
 /** Draws per sequence: a power of two, indexed with a mask. */
 const DRAWS = 1 << 16
 
@@ -60,10 +67,17 @@ function taskStatuses(base: JsonObject, count: number): { keys: string[]; values
 interface Resident {
   /** One lookup that must hit, by key. */
   get(key: string): Promise<unknown>
+  /** Closes it, checking that every read was a hit. */
   close(): Promise<void>
+  /** Closes one that was filled for the heap figure only. */
+  drop(): Promise<void>
 }
 
-/** Fills a store with `size` entries and measures Zipf reads over them, `rounds` times. */
+/**
+ * Fills a store with `size` entries and measures Zipf reads over them, `rounds` times. The heap
+ * per entry is over `HEAP_ENTRIES` at the least: below that, it fills more stores of `size`
+ * (each with entries of its own, its per-store cost included) and reads from the first.
+ */
 async function measureSize(ctx: ChildContext, size: number, rounds: number, fill: (keys: string[], values: JsonObject[]) => Promise<Resident>) {
   const draws = zipfSequence(size, DRAWS, 1, 7)
   // A throwaway store first: the code a store runs (bytecode, type feedback) lives on the heap too,
@@ -72,12 +86,18 @@ async function measureSize(ctx: ChildContext, size: number, rounds: number, fill
   const warmStore = await fill(warm.keys, warm.values)
   for (const key of warm.keys) await warmStore.get(key)
   await warmStore.close()
+  const stores = Math.ceil(HEAP_ENTRIES / size)
   const before = heapUsed()
-  let { keys, values } = taskStatuses(ctx.fixtures.taskStatus, size)
-  const resident = await fill(keys, values)
-  const heapBytesPerEntry = (heapUsed() - before) / size
+  // The values count: an entry's heap is its key, its value and what the store keeps beside them.
+  const sets = Array.from({ length: stores }, () => taskStatuses(ctx.fixtures.taskStatus, size))
+  const filled: Resident[] = []
+  for (const set of sets) filled.push(await fill(set.keys, set.values))
+  const heapBytesPerEntry = (heapUsed() - before) / (size * stores)
+  const resident = filled[0]!
+  for (const extra of filled.slice(1)) await extra.drop()
   // Only the store keeps the values from here on; the reads take their keys from `keys`.
-  values = []
+  let { keys } = sets[0]!
+  sets.length = 0
   const mask = DRAWS - 1
   let next = 0
   const readKeys = keys
@@ -103,7 +123,10 @@ async function measureSize(ctx: ChildContext, size: number, rounds: number, fill
   return { opsPerSec: samples[samples.length >> 1]!, heapBytesPerEntry }
 }
 
-const note = (rounds: number) => `Zipf (s = 1) reads over the resident keys, median of ${rounds} rounds`
+const note = (rounds: number, entries: number) => {
+  const stores = Math.ceil(HEAP_ENTRIES / entries)
+  return `Zipf (s = 1) reads over the resident keys, median of ${rounds} rounds${stores > 1 ? `; heap over ${stores} stores of ${entries.toLocaleString('en-US')}` : ''}`
+}
 
 /** tiercache `getOrSet` hits (L1 only: no L2 is configured, so nothing else is timed). */
 export async function tiercacheEntries(args: L1SizesArgs, ctx: ChildContext): Promise<Row[]> {
@@ -122,9 +145,10 @@ export async function tiercacheEntries(args: L1SizesArgs, ctx: ChildContext): Pr
           await cache.close()
           if (loaderCalls !== 0 || l1Hits === 0) throw new Error(`scale: expected L1 hits only (l1Hits ${l1Hits}, loaderCalls ${loaderCalls})`)
         },
+        drop: () => cache.close(),
       }
     })
-    rows.push({ name: 'tiercache', variant: 'getOrSet hit', group: 'l1-entries', ratioKey: `l1-entries ${entries}`, entries, ...figures, note: note(args.rounds) })
+    rows.push({ name: 'tiercache', variant: 'getOrSet hit', group: 'l1-entries', ratioKey: `l1-entries ${entries}`, entries, ...figures, note: note(args.rounds, entries) })
   }
   return rows
 }
@@ -141,9 +165,12 @@ export async function lruCacheEntries(args: L1SizesArgs, ctx: ChildContext): Pro
         async close() {
           lru.clear()
         },
+        async drop() {
+          lru.clear()
+        },
       }
     })
-    rows.push({ name: 'lru-cache', variant: 'get in an async function', group: 'l1-entries', ratioKey: `l1-entries ${entries}`, baseline: true, entries, ...figures, note: note(args.rounds) })
+    rows.push({ name: 'lru-cache', variant: 'get in an async function', group: 'l1-entries', ratioKey: `l1-entries ${entries}`, baseline: true, entries, ...figures, note: note(args.rounds, entries) })
   }
   return rows
 }
