@@ -31,6 +31,9 @@ const WARM_ENTRIES = 1_000
  */
 const HEAP_ENTRIES = 100_000
 
+/** Stores of `size` the heap figure is taken over. */
+const heapStores = (size: number): number => Math.ceil(HEAP_ENTRIES / size)
+
 /** Draws per sequence: a power of two, indexed with a mask. */
 const DRAWS = 1 << 16
 
@@ -86,7 +89,7 @@ async function measureSize(ctx: ChildContext, size: number, rounds: number, fill
   const warmStore = await fill(warm.keys, warm.values)
   for (const key of warm.keys) await warmStore.get(key)
   await warmStore.close()
-  const stores = Math.ceil(HEAP_ENTRIES / size)
+  const stores = heapStores(size)
   const before = heapUsed()
   // The values count: an entry's heap is its key, its value and what the store keeps beside them.
   const sets = Array.from({ length: stores }, () => taskStatuses(ctx.fixtures.taskStatus, size))
@@ -124,7 +127,7 @@ async function measureSize(ctx: ChildContext, size: number, rounds: number, fill
 }
 
 const note = (rounds: number, entries: number) => {
-  const stores = Math.ceil(HEAP_ENTRIES / entries)
+  const stores = heapStores(entries)
   return `Zipf (s = 1) reads over the resident keys, median of ${rounds} rounds${stores > 1 ? `; heap over ${stores} stores of ${entries.toLocaleString('en-US')}` : ''}`
 }
 

@@ -271,7 +271,6 @@ class Cache implements TieredCache {
     const hits = hitPaths({
       local,
       clock,
-      tags,
       counters: this.#default.counters,
       observed: policy.shared && telemetry.silentSink ? undefined : (value) => {
         telemetry.l1Hit(this.#default)

@@ -3,13 +3,11 @@ import type { Loader } from '../family.js'
 import type { GetOrSetOptions } from '../options.js'
 import type { Clock } from '../ports.js'
 import type { FamilyCounters } from '../stats.js'
-import type { TagTable } from '../tags/tag-table.js'
-import { BASE_UNIT, type L1Entry, type L1More, type LocalTier, promiseOf } from './local-tier.js'
+import { BASE_UNIT, type L1Entry, type LocalTier, promiseOf } from './local-tier.js'
 
 export interface HitParts {
   readonly local: LocalTier
   readonly clock: Clock
-  readonly tags: TagTable
   readonly counters: FamilyCounters
   /** Counts a hit and hands out the value when hits tell a sink or copy (else `undefined`). */
   readonly observed: ((value: unknown) => unknown) | undefined
@@ -22,18 +20,15 @@ export interface HitParts {
  * The default family's hit path: one LRU lookup, one freshness test, the entry's settled promise.
  * Closures over locals (a hit reads no field of the cache), chosen once: with a stats sink or
  * `clone` a hit also counts into the sink or copies. The L1 cap is `local.cap`, which coherence
- * sets: `Infinity` while the bus is healthy. A tagged entry also asks the tag table (one comparison
- * while nothing was invalidated since its write); an entry without tags or eager refresh has no
- * `more` and skips both. A `getOrSet` hit past the entry's eager refresh
+ * sets: `Infinity` while the bus is healthy. A tagged entry also asks the tag table through
+ * `local.stands` (one comparison while nothing was invalidated since its write); an entry without
+ * tags or eager refresh has no `more` and skips both. A `getOrSet` hit past the entry's eager refresh
  * point takes the miss path, which answers at once and reloads behind. A closed cache's L1 is
  * empty, so only misses check it.
  */
 export function hitPaths(p: HitParts) {
-  const { local, clock, tags, counters, observed, miss, read, closed } = p
+  const { local, clock, counters, observed, miss, read, closed } = p
   const lru = local.lru
-  // An entry's rare parts (`L1More`): its tags must stand, and a `getOrSet` hit must be before its eager refresh point.
-  const moreFresh = (more: L1More): boolean => more.tags === undefined || tags.fresh(more.tags, more.tagVersion)
-  const moreSettled = (more: L1More, t: number): boolean => more.refresh > t && moreFresh(more)
   if (observed === undefined) {
     return {
       getOrSet: (key: string, loader: Loader<unknown>, options?: GetOrSetOptions): Promise<unknown> => {
@@ -42,7 +37,7 @@ export function hitPaths(p: HitParts) {
           // The entry's times count in milliseconds from its base (see `LocalTier`).
           const t = clock.now() - entry.base * BASE_UNIT
           // Most entries have no `more` (tags, eager refresh): one test that holds.
-          if (entry.fresh > t && t - entry.filled < local.cap && (entry.more === undefined || moreSettled(entry.more, t))) {
+          if (entry.fresh > t && t - entry.filled < local.cap && (entry.more === undefined || (entry.more.refresh > t && local.stands(entry.more)))) {
             counters.l1Hits++
             return promiseOf(entry)
           }
@@ -53,7 +48,7 @@ export function hitPaths(p: HitParts) {
         const entry = lru.get(key)
         if (entry !== undefined) {
           const t = clock.now() - entry.base * BASE_UNIT
-          if (entry.fresh > t && t - entry.filled < local.cap && (entry.more === undefined || moreFresh(entry.more))) {
+          if (entry.fresh > t && t - entry.filled < local.cap && (entry.more === undefined || local.stands(entry.more))) {
             counters.l1Hits++
             return promiseOf(entry)
           }
@@ -64,7 +59,7 @@ export function hitPaths(p: HitParts) {
         const entry = lru.get(key)
         if (entry !== undefined) {
           const t = clock.now() - entry.base * BASE_UNIT
-          if (entry.fresh > t && t - entry.filled < local.cap && (entry.more === undefined || moreFresh(entry.more))) {
+          if (entry.fresh > t && t - entry.filled < local.cap && (entry.more === undefined || local.stands(entry.more))) {
             counters.l1Hits++
             return entry.value
           }

@@ -136,18 +136,27 @@ export class LocalTier {
 
   /** `t`: milliseconds after the entry's base (`since`). */
   #freshAt(entry: L1Entry, t: number): boolean {
-    const more = entry.more
-    return entry.fresh > t && t - entry.filled < this.cap && (more === undefined || more.tags === undefined || this.#tags.fresh(more.tags, more.tagVersion))
+    return entry.fresh > t && t - entry.filled < this.cap && (entry.more === undefined || this.stands(entry.more))
+  }
+
+  /** Whether an entry's rare parts let it be served: its tags, if any, stand (`TagTable`). */
+  stands(more: L1More): boolean {
+    return more.tags === undefined || this.#tags.fresh(more.tags, more.tagVersion)
+  }
+
+  /** The entry's own expiry, in milliseconds after its base: `fresh` unless `more` tells another. */
+  #expires(entry: L1Entry): number {
+    return entry.more === undefined ? entry.fresh : entry.more.expires
   }
 
   /** The entry's own expiry, in the clock's time. */
   expiresAt(entry: L1Entry): number {
-    return entry.base * BASE_UNIT + (entry.more === undefined ? entry.fresh : entry.more.expires)
+    return entry.base * BASE_UNIT + this.#expires(entry)
   }
 
   /** Whether its expiry and grace are the ones it was filled with: neither was past 2^31 ms. */
   exact(entry: L1Entry): boolean {
-    return (entry.more === undefined ? entry.fresh : entry.more.expires) !== NEVER && entry.grace !== NEVER
+    return this.#expires(entry) !== NEVER && entry.grace !== NEVER
   }
 
   /** The entry's tags (`undefined`: none). */
