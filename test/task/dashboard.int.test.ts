@@ -166,6 +166,8 @@ describe('the operator dashboard in a browser', () => {
     // Cancelled: nothing is cleared.
     await page.click('button[data-action="all"]')
     await answerDialog(page, /clear every cached entry/i, 'cancel')
+    // The page writes the answer after the dialog closes: wait for it, then read it.
+    await page.locator('#action-result', { hasText: /\S/ }).waitFor()
     expect(await page.locator('#action-result').textContent()).toBe('Cancelled.')
     await service.getTaskStatus(id)
     expect(await misses('task:status')).toBe(before)
