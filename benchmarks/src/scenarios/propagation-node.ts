@@ -64,13 +64,6 @@ const server = serveNodeProcess({
   },
   /** The bus's counters (scale: messages the subscriber connection delivered). */
   busStats: () => need().bus!.stats(),
-  /** Closes the cache, so that the process can join another namespace (scale: 2, 4, 8 nodes). */
-  async reset() {
-    const closing = cache
-    cache = undefined
-    expected = undefined
-    await closing?.close()
-  },
   get: async ({ key }: { key: string }) => (await need().get(key)) ?? null,
   expect({ key, value }: { key: string; value: unknown }) {
     expected = { key, value }

@@ -3,9 +3,10 @@
 //
 // - l1-entries: L1 hits with 1,000, 100,000 and 1,000,000 resident entries, against lru-cache at
 //   the same size (each in its own child), and the heap each entry takes (scale-l1.ts).
-// - processes: 2, 4 and 8 cache processes on one Redis: propagation p50 (the writer's call → a
-//   process holding the old value returns the new one) and the messages each node's subscriber
-//   connection receives per second while the fleet idles (heartbeats are per node: flat in N).
+// - processes: fleets of 2, 4 and 8 cache processes on one Redis, side by side, taking turns:
+//   propagation p50 (the writer's call → a process holding the old value returns the new one) and
+//   the messages each node's subscriber connection receives per second while the fleets idle
+//   (heartbeats are per node: flat in N).
 // - invalidate: a generational family's invalidate() with 1,000 and 1,000,000 entries resident.
 // - cluster: L2 hits at 64 in flight on one node and on a 3-master cluster (scale-cluster.ts).
 import { fileURLToPath } from 'node:url'
@@ -38,62 +39,98 @@ interface Timed {
   ack: number
 }
 
-/** One fleet size: idle bus traffic per node first, then propagation trials. */
-async function measureFleet(nodes: readonly NodeProcess[], plan: ScalePlan, ctx: Pick<ScenarioContext, 'redis' | 'keyPrefix'>): Promise<Row> {
-  const processes = nodes.length
-  const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${processes}-${process.pid}`
-  await Promise.all(nodes.map((node) => node.call('init', { url: ctx.redis.url, namespace })))
-  try {
-    // Idle: only heartbeats flow. Each node's count is of its own subscriber connection.
-    await sleep(500)
-    type Stats = { delivered: number }
-    const before = await Promise.all(nodes.map((node) => node.call<Stats>('busStats', {})))
-    const t0 = performance.now()
-    await sleep(plan.idleMs)
-    const after = await Promise.all(nodes.map((node) => node.call<Stats>('busStats', {})))
-    const seconds = (performance.now() - t0) / 1000
-    const perNode = after.map((stats, i) => (stats.delivered - before[i]!.delivered) / seconds)
-    const busMessagesPerNodePerSec = perNode.reduce((sum, rate) => sum + rate, 0) / processes
+/** One fleet: its own processes in its own namespace. */
+interface Fleet {
+  readonly nodes: readonly NodeProcess[]
+  readonly fromCall: number[]
+  perNode: number[]
+}
 
-    const [writer, ...others] = nodes as [NodeProcess, ...NodeProcess[]]
-    const key = 'task-1'
-    const fromCall: number[] = []
-    await writer.call('write', { key, value: { n: 0 } })
-    for (let i = 1; i <= plan.trials; i++) {
-      // Every other node holds the previous value, so the write invalidates N - 1 L1 copies; one
-      // of them, in turn, reports when it returns the new value.
-      await Promise.all(others.map((node) => hold(node, key, { n: i - 1 })))
-      const observer = others[i % others.length]!
-      const value = { n: i }
-      await observer.call('expect', { key, value })
-      const observed = observer.waitForEvent<{ at: number }>('observed', undefined, { timeoutMs: 10_000 })
-      const write = await writer.call<Timed>('write', { key, value })
-      fromCall.push(((await observed).at - write.start) * 1000)
-    }
-    return {
-      name: 'tiercache',
-      variant: 'set() → another process returns it; idle bus',
-      group: 'processes',
-      processes,
-      p50Us: percentile(fromCall, 50),
-      busMessagesPerNodePerSec,
-      note: `${plan.trials} trials; idle ${plan.idleMs / 1000} s, per node ${Math.min(...perNode).toFixed(1)}–${Math.max(...perNode).toFixed(1)}/s`,
-    }
-  } finally {
-    await Promise.all(nodes.map((node) => node.call('reset', {})))
+const KEY = 'task-1'
+/** Quiet before each trial. */
+const SETTLE_MS = 5
+
+async function startFleet(processes: number, ctx: Pick<ScenarioContext, 'redis' | 'keyPrefix'>): Promise<Fleet> {
+  const started = await Promise.allSettled(Array.from({ length: processes }, () => startNodeProcess(NODE)))
+  const nodes = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+  try {
+    const failed = started.find((result) => result.status === 'rejected')
+    if (failed) throw failed.reason
+    const namespace = `${ctx.keyPrefix.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+$/, '')}-${processes}-${process.pid}`
+    await Promise.all(nodes.map((node) => node.call('init', { url: ctx.redis.url, namespace })))
+    await nodes[0]!.call('write', { key: KEY, value: { n: 0 } })
+    return { nodes, fromCall: [], perNode: [] }
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.stop()))
+    throw error
   }
 }
 
+/** Idle: only heartbeats flow. Each node's count is of its own subscriber connection. */
+async function measureIdle(fleets: readonly Fleet[], idleMs: number): Promise<void> {
+  await sleep(500)
+  type Stats = { delivered: number }
+  const count = () => Promise.all(fleets.map((fleet) => Promise.all(fleet.nodes.map((node) => node.call<Stats>('busStats', {})))))
+  const before = await count()
+  const t0 = performance.now()
+  await sleep(idleMs)
+  const after = await count()
+  const seconds = (performance.now() - t0) / 1000
+  fleets.forEach((fleet, f) => {
+    fleet.perNode = after[f]!.map((stats, i) => (stats.delivered - before[f]![i]!.delivered) / seconds)
+  })
+}
+
+/**
+ * Trial `i` of a fleet: every other node holds the previous value, so the write invalidates
+ * N - 1 L1 copies; one of them, in turn, reports when it returns the new value.
+ */
+async function trial(fleet: Fleet, i: number): Promise<void> {
+  const [writer, ...others] = fleet.nodes as [NodeProcess, ...NodeProcess[]]
+  await Promise.all(others.map((node) => hold(node, KEY, { n: i - 1 })))
+  const observer = others[i % others.length]!
+  const value = { n: i }
+  await observer.call('expect', { key: KEY, value })
+  const observed = observer.waitForEvent<{ at: number }>('observed', undefined, { timeoutMs: 10_000 })
+  const write = await writer.call<Timed>('write', { key: KEY, value })
+  fleet.fromCall.push(((await observed).at - write.start) * 1000)
+}
+
+/**
+ * The fleets run side by side, each in its own processes and namespace, and take turns trial by
+ * trial (the first to go changes each round). Run one after the other, a fleet of 2 repeats its
+ * trials back to back on 2 processes that stay hot in the CPU caches, while a fleet of 8 spreads
+ * them over 8: the ratio then measured that, and the machine's drift between the runs, as much
+ * as the fleet size. In turns, every fleet starts each trial from the same state: 5 ms of quiet,
+ * its processes idle since its last trial while the other fleets ran.
+ */
 async function measureProcesses(plan: ScalePlan, ctx: ScenarioContext): Promise<Row[]> {
-  const most = Math.max(...plan.processes)
-  const nodes: NodeProcess[] = []
+  const fleets: Fleet[] = []
   try {
-    nodes.push(...(await Promise.all(Array.from({ length: most }, () => startNodeProcess(NODE)))))
-    const rows: Row[] = []
     for (const processes of plan.processes) {
-      ctx.log(`processes: ${processes}`)
-      rows.push(await measureFleet(nodes.slice(0, processes), plan, ctx))
+      ctx.log(`processes: starting ${processes}`)
+      fleets.push(await startFleet(processes, ctx))
     }
+    ctx.log('processes: idle bus')
+    await measureIdle(fleets, plan.idleMs)
+    ctx.log(`processes: ${plan.trials} trials per fleet, in turns`)
+    for (let i = 1; i <= plan.trials; i++) {
+      for (let f = 0; f < fleets.length; f++) {
+        // Each trial starts on a quiet machine: the last one's trailing work (another fleet's
+        // replies, timers) is done, so no fleet measures what the one before it left running.
+        await sleep(SETTLE_MS)
+        await trial(fleets[(i + f) % fleets.length]!, i)
+      }
+    }
+    const rows: Row[] = fleets.map((fleet) => ({
+      name: 'tiercache',
+      variant: 'set() → another process returns it; idle bus',
+      group: 'processes',
+      processes: fleet.nodes.length,
+      p50Us: percentile(fleet.fromCall, 50),
+      busMessagesPerNodePerSec: fleet.perNode.reduce((sum, rate) => sum + rate, 0) / fleet.nodes.length,
+      note: `${plan.trials} trials, fleets in turns; idle ${plan.idleMs / 1000} s, per node ${Math.min(...fleet.perNode).toFixed(1)}–${Math.max(...fleet.perNode).toFixed(1)}/s`,
+    }))
     // Against the fewest processes: the goals are ratios.
     const [first] = rows
     for (const row of rows.slice(1)) {
@@ -103,7 +140,7 @@ async function measureProcesses(plan: ScalePlan, ctx: ScenarioContext): Promise<
     }
     return rows
   } finally {
-    await Promise.all(nodes.map((node) => node.stop()))
+    await Promise.all(fleets.flatMap((fleet) => fleet.nodes.map((node) => node.stop())))
   }
 }
 
