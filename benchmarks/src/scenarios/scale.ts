@@ -2,7 +2,7 @@
 // `pnpm bench --only scale`.
 //
 // - l1-entries: L1 hits with 1,000, 100,000 and 1,000,000 resident entries, against lru-cache at
-//   the same size (each in its own child), and the heap each entry takes (scale-l1.ts).
+//   the same size (each in its own child, size by size), and the heap each entry takes (scale-l1.ts).
 // - processes: fleets of 2, 4 and 8 cache processes on one Redis, side by side, taking turns:
 //   propagation p50 (the writer's call → a process holding the old value returns the new one) and
 //   the messages each node's subscriber connection receives per second while the fleets idle
@@ -147,10 +147,17 @@ async function measureProcesses(plan: ScalePlan, ctx: ScenarioContext): Promise<
 export async function measureScale(ctx: ScenarioContext): Promise<Row[]> {
   const plan = planOf(ctx.quick)
   const child = { execArgv: ['--expose-gc'], timeoutMs: ctx.quick ? 60_000 : 120_000 }
-  ctx.log('l1-entries: lru-cache')
-  const rows = await ctx.runInChild('scenarios/scale-l1.ts', 'lruCacheEntries', plan.l1, child)
-  ctx.log('l1-entries: tiercache')
-  rows.push(...(await ctx.runInChild('scenarios/scale-l1.ts', 'tiercacheEntries', plan.l1, child)))
+  // Size by size, lru-cache then tiercache, each in a child of its own: the two figures a ratio
+  // divides are taken within a minute of each other, not one library's sizes after the other's.
+  const lruRows: Row[] = []
+  const tiercacheRows: Row[] = []
+  for (const size of plan.l1.sizes) {
+    const args: L1SizesArgs = { ...plan.l1, sizes: [size] }
+    ctx.log(`l1-entries ${size.toLocaleString('en-US')}: lru-cache, then tiercache`)
+    lruRows.push(...(await ctx.runInChild('scenarios/scale-l1.ts', 'lruCacheEntries', args, child)))
+    tiercacheRows.push(...(await ctx.runInChild('scenarios/scale-l1.ts', 'tiercacheEntries', args, child)))
+  }
+  const rows = [...lruRows, ...tiercacheRows]
   for (const row of rows) {
     const lru = rows.find((other) => other.name === 'lru-cache' && other.entries === row.entries)
     if (row !== lru && lru?.heapBytesPerEntry) row.note = `${row.note}; heap ${(row.heapBytesPerEntry! / lru.heapBytesPerEntry).toFixed(2)}× lru-cache's`
