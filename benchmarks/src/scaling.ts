@@ -2,7 +2,7 @@
 // (results/latest.json) and a read/write mix: `pnpm scaling [--reads N] [--writes N] [--l1-hit P]
 // [--l2-hit P] [--value-bytes N] [--file results/latest.json]`. docs/scaling.md explains the model.
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Row } from './scenario.js'
 
@@ -112,15 +112,21 @@ export function scalingTable(mix: Mix, measured: Measured, fleets: readonly numb
 
 export const DEFAULT_MIX: Mix = { reads: 1_000, writes: 10, l1Hit: 0.9, l2Hit: 0.95, valueBytes: 120 }
 
-function parseArgs(argv: readonly string[]): { mix: Mix; file: string } {
+/**
+ * The mix and the results file from the command line. A relative `--file` is taken from `cwd`,
+ * where the command was typed (pnpm runs the script in benchmarks/ and says where it was invoked
+ * in INIT_CWD); the literal `--` that pnpm forwards is skipped.
+ */
+export function parseArgs(argv: readonly string[], cwd: string = process.env.INIT_CWD ?? process.cwd()): { mix: Mix; file: string } {
   const mix = { ...DEFAULT_MIX }
   let file = join(fileURLToPath(new URL('..', import.meta.url)), 'results', 'latest.json')
   const flags: Record<string, keyof Mix> = { '--reads': 'reads', '--writes': 'writes', '--l1-hit': 'l1Hit', '--l2-hit': 'l2Hit', '--value-bytes': 'valueBytes' }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
+    if (flag === '--') continue
     const value = argv[++i]
     if (flag === '--file' && value !== undefined) {
-      file = value
+      file = resolve(cwd, value)
       continue
     }
     const field = flags[flag]

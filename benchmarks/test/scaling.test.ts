@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_MIX, fleetCost, measuredOf, scalingTable } from '../src/scaling.js'
+import { DEFAULT_MIX, fleetCost, measuredOf, parseArgs, scalingTable } from '../src/scaling.js'
 import type { Row } from '../src/scenario.js'
 
 const rows: Row[] = [
@@ -39,5 +39,19 @@ describe('scaling model', () => {
     const table = scalingTable(DEFAULT_MIX, measuredOf(rows), [10, 100, 1000])
     expect(table.split('\n').filter((line) => /^\| [\d,]+ \|/.test(line))).toHaveLength(3)
     expect(table).toContain('| 1,000 |')
+  })
+})
+
+describe('parseArgs', () => {
+  it('skips the literal -- that pnpm forwards, and takes a relative file from where the command was typed', () => {
+    const { mix, file } = parseArgs(['--', '--writes', '50', '--file', 'docs/benchmarks/latest.json'], '/repo')
+    expect(mix).toEqual({ ...DEFAULT_MIX, writes: 50 })
+    expect(file).toBe('/repo/docs/benchmarks/latest.json')
+  })
+
+  it('names the flag and what it expects', () => {
+    expect(() => parseArgs(['--l1-hit', '2'], '/repo')).toThrow('--l1-hit: expected a share between 0 and 1 (got 2)')
+    expect(() => parseArgs(['--reads'], '/repo')).toThrow('--reads: expected a number ≥ 0 (got nothing)')
+    expect(() => parseArgs(['--hits', '1'], '/repo')).toThrow('unknown option --hits')
   })
 })
