@@ -40,22 +40,37 @@ export async function hold(node: NodeProcess, key: string, value: unknown, get =
   }
 }
 
+/** One write's times, wall-clock ms: the writer's call and ack, the observer applying it and returning it. */
+export interface Propagated {
+  start: number
+  ack: number
+  appliedAt: number
+  at: number
+}
+
+/**
+ * `observer` already holds the previous value; `writer` writes `value`; resolves once the observer
+ * returns it. The write and the event are awaited together: a failed write reports itself.
+ */
+export async function propagate(writer: NodeProcess, observer: NodeProcess, key: string, value: unknown, write = 'write'): Promise<Propagated> {
+  await observer.call('expect', { key, value })
+  const observed = observer.waitForEvent<{ at: number; appliedAt: number }>('observed', undefined, { timeoutMs: 10_000 })
+  const [timed, seen] = await Promise.all([writer.call<Timed>(write, { key, value }), observed])
+  return { start: timed.start, ack: timed.ack, appliedAt: seen.appliedAt, at: seen.at }
+}
+
 /** Each trial: B holds the previous value in L1; A writes a new one; B reports when it returns it. */
 async function runTrials(a: NodeProcess, b: NodeProcess, trials: number, commands: { get: string; write: string }): Promise<Trials> {
   const result: Trials = { fromStart: [], fromAck: [], appliedFromAck: [] }
   const key = 'task-1'
   await a.call(commands.write, { key, value: { n: 0 } })
   for (let i = 1; i <= trials; i++) {
-    const value = { n: i }
     // B reads until it holds the previous value (in L1 from the end of the last trial).
     await hold(b, key, { n: i - 1 }, commands.get)
-    await b.call('expect', { key, value })
-    const observed = b.waitForEvent<{ at: number; appliedAt: number }>('observed', undefined, { timeoutMs: 10_000 })
-    const write = await a.call<Timed>(commands.write, { key, value })
-    const { at, appliedAt } = await observed
-    result.fromStart.push(at - write.start)
-    result.fromAck.push(at - write.ack)
-    result.appliedFromAck.push(appliedAt - write.ack)
+    const { start, ack, appliedAt, at } = await propagate(a, b, key, { n: i }, commands.write)
+    result.fromStart.push(at - start)
+    result.fromAck.push(at - ack)
+    result.appliedFromAck.push(appliedAt - ack)
   }
   return result
 }
