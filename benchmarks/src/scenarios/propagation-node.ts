@@ -16,6 +16,8 @@ let subscriber: Redis | undefined
 let rawWriter: Redis | undefined
 let rawListener: Redis | undefined
 let rawReader: Redis | undefined
+/** The message id a watching baseline subscriber reads on. */
+let rawExpected: number | undefined
 let loaderCalls = 0
 /** bentocache (memory L1 + redis L2, and its redis bus) for the comparisons, loaded only when asked for. */
 interface Bento {
@@ -134,14 +136,24 @@ const server = serveNodeProcess({
     await publisher!.publish(channel, String(id))
     return { start, ack: now() }
   },
-  async rawSetInit({ url, channel, key }: { url: string; channel: string; key: string }) {
+  /**
+   * `watch`: read only on the message `rawSetExpect` names (scale: one observer per write, the
+   * other subscribers only receive it, as tiercache's nodes only drop a copy); else on every message.
+   */
+  async rawSetInit({ url, channel, key, watch = false }: { url: string; channel: string; key: string; watch?: boolean }) {
     rawWriter = new Redis(url)
     rawReader = new Redis(url)
     rawListener = new Redis(url)
     await rawListener.subscribe(channel)
     rawListener.on('message', (_channel: string, message: string) => {
-      void rawReader!.get(key).then((value) => server.emit('rawSet', { id: Number(message), value, at: now() }))
+      const id = Number(message)
+      if (watch && id !== rawExpected) return
+      rawExpected = undefined
+      void rawReader!.get(key).then((value) => server.emit('rawSet', { id, value, at: now() }))
     })
+  },
+  rawSetExpect({ id }: { id: number }) {
+    rawExpected = id
   },
   async rawSetWrite({ channel, key, id }: { channel: string; key: string; id: number }) {
     const start = now()

@@ -14,6 +14,8 @@ export interface L1SizesArgs {
   sizes: readonly number[]
   /** Measuring rounds per size; the row takes their median. */
   rounds: number
+  /** Measuring time per size, split over the rounds (default: the run's time per task). */
+  timeMs?: number
 }
 
 export interface InvalidateArgs {
@@ -81,7 +83,7 @@ interface Resident {
  * per entry is over `HEAP_ENTRIES` at the least: below that, it fills more stores of `size`
  * (each with entries of its own, its per-store cost included) and reads from the first.
  */
-async function measureSize(ctx: ChildContext, size: number, rounds: number, fill: (keys: string[], values: JsonObject[]) => Promise<Resident>) {
+async function measureSize(ctx: ChildContext, size: number, { rounds, timeMs = ctx.timeMs }: L1SizesArgs, fill: (keys: string[], values: JsonObject[]) => Promise<Resident>) {
   const draws = zipfSequence(size, DRAWS, 1, 7)
   // A throwaway store first: the code a store runs (bytecode, type feedback) lives on the heap too,
   // made once per process, and would weigh on the smallest size as if its entries cost it.
@@ -114,7 +116,7 @@ async function measureSize(ctx: ChildContext, size: number, rounds: number, fill
         async () => {
           for (let i = 0; i < L1_BATCH; i++) await resident.get(readKeys[draws[next++ & mask]!]!)
         },
-        { timeMs: ctx.timeMs / rounds, opsPerCall: L1_BATCH },
+        { timeMs: timeMs / rounds, opsPerCall: L1_BATCH },
       )
       samples.push(opsPerSec)
     }
@@ -128,14 +130,14 @@ async function measureSize(ctx: ChildContext, size: number, rounds: number, fill
 
 const note = (rounds: number, entries: number) => {
   const stores = heapStores(entries)
-  return `Zipf (s = 1) reads over the resident keys, median of ${rounds} rounds${stores > 1 ? `; heap over ${stores} stores of ${entries.toLocaleString('en-US')}` : ''}`
+  return `Zipf (s = 1) reads over the resident keys${rounds > 1 ? `, median of ${rounds} rounds` : ''}${stores > 1 ? `; heap over ${stores} stores of ${entries.toLocaleString('en-US')}` : ''}`
 }
 
 /** tiercache `getOrSet` hits (L1 only: no L2 is configured, so nothing else is timed). */
 export async function tiercacheEntries(args: L1SizesArgs, ctx: ChildContext): Promise<Row[]> {
   const rows: Row[] = []
   for (const entries of args.sizes) {
-    const figures = await measureSize(ctx, entries, args.rounds, async (keys, values) => {
+    const figures = await measureSize(ctx, entries, args, async (keys, values) => {
       const cache = createTieredCache({ ttl: '1h', l1: { maxEntries: entries } })
       for (let i = 0; i < keys.length; i++) await cache.set(keys[i]!, values[i])
       const loader = (): never => {
@@ -160,7 +162,7 @@ export async function tiercacheEntries(args: L1SizesArgs, ctx: ChildContext): Pr
 export async function lruCacheEntries(args: L1SizesArgs, ctx: ChildContext): Promise<Row[]> {
   const rows: Row[] = []
   for (const entries of args.sizes) {
-    const figures = await measureSize(ctx, entries, args.rounds, async (keys, values) => {
+    const figures = await measureSize(ctx, entries, args, async (keys, values) => {
       const lru = new LRUCache<string, JsonObject>({ max: entries })
       for (let i = 0; i < keys.length; i++) lru.set(keys[i]!, values[i]!)
       return {
