@@ -125,7 +125,8 @@ export function parseArgs(argv: readonly string[], cwd: string = process.env.INI
     const flag = argv[i]!
     if (flag === '--') continue
     const value = argv[++i]
-    if (flag === '--file' && value !== undefined) {
+    if (flag === '--file') {
+      if (value === undefined || value === '') throw new Error('--file: expected a path (got nothing)')
       file = resolve(cwd, value)
       continue
     }

@@ -53,5 +53,6 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['--l1-hit', '2'], '/repo')).toThrow('--l1-hit: expected a share between 0 and 1 (got 2)')
     expect(() => parseArgs(['--reads'], '/repo')).toThrow('--reads: expected a number ≥ 0 (got nothing)')
     expect(() => parseArgs(['--hits', '1'], '/repo')).toThrow('unknown option --hits')
+    expect(() => parseArgs(['--file'], '/repo')).toThrow('--file: expected a path (got nothing)')
   })
 })
