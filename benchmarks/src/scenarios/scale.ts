@@ -285,7 +285,7 @@ export const scenario: Scenario = {
   id: 'scale',
   title: 'Scale: L1 size, fleet size, invalidation, cluster',
   measures:
-    'L1 hits and heap per entry at 1k/100k/1M resident entries against lru-cache; propagation p50 and idle bus messages per node at 2/4/8 processes; family invalidate() at 1k/1M resident; L2 hits at 64 in flight on one node and a 3-master cluster; `pnpm bench --only scale` (--quick: 1k/100k entries, 2/4 processes)',
+    'L1 hits and heap per entry at 1k/100k/1M resident entries against lru-cache; propagation p50 and idle bus messages per node at 2/4/8 processes, beside the bare SET + PUBLISH floor; family invalidate() at 1k/1M resident; L2 hits at 64 in flight on one node and a 3-master cluster; `pnpm bench --only scale` (--quick: 1k/100k entries, 2/4 processes)',
   columns: ['entries', 'opsPerSec', 'heapBytesPerEntry', 'processes', 'p50Us', 'busMessagesPerNodePerSec', 'residentEntries', 'masters'],
   goal: 'tiercache ≥ 0.9× lru-cache at every size, heap per entry ≤ 1.3× lru-cache; bus messages per node at 8 processes ≤ 1.5× at 2; propagation p50 at 8 ≤ 2× at 2; invalidate() flat in resident entries',
   run: (ctx) => measureScale(ctx),
